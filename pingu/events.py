@@ -1,0 +1,238 @@
+"""The one definition of pingu's wire vocabulary.
+
+Every face (the plain WebSocket in both its modes, WAMP, the ``pingu watch``
+client, the page) speaks in the event dicts built here, with the close codes
+and the ending reasons defined here.  Nothing in this module does I/O.
+
+An event is a plain ``dict`` that JSON-encodes as it is:
+
+``type``
+    one of :data:`EVENT_TYPES`.
+``raw``
+    the output line(s) of ping the event came from, without newline, or
+    ``None`` for events that no output line produced (``start``, ``end``,
+    ``error``).  A ``summary`` built from two lines carries both, joined by
+    ``"\\n"``.
+``t``
+    server time (seconds since the epoch) at which the event was made, added
+    by the run, not by the parser.
+
+The remaining keys depend on the type; see :func:`start`, :func:`reply`,
+:func:`timeout`, :func:`line`, :func:`summary`, :func:`end`, :func:`error`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Any, Optional
+
+Event = dict[str, Any]
+
+START = "start"
+REPLY = "reply"
+TIMEOUT = "timeout"
+LINE = "line"
+SUMMARY = "summary"
+END = "end"
+ERROR = "error"
+EVENT_TYPES = (START, REPLY, TIMEOUT, LINE, SUMMARY, END, ERROR)
+
+#: Subprotocols offered by the WebSocket face.
+SUBPROTOCOL_TEXT = "pingu"
+SUBPROTOCOL_JSON = "pingu.json"
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes pingu sends (Autobahn allows 1000 and 3000-4999).
+
+    40xx say how a run ended; 44xx say why a request was refused; 45xx are
+    the server's own trouble.  WAMP errors reuse the names (see
+    :data:`ERROR_URIS`).
+    """
+
+    #: ping exited 0: at least one reply came back.
+    NORMAL = 1000
+    #: the server is shutting down.
+    GOING_AWAY = 1001
+    #: ping exited 1: no reply at all (or fewer than ``count`` by a deadline).
+    NO_REPLY = 4000
+    #: ping exited 2 or any other status: ping itself reported an error.
+    PING_ERROR = 4001
+    #: ping was ended by a signal it did not choose (crash, TERM/KILL escalation).
+    SIGNAL = 4002
+    #: a server ceiling (``--max-duration``, ``--max-count``) ended the run.
+    CEILING = 4003
+    #: the request is malformed or out of range.
+    BAD_REQUEST = 4400
+    #: the target name does not resolve (to an address of the asked family).
+    UNRESOLVED = 4404
+    #: the target is refused by the address policy.
+    FORBIDDEN = 4403
+    #: a message arrived that this state of the session cannot take.
+    UNEXPECTED = 4409
+    #: the message is larger than allowed.
+    TOO_BIG = 4413
+    #: a binary frame: pingu speaks text only.
+    UNSUPPORTED_DATA = 4415
+    #: a limit on runs or connections was reached; try again later.
+    BUSY = 4429
+    #: the client did not say anything in time, or stopped answering.
+    IDLE = 4408
+    #: ping could not be started (missing executable, not permitted).
+    SPAWN_FAILED = 4500
+
+
+#: How a run ended, in ``end`` events (``how``), and the close code it maps to.
+HOW_CLOSE = {
+    "completed": CloseCode.NORMAL,
+    "no-reply": CloseCode.NO_REPLY,
+    "ping-error": CloseCode.PING_ERROR,
+    "signal": CloseCode.SIGNAL,
+    "ceiling": CloseCode.CEILING,
+    "shutdown": CloseCode.GOING_AWAY,
+    "spawn-failed": CloseCode.SPAWN_FAILED,
+}
+
+#: Short reason texts for close frames (a close reason is at most 123 bytes).
+HOW_TEXT = {
+    "completed": "ping completed",
+    "no-reply": "ping got no reply",
+    "ping-error": "ping reported an error",
+    "signal": "ping was ended by a signal",
+    "ceiling": "a server limit ended the run",
+    "shutdown": "server shutting down",
+    "spawn-failed": "ping could not be started",
+}
+
+#: WAMP error URIs for refusals, keyed by the close code of the same meaning.
+ERROR_URIS = {
+    CloseCode.BAD_REQUEST: "pingu.error.invalid_request",
+    CloseCode.UNRESOLVED: "pingu.error.unresolved",
+    CloseCode.FORBIDDEN: "pingu.error.forbidden",
+    CloseCode.BUSY: "pingu.error.busy",
+    CloseCode.SPAWN_FAILED: "pingu.error.spawn_failed",
+    CloseCode.UNEXPECTED: "pingu.error.unexpected",
+    CloseCode.TOO_BIG: "pingu.error.too_big",
+}
+
+
+def how_from_exit(exit_code: Optional[int], signal: Optional[int]) -> str:
+    """Name how ping ended from its exit status alone."""
+    if exit_code is None:
+        return "signal"
+    if exit_code == 0:
+        return "completed"
+    if exit_code == 1:
+        return "no-reply"
+    return "ping-error"
+
+
+def start(target: str, address: str, family: int, options: dict[str, Any]) -> Event:
+    """The run has been spawned: what was asked, what is pinged, with what."""
+    return {
+        "type": START,
+        "raw": None,
+        "target": target,
+        "address": address,
+        "family": family,
+        "options": dict(options),
+    }
+
+
+def reply(
+    raw: str,
+    seq: Optional[int],
+    ttl: Optional[int],
+    rtt_ms: Optional[float],
+    nbytes: Optional[int],
+    source: Optional[str],
+    dup: bool = False,
+) -> Event:
+    """One echo reply: ``from`` is the replying address as ping printed it."""
+    return {
+        "type": REPLY,
+        "raw": raw,
+        "seq": seq,
+        "ttl": ttl,
+        "rtt_ms": rtt_ms,
+        "bytes": nbytes,
+        "from": source,
+        "dup": dup,
+    }
+
+
+def timeout(raw: str, seq: Optional[int]) -> Event:
+    """ping reported that the reply to ``seq`` did not come (in time)."""
+    return {"type": TIMEOUT, "raw": raw, "seq": seq}
+
+
+def line(raw: str, **extra: Any) -> Event:
+    """Any other output line.  ``extra`` may carry what the parser could tell,
+    for example ``seq`` and ``error`` for an ICMP error report."""
+    event: Event = {"type": LINE, "raw": raw}
+    event.update(extra)
+    return event
+
+
+def summary(
+    raw: str,
+    transmitted: Optional[int],
+    received: Optional[int],
+    loss_pct: Optional[float],
+    time_ms: Optional[float] = None,
+    errors: Optional[int] = None,
+    duplicates: Optional[int] = None,
+    rtt_min: Optional[float] = None,
+    rtt_avg: Optional[float] = None,
+    rtt_max: Optional[float] = None,
+    rtt_mdev: Optional[float] = None,
+) -> Event:
+    """ping's closing statistics (``None`` where ping did not print a figure)."""
+    return {
+        "type": SUMMARY,
+        "raw": raw,
+        "transmitted": transmitted,
+        "received": received,
+        "loss_pct": loss_pct,
+        "time_ms": time_ms,
+        "errors": errors,
+        "duplicates": duplicates,
+        "min_ms": rtt_min,
+        "avg_ms": rtt_avg,
+        "max_ms": rtt_max,
+        "mdev_ms": rtt_mdev,
+    }
+
+
+def end(how: str, exit_code: Optional[int], signal: Optional[int], duration_s: float) -> Event:
+    """The run is over: ``how`` is a key of :data:`HOW_CLOSE`."""
+    return {
+        "type": END,
+        "raw": None,
+        "how": how,
+        "exit_code": exit_code,
+        "signal": signal,
+        "code": int(HOW_CLOSE[how]),
+        "message": HOW_TEXT[how],
+        "duration_s": round(duration_s, 3),
+    }
+
+
+def error(code: CloseCode, reason: str, message: str, field: Optional[str] = None) -> Event:
+    """A refusal: ``reason`` is a short stable tag, ``message`` is for people."""
+    event: Event = {
+        "type": ERROR,
+        "raw": None,
+        "code": int(code),
+        "reason": reason,
+        "message": message,
+    }
+    if field is not None:
+        event["field"] = field
+    return event
+
+
+def encode(event: Event) -> str:
+    """The one JSON encoding of an event (compact, UTF-8 safe)."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)

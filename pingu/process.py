@@ -1,0 +1,171 @@
+"""Run one ping child and hand its output over line by line.
+
+Modelled on ``twisted.runner.procmon``: output is reassembled into lines the
+way ``LineReceiver`` does it, stopping is graceful first (SIGINT, so ping
+prints its statistics) and then firmer (SIGTERM, then SIGKILL) after a grace
+period, and a child that has already gone (``ProcessExitedAlready``) is not
+an error.  Twisted reaps the child, so it never lingers as a zombie, and its
+pipes are closed when it ends.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Optional
+
+from twisted.internet import error, protocol
+from twisted.python.failure import Failure
+
+
+class LineSplitter:
+    """Reassemble lines from chunks, with a bound on what is held.
+
+    A line ends at ``\\n``; a ``\\r`` before it is dropped.  A line longer
+    than ``max_line`` bytes is cut there: its first ``max_line`` bytes are
+    delivered and the rest, up to the next newline, is discarded, so memory
+    stays bounded whatever the child prints.
+    """
+
+    def __init__(self, max_line: int) -> None:
+        self.max_line = max_line
+        self._buffer = b""
+        self._discarding = False
+
+    def feed(self, data: bytes) -> list[str]:
+        """Take a chunk; return the complete lines it finished."""
+        lines: list[str] = []
+        buffer = self._buffer + data
+        while True:
+            newline = buffer.find(b"\n")
+            if newline < 0:
+                break
+            chunk, buffer = buffer[:newline], buffer[newline + 1 :]
+            if self._discarding:
+                self._discarding = False
+                continue
+            lines.append(self._decode(chunk))
+        if len(buffer) > self.max_line:
+            if not self._discarding:
+                lines.append(self._decode(buffer[: self.max_line]))
+            self._discarding = True
+            buffer = b""
+        self._buffer = buffer
+        return lines
+
+    def flush(self) -> list[str]:
+        """End of stream: the last line, if it had no newline."""
+        rest, self._buffer = self._buffer, b""
+        if self._discarding or not rest:
+            self._discarding = False
+            return []
+        return [self._decode(rest)]
+
+    def _decode(self, chunk: bytes) -> str:
+        if chunk.endswith(b"\r"):
+            chunk = chunk[:-1]
+        return chunk[: self.max_line].decode("utf-8", "replace")
+
+
+#: The signals of a stop, mildest first.
+SIGNAL_ORDER = ("INT", "TERM", "KILL")
+
+
+class PingProcess(protocol.ProcessProtocol):
+    """The protocol of one ping child.
+
+    ``on_line(text, fd)`` is called for every output line (fd 1 or 2, in the
+    order they arrive); ``on_exit(exit_code, signal)`` exactly once when the
+    child has ended and its output has been delivered.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        on_line: Callable[[str, int], None],
+        on_exit: Callable[[Optional[int], Optional[int]], None],
+        grace: float,
+        max_line: int,
+    ) -> None:
+        self.reactor = reactor
+        self.on_line = on_line
+        self.on_exit = on_exit
+        self.grace = grace
+        self.splitters = {1: LineSplitter(max_line), 2: LineSplitter(max_line)}
+        self.ended = False
+        self._escalation: Optional[Any] = None
+        self._level = -1  # index in SIGNAL_ORDER of the last signal sent
+
+    def connectionMade(self) -> None:
+        # ping reads nothing; its stdin is a pipe only so that fd 0 is taken.
+        self.transport.closeStdin()
+
+    @property
+    def pid(self) -> Optional[int]:
+        """The child's pid while it runs."""
+        return getattr(self.transport, "pid", None)
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        splitter = self.splitters.get(childFD)
+        if splitter is None:
+            return
+        for text in splitter.feed(data):
+            self.on_line(text, childFD)
+
+    def processEnded(self, reason: Failure) -> None:
+        self.ended = True
+        if self._escalation is not None and self._escalation.active():
+            self._escalation.cancel()
+        for fd, splitter in self.splitters.items():
+            for text in splitter.flush():
+                self.on_line(text, fd)
+        value = reason.value
+        exit_code = getattr(value, "exitCode", None)
+        signal = getattr(value, "signal", None)
+        self.on_exit(exit_code, signal)
+
+    def signal(self, name: str) -> bool:
+        """Send a signal; False when the child has already gone."""
+        if self.ended or self.transport is None:
+            return False
+        try:
+            self.transport.signalProcess(name)
+        except error.ProcessExitedAlready:
+            return False
+        except OSError:
+            return False
+        return True
+
+    def stop(self, first: str = "INT") -> None:
+        """Stop gracefully: ``first``, then TERM, then KILL, a grace period apart.
+
+        Asking again never restarts the sequence; it only makes it firmer
+        when ``first`` is firmer than the last signal sent.
+        """
+        level = SIGNAL_ORDER.index(first)
+        if level <= self._level:
+            return
+        if self._escalation is not None and self._escalation.active():
+            self._escalation.cancel()
+        self._escalate(level)
+
+    def _escalate(self, level: int) -> None:
+        self._level = level
+        if self.signal(SIGNAL_ORDER[level]) and level + 1 < len(SIGNAL_ORDER):
+            self._escalation = self.reactor.callLater(self.grace, self._escalate, level + 1)
+
+
+def spawn(
+    reactor: Any, proto: PingProcess, argv: list[str], env: dict[str, str]
+) -> Any:
+    """Start the child; ``OSError`` when the executable is missing or not
+    executable (checked here because a failed ``exec`` in the forked child
+    would otherwise only show as exit status 1, indistinguishable from a
+    ping that got no reply)."""
+    executable = argv[0]
+    if not os.path.isfile(executable):
+        raise FileNotFoundError(f"{executable}: no such file")
+    if not os.access(executable, os.X_OK):
+        raise PermissionError(f"{executable}: not executable")
+    return reactor.spawnProcess(
+        proto, executable, argv, env=env, childFDs={0: "w", 1: "r", 2: "r"}
+    )

@@ -1,0 +1,382 @@
+"""Turn what a client sent into a request that is safe to hand to ping.
+
+Three steps, each refusing with a :class:`Refused` that says what and why:
+
+1. :func:`parse_text` / :func:`parse_json` / :func:`parse_fields` check the
+   shape and bounds of every field (no I/O);
+2. :func:`resolve` turns the target into IP literals, once, through an
+   injected resolver that must not block the reactor;
+3. the :class:`Policy` checks every resolved address, and the first allowed
+   literal is the only thing that ever reaches ping's argv.
+
+Because ping only ever sees a literal the server resolved and checked itself,
+a name cannot smuggle an option in, and cannot rebind between check and use.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+from pingu import events
+from pingu.events import CloseCode
+from pingu.limits import REQUEST_FIELDS, Limits
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+#: resolver(name, family) -> Deferred firing with a list of address strings.
+#: ``family`` is 4, 6 or None (either).
+Resolver = Callable[[str, Optional[int]], Any]
+
+MAX_NAME = 253
+_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+# A last label made of digits, or of a hex number, makes the whole name a
+# numeric address form that inet_aton would read (127.1, 0x7f.1, 2130706433).
+_NUMERIC_LABEL = re.compile(r"^(?:[0-9]+|0[xX][0-9A-Fa-f]*)$")
+
+
+class Refused(Exception):
+    """A request pingu will not run; carries the answer for the client."""
+
+    def __init__(
+        self, code: CloseCode, reason: str, message: str, field: Optional[str] = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.field = field
+
+    def event(self) -> events.Event:
+        """The ``error`` event that tells the client."""
+        return events.error(self.code, self.reason, self.message, self.field)
+
+
+def _bad(message: str, field: Optional[str] = None, reason: str = "invalid") -> Refused:
+    return Refused(CloseCode.BAD_REQUEST, reason, message, field)
+
+
+@dataclass(frozen=True)
+class PingOptions:
+    """The options a client may choose; ``None`` means ping's default."""
+
+    count: Optional[int] = None
+    interval: Optional[float] = None
+    size: Optional[int] = None
+    family: Optional[int] = None
+    deadline: Optional[int] = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as the ``start`` event and WAMP ``runs()`` show them."""
+        return {
+            "count": self.count,
+            "interval": self.interval,
+            "size": self.size,
+            "family": self.family,
+            "deadline": self.deadline,
+        }
+
+
+@dataclass(frozen=True)
+class PingRequest:
+    """A checked request whose target is not resolved yet.
+
+    ``literal`` is set when the target was already an IP address."""
+
+    target: str
+    options: PingOptions = field(default_factory=PingOptions)
+    literal: Optional[IPAddress] = None
+
+
+@dataclass(frozen=True)
+class ResolvedRequest:
+    """A request ready to run: ``address`` is the literal ping will get."""
+
+    target: str
+    address: str
+    family: int
+    options: PingOptions
+
+    def key(self) -> tuple[Any, ...]:
+        """Identical keys mean identical pings: what shared runs are keyed on."""
+        return (self.address, self.family, self.options)
+
+
+# -- step 1: shape and bounds -------------------------------------------------
+
+
+def _check_chars(target: str) -> None:
+    if not target:
+        raise _bad("the target is empty", "target", "empty")
+    if len(target) > MAX_NAME:
+        raise _bad(f"the target is longer than {MAX_NAME} characters", "target", "too-long")
+    if len(target.replace(",", " ").split()) > 1:
+        raise _bad("one target at a time, please", "target", "several-targets")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        raise _bad(
+            "the target contains whitespace or control characters", "target", "bad-characters"
+        )
+    if target.startswith("-"):
+        raise _bad("the target may not start with '-'", "target", "looks-like-option")
+
+
+def check_target(target: Any, allow_zone: bool = False) -> tuple[str, Optional[IPAddress]]:
+    """Check a target's syntax.
+
+    Returns the target as it will be resolved (an ASCII host name, or the
+    normalised text of an IP literal) and the literal's address, if it is one.
+    """
+    if not isinstance(target, str):
+        raise _bad("the target must be a string", "target", "wrong-type")
+    _check_chars(target)
+    literal = _parse_literal(target, allow_zone)
+    if literal is not None:
+        return str(literal), literal
+    try:
+        name = target.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise _bad("the target is not a valid host name", "target", "bad-name") from None
+    labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
+    if not all(_LABEL.match(label) for label in labels) or len(name) > MAX_NAME:
+        raise _bad(
+            "the target is neither an IP address nor a valid host name", "target", "bad-name"
+        )
+    if _NUMERIC_LABEL.match(labels[-1]):
+        raise _bad(
+            "ambiguous numeric address: write IPv4 as four decimal numbers (a.b.c.d)",
+            "target",
+            "ambiguous-number",
+        )
+    return name, None
+
+
+def _parse_literal(target: str, allow_zone: bool) -> Optional[IPAddress]:
+    if ":" in target:
+        try:
+            address = ipaddress.IPv6Address(target)
+        except ValueError:
+            raise _bad("the target is not a valid IPv6 address", "target", "bad-address") from None
+        if address.scope_id is not None and not allow_zone:
+            raise _bad(
+                "IPv6 zone ids (%...) are not allowed here", "target", "zone-id"
+            )
+        # ::ffff:a.b.c.d is the IPv4 host a.b.c.d: check and ping it as IPv4.
+        return address.ipv4_mapped or address
+    try:
+        return ipaddress.IPv4Address(target)
+    except ValueError:
+        return None
+
+
+def _int(value: Any, name: str, low: int, high: int) -> int:
+    # bool is an int in Python; a JSON true is not a count.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(f"{name} must be a whole number", name, "wrong-type")
+    if not low <= value <= high:
+        raise _bad(f"{name} must be between {low} and {high}", name, "out-of-range")
+    return value
+
+
+def _number(value: Any, name: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad(f"{name} must be a number", name, "wrong-type")
+    if not low <= value <= high:  # also refuses NaN
+        raise _bad(f"{name} must be between {low:g} and {high:g}", name, "out-of-range")
+    return float(value)
+
+
+def parse_fields(fields: Any, limits: Limits, allow_zone: bool = False) -> PingRequest:
+    """Check a structured request (a JSON object, or WAMP call arguments)."""
+    if not isinstance(fields, dict):
+        raise _bad("the request must be a JSON object", None, "wrong-type")
+    unknown = sorted(str(k)[:40] for k in fields if k not in REQUEST_FIELDS)
+    if unknown:
+        raise _bad(
+            "unknown field(s): " + ", ".join(unknown) + "; known: " + ", ".join(REQUEST_FIELDS),
+            unknown[0],
+            "unknown-field",
+        )
+    if "target" not in fields:
+        raise _bad("the request has no target", "target", "missing")
+    target, literal = check_target(fields["target"], allow_zone)
+
+    def get(name: str, check: Callable[..., Any], *bounds: Any) -> Any:
+        value = fields.get(name)
+        return None if value is None else check(value, name, *bounds)
+
+    family = fields.get("family")
+    if family is not None and (type(family) is not int or family not in (4, 6)):
+        raise _bad("family must be 4 or 6", "family", "out-of-range")
+    if literal is not None and family is not None and literal.version != family:
+        raise _bad(
+            f"family {family} was asked but the target is an IPv{literal.version} address",
+            "family",
+            "family-mismatch",
+        )
+    options = PingOptions(
+        count=get("count", _int, 1, limits.max_count),
+        interval=get("interval", _number, limits.min_interval, limits.max_interval),
+        size=get("size", _int, 0, limits.max_size),
+        family=family,
+        deadline=get("deadline", _int, 1, limits.max_duration),
+    )
+    return PingRequest(target=target, options=options, literal=literal)
+
+
+def _check_size(message: str, limits: Limits) -> None:
+    if len(message.encode("utf-8", "surrogatepass")) > limits.max_message:
+        raise Refused(
+            CloseCode.TOO_BIG,
+            "too-big",
+            f"messages are limited to {limits.max_message} bytes",
+        )
+
+
+def parse_text(message: str, limits: Limits) -> PingRequest:
+    """The classic protocol: the whole message is the target."""
+    _check_size(message, limits)
+    return parse_fields({"target": message}, limits)
+
+
+def parse_json(message: str, limits: Limits) -> PingRequest:
+    """The ``pingu.json`` protocol: a JSON object of :data:`REQUEST_FIELDS`."""
+    _check_size(message, limits)
+    try:
+        fields = json.loads(message)
+    except ValueError as e:
+        raise _bad(f"invalid JSON: {e}", None, "invalid-json") from None
+    return parse_fields(fields, limits)
+
+
+def is_stop_text(message: str) -> bool:
+    """Is this text-mode message the ``stop`` command?"""
+    return message == "stop"
+
+
+def is_stop_json(message: str) -> bool:
+    """Is this JSON message ``{"stop": true}``?"""
+    try:
+        decoded = json.loads(message)
+    except ValueError:
+        return False
+    # {"stop": 1} is not {"stop": true}: 1 == True in Python, not in JSON.
+    return bool(decoded == {"stop": True} and decoded["stop"] is True)
+
+
+# -- step 3: the address policy -------------------------------------------------
+
+_NEVER_V4 = [ipaddress.ip_network("255.255.255.255/32"), ipaddress.ip_network("0.0.0.0/8")]
+_NEVER_V6 = [ipaddress.ip_network("::/128")]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Which resolved addresses may be pinged.
+
+    An address passes when it is not multicast, broadcast or unspecified,
+    no ``deny`` network holds it, and, when ``allow`` is not empty, an
+    ``allow`` network holds it.  A ``deny`` wins over an ``allow``.
+    """
+
+    allow: tuple[IPNetwork, ...] = ()
+    deny: tuple[IPNetwork, ...] = ()
+
+    def check(self, address: IPAddress) -> None:
+        """Raise :class:`Refused` unless ``address`` may be pinged."""
+        if address.is_multicast:
+            raise self._refuse(address, "is a multicast address")
+        never = _NEVER_V4 if address.version == 4 else _NEVER_V6
+        if any(address in net for net in never):
+            raise self._refuse(address, "is a broadcast or unspecified address")
+        if any(address in net for net in self.deny if net.version == address.version):
+            raise self._refuse(address, "is in a denied network")
+        if self.allow and not any(
+            address in net for net in self.allow if net.version == address.version
+        ):
+            raise self._refuse(address, "is not in an allowed network")
+
+    @staticmethod
+    def _refuse(address: IPAddress, why: str) -> Refused:
+        return Refused(CloseCode.FORBIDDEN, "forbidden", f"{address} {why}", "target")
+
+
+# -- step 2: resolution ---------------------------------------------------------
+
+
+def choose(request: PingRequest, addresses: list[str], policy: Policy) -> ResolvedRequest:
+    """Pick what to ping among the resolver's answer.
+
+    Every address the name resolved to must pass the policy, so that a name
+    cannot mix an allowed address with a refused one; the first one of the
+    asked family is pinged.
+    """
+    family = request.options.family
+    parsed: list[IPAddress] = []
+    for text in addresses:
+        try:
+            address = ipaddress.ip_address(text.split("%", 1)[0])
+        except ValueError:
+            continue
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if family is None or address.version == family:
+            if address not in parsed:
+                parsed.append(address)
+    if not parsed:
+        which = f"an IPv{family}" if family else "an"
+        raise Refused(
+            CloseCode.UNRESOLVED,
+            "unresolved",
+            f"{request.target} does not resolve to {which} address",
+            "target",
+        )
+    for address in parsed:
+        policy.check(address)
+    chosen = parsed[0]
+    return ResolvedRequest(request.target, str(chosen), chosen.version, request.options)
+
+
+def resolve(request: PingRequest, resolver: Resolver, policy: Policy) -> Any:
+    """Resolve a checked request once; a Deferred firing a :class:`ResolvedRequest`.
+
+    Fails with :class:`Refused` when the name does not resolve or the policy
+    refuses it.  IP literals are not looked up.
+    """
+    from twisted.internet import defer
+
+    if request.literal is not None:
+        return defer.maybeDeferred(choose, request, [str(request.literal)], policy)
+
+    def failed(failure: Any) -> None:
+        failure.trap(OSError, socket.gaierror)
+        raise Refused(
+            CloseCode.UNRESOLVED,
+            "unresolved",
+            f"{request.target} does not resolve",
+            "target",
+        )
+
+    d = defer.maybeDeferred(resolver, request.target, request.options.family)
+    d.addErrback(failed)
+    d.addCallback(lambda addresses: choose(request, addresses, policy))
+    return d
+
+
+def system_resolver(reactor: Any) -> Resolver:
+    """A resolver that runs ``getaddrinfo`` in the reactor's thread pool."""
+    from twisted.internet.threads import deferToThreadPool
+
+    def lookup(name: str, family: Optional[int]) -> list[str]:
+        af = {4: socket.AF_INET, 6: socket.AF_INET6}.get(family or 0, socket.AF_UNSPEC)
+        infos = socket.getaddrinfo(name, None, af, socket.SOCK_DGRAM)
+        return [str(info[4][0]) for info in infos]
+
+    def resolver(name: str, family: Optional[int]) -> Any:
+        return deferToThreadPool(reactor, reactor.getThreadPool(), lookup, name, family)
+
+    return resolver

@@ -1,0 +1,331 @@
+"""Runs: one request, one ping process, one event log, any number of viewers.
+
+The :class:`RunHub` is the domain object both faces hold.  The WebSocket
+face gives each connection its own run; the WAMP face asks for shared runs,
+so identical requests on one node are served by one process.  Either way a
+run's events are the same dicts (:mod:`pingu.events`), in the same order, to
+every viewer: a viewer that joins late gets the backlog and then the live
+events, with nothing missed and nothing twice, because both happen in one
+reactor turn.
+
+The hub enforces the ceilings (:class:`pingu.limits.Limits`) and ends every
+run on shutdown.  The reactor is passed in so tests can control time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from collections import deque
+from typing import Any, Callable, Optional
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from pingu import events
+from pingu.argv import PING_ENV, build_argv
+from pingu.events import CloseCode, Event
+from pingu.limits import Limits
+from pingu.parse import OutputParser
+from pingu.process import PingProcess, spawn
+from pingu.request import Policy, Refused, ResolvedRequest, Resolver, system_resolver
+
+Listener = Callable[[Event], None]
+log = Logger(namespace="pingu")
+
+
+class Run:
+    """One ping process and what it said.
+
+    Viewers are listeners keyed by anything hashable (a connection, a WAMP
+    session id).  The run keeps its events in a bounded backlog.
+    """
+
+    def __init__(
+        self,
+        hub: RunHub,
+        run_id: str,
+        request: ResolvedRequest,
+        client: Optional[str],
+        shared: bool,
+    ) -> None:
+        self.hub = hub
+        self.id = run_id
+        self.request = request
+        self.client = client
+        self.shared = shared
+        self.started = hub.reactor.seconds()
+        self.backlog: deque[Event] = deque(maxlen=hub.limits.max_backlog)
+        self.viewers: dict[Any, Listener] = {}
+        self.ended = False
+        self.end_event: Optional[Event] = None
+        self.done: defer.Deferred[Event] = defer.Deferred()
+        self.argv: list[str] = []
+        self.process: Optional[PingProcess] = None
+        self._parser = OutputParser()
+        self._stopped_by: Optional[str] = None  # "client", "ceiling", "viewers", "shutdown"
+        self._ceiling_call: Optional[Any] = None
+        self._transmitted: Optional[int] = None
+
+    # -- viewers ---------------------------------------------------------------
+
+    def add_viewer(self, key: Any, listener: Listener) -> list[Event]:
+        """Add a viewer; returns the events so far, after which ``listener``
+        gets every new event."""
+        self.viewers[key] = listener
+        return list(self.backlog)
+
+    def remove_viewer(self, key: Any) -> None:
+        """Drop a viewer; a run nobody watches any more is stopped at once."""
+        if self.viewers.pop(key, None) is not None and not self.viewers:
+            self.stop("viewers")
+
+    @property
+    def age(self) -> float:
+        """Seconds since the run started."""
+        return self.hub.reactor.seconds() - self.started
+
+    def describe(self) -> dict[str, Any]:
+        """What ``runs()`` shows of a run."""
+        return {
+            "run": self.id,
+            "target": self.request.target,
+            "address": self.request.address,
+            "family": self.request.family,
+            "options": self.request.options.as_dict(),
+            "age_s": round(self.age, 3),
+            "viewers": len(self.viewers),
+        }
+
+    # -- life ------------------------------------------------------------------
+
+    def spawn(self) -> None:
+        """Start ping (called by the hub)."""
+        limits = self.hub.limits
+        self.argv = build_argv(self.hub.ping, self.request, limits)
+        self.process = PingProcess(
+            self.hub.reactor, self._line, self._exited, limits.grace, limits.max_line
+        )
+        self._emit(
+            events.start(
+                self.request.target,
+                self.request.address,
+                self.request.family,
+                self.request.options.as_dict(),
+            )
+        )
+        try:
+            self.hub.spawner(self.hub.reactor, self.process, self.argv, PING_ENV)
+        except OSError as e:
+            log.error("pingu: cannot start {ping}: {error}", ping=self.argv[0], error=str(e))
+            self._finish("spawn-failed", None, None)
+            return
+        # ping keeps its own count and deadline; this is the server's ceiling.
+        self._ceiling_call = self.hub.reactor.callLater(limits.max_duration, self.stop, "ceiling")
+
+    def stop(self, why: str = "client") -> None:
+        """Stop ping.  A client's ``stop`` (and a ceiling) sends SIGINT so
+        that ping still prints its statistics; a run whose viewers are gone,
+        or a server shutting down, starts at SIGTERM."""
+        if self.ended:
+            return
+        if self._stopped_by is None or why in ("viewers", "shutdown"):
+            self._stopped_by = why
+        if self.process is not None:
+            self.process.stop("INT" if why in ("client", "ceiling") else "TERM")
+
+    def _line(self, text: str, fd: int) -> None:
+        for event in self._parser.feed(text):
+            self._event(event)
+
+    def _event(self, event: Event) -> None:
+        if event["type"] == events.SUMMARY:
+            self._transmitted = event.get("transmitted")
+        self._emit(event)
+
+    def _exited(self, exit_code: Optional[int], signal: Optional[int]) -> None:
+        for event in self._parser.finish():
+            self._event(event)
+        self._finish(self._how(exit_code, signal), exit_code, signal)
+
+    def _how(self, exit_code: Optional[int], signal: Optional[int]) -> str:
+        if self._stopped_by == "shutdown":
+            return "shutdown"
+        if self._stopped_by == "ceiling":
+            return "ceiling"
+        unbounded = self.request.options.count is None
+        if (
+            unbounded
+            and self._transmitted is not None
+            and self._transmitted >= self.hub.limits.max_count
+        ):
+            return "ceiling"
+        return events.how_from_exit(exit_code, signal)
+
+    def _finish(self, how: str, exit_code: Optional[int], signal: Optional[int]) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if self._ceiling_call is not None and self._ceiling_call.active():
+            self._ceiling_call.cancel()
+        end = events.end(how, exit_code, signal, self.age)
+        self.end_event = end
+        self._emit(end)
+        self.hub._ended(self)
+        self.done.callback(end)
+
+    def _emit(self, event: Event) -> None:
+        event["t"] = round(self.hub.clock_time(), 6)
+        self.backlog.append(event)
+        for listener in list(self.viewers.values()):
+            listener(event)
+
+
+class _StartBucket:
+    """Token bucket for starts per second from one client."""
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.updated = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class RunHub:
+    """All runs of one server: start, share, count, stop.
+
+    Both faces hold one hub and find there all a request needs: the limits,
+    the resolver and the address policy.  ``ping`` is the absolute path of
+    the ping executable.  ``clock_time`` is
+    the wall clock used for event timestamps (``reactor.seconds`` measures
+    ages and may be a fake clock in tests).
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        ping: str,
+        limits: Limits,
+        resolver: Optional[Resolver] = None,
+        policy: Optional[Policy] = None,
+        clock_time: Optional[Callable[[], float]] = None,
+        spawner: Callable[..., Any] = spawn,
+    ) -> None:
+        self.reactor = reactor
+        self.ping = ping
+        self.limits = limits
+        self.resolver = resolver if resolver is not None else system_resolver(reactor)
+        self.policy = policy if policy is not None else Policy()
+        self.clock_time = clock_time or time.time
+        self.spawner = spawner  # process.spawn; tests pass one that records argv
+        self.runs: dict[str, Run] = {}
+        self._shared: dict[Any, Run] = {}
+        self._per_client: dict[str, int] = {}
+        self._buckets: dict[str, _StartBucket] = {}
+        self._serial = itertools.count(1)
+        self.shutting_down = False
+
+    def admit(self, client: Optional[str]) -> None:
+        """Raise :class:`Refused` if ``client`` may not start a run now.
+
+        Called before resolving, so a refused client costs no lookup; this
+        is also where a start is counted against the client's rate."""
+        self._check_capacity(client)
+        if client is None:
+            return
+        now = self.reactor.seconds()
+        if len(self._buckets) > 1024:
+            # A bucket untouched for a second is full again: forget it.
+            self._buckets = {c: b for c, b in self._buckets.items() if now - b.updated < 1}
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            bucket = self._buckets[client] = _StartBucket(self.limits.max_starts_per_second, now)
+        if not bucket.take(now):
+            raise Refused(
+                CloseCode.BUSY,
+                "too-many-starts",
+                f"at most {self.limits.max_starts_per_second:g} starts per second per client",
+            )
+
+    def _check_capacity(self, client: Optional[str]) -> None:
+        limits = self.limits
+        if self.shutting_down:
+            raise Refused(CloseCode.BUSY, "shutting-down", "the server is shutting down")
+        if len(self.runs) >= limits.max_runs:
+            raise Refused(
+                CloseCode.BUSY, "too-many-runs", f"the server runs {limits.max_runs} pings already"
+            )
+        if client is not None and self._per_client.get(client, 0) >= limits.max_runs_per_client:
+            raise Refused(
+                CloseCode.BUSY,
+                "too-many-runs-per-client",
+                f"at most {limits.max_runs_per_client} pings at once per client",
+            )
+
+    def start(
+        self, request: ResolvedRequest, client: Optional[str] = None, shared: bool = False
+    ) -> Run:
+        """Start a run (or, when ``shared``, join the identical one that runs).
+
+        Limits are checked again here: a client may have started other runs
+        while this one's name was being resolved.
+        """
+        if shared:
+            existing = self._shared.get(request.key())
+            if existing is not None and not existing.ended:
+                return existing
+        self._check_capacity(client)
+        run_id = f"{next(self._serial)}-{secrets.token_hex(4)}"
+        run = Run(self, run_id, request, client, shared)
+        self.runs[run_id] = run
+        if client is not None:
+            self._per_client[client] = self._per_client.get(client, 0) + 1
+        if shared:
+            self._shared[request.key()] = run
+        run.spawn()
+        return run
+
+    def find(self, run_id: str) -> Optional[Run]:
+        """The live run with this id, if any."""
+        return self.runs.get(run_id)
+
+    def _ended(self, run: Run) -> None:
+        self.runs.pop(run.id, None)
+        if self._shared.get(run.request.key()) is run:
+            del self._shared[run.request.key()]
+        if run.client is not None:
+            left = self._per_client.get(run.client, 1) - 1
+            if left > 0:
+                self._per_client[run.client] = left
+            else:
+                self._per_client.pop(run.client, None)
+        end = run.end_event or {}
+        log.info(
+            "run {run} client={client} target={target} address={address} "
+            "options={options} duration={duration}s how={how} exit={exit_code}",
+            run=run.id,
+            client=run.client,
+            target=run.request.target,
+            address=run.request.address,
+            options=run.request.options.as_dict(),
+            duration=end.get("duration_s"),
+            how=end.get("how"),
+            exit_code=end.get("exit_code"),
+        )
+
+    def shutdown(self) -> defer.Deferred[None]:
+        """End every run (SIGTERM, then SIGKILL after the grace period); the
+        Deferred fires when all children are gone."""
+        self.shutting_down = True
+        pending = [run.done for run in self.runs.values()]
+        for run in list(self.runs.values()):
+            run.stop("shutdown")
+        return defer.DeferredList(pending).addCallback(lambda _: None)

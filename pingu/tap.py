@@ -1,0 +1,201 @@
+"""``twistd pingu``: the command line and the service tree.
+
+Problems an operator can fix (a bad ``--port``, a missing ping, a busy
+port, a missing page) end the program with one line on stderr and a
+non-zero exit, not a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from twisted.application import service
+from twisted.internet import defer, endpoints
+from twisted.logger import Logger
+from twisted.python import usage
+
+from pingu.limits import Limits, limit_options
+from pingu.request import Policy, system_resolver
+
+log = Logger(namespace="pingu")
+
+
+def fail(message: str) -> SystemExit:
+    """An operator's error: one line, exit status 1."""
+    return SystemExit(f"pingu: {message}")
+
+
+def endpoint_description(port: str) -> str:
+    """``8080`` means ``tcp:8080``; anything else is a Twisted endpoint string."""
+    return f"tcp:{port}" if re.fullmatch(r"\d+", port) else port
+
+
+def _network(text: str) -> Any:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise fail(f"not a network (CIDR): {text!r}") from None
+
+
+class Options(usage.Options):
+    """Options of ``twistd pingu``."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "Serve a page at / and a WebSocket endpoint at /ws that stream ping's "
+        "output line by line; with --router, also join a WAMP router as a node."
+    )
+    optParameters = [
+        ["port", "p", "8080", "port number or Twisted endpoint string (tcp:8080:interface=...)"],
+        ["ping", None, "ping", "ping executable (a name on PATH or a path)"],
+        ["webdir", None, None, "folder of the page (default: the page shipped with pingu)"],
+        ["router", None, None, "WAMP router URL to join as a node (ws://host:port/ws)"],
+        ["realm", None, "pingu", "WAMP realm"],
+        ["node", None, None, "this node's name (default: the host name, made URI-safe)"],
+    ] + [
+        [name, None, default, help, kind]
+        for name, kind, default, help in limit_options()
+    ]
+    optFlags = [
+        ["no-web", None, "do not serve the page and /ws (only useful with --router)"],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["allow"] = []
+        self["deny"] = []
+        self["allow-origin"] = []
+
+    def opt_allow(self, cidr: str) -> None:
+        """only ping addresses in this network (repeatable)"""
+        self["allow"].append(_network(cidr))
+
+    def opt_deny(self, cidr: str) -> None:
+        """never ping addresses in this network (repeatable)"""
+        self["deny"].append(_network(cidr))
+
+    def opt_allow_origin(self, origin: str) -> None:
+        """also accept WebSocket connections from pages of this origin (repeatable)"""
+        self["allow-origin"].append(origin)
+
+    def postOptions(self) -> None:
+        ping = self["ping"]
+        found = shutil.which(ping, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/bin")
+        if found is None or not os.access(found, os.X_OK):
+            raise fail(
+                f"ping executable {ping!r} not found or not executable "
+                "(install iputils-ping, or pass --ping PATH)"
+            )
+        self["ping"] = os.path.abspath(found)
+        self["port"] = endpoint_description(self["port"])
+        from twisted.internet import reactor
+
+        try:
+            endpoints.serverFromString(reactor, self["port"])
+        except Exception as e:  # the parser raises several kinds
+            raise fail(f"bad --port {self['port']!r}: {e}") from None
+        try:
+            self["limits"] = Limits(
+                **{name.replace("-", "_"): self[name] for name, *_ in limit_options()}
+            )
+        except (TypeError, ValueError) as e:
+            raise fail(str(e)) from None
+        if self["webdir"] is not None and not Path(self["webdir"]).is_dir():
+            raise fail(f"--webdir {self['webdir']!r} is not a folder")
+        if self["no-web"] and not self["router"]:
+            raise fail("--no-web leaves nothing to do without --router")
+
+
+class _Listener(service.Service):
+    """Listen on an endpoint; a port that cannot be had ends twistd with one line."""
+
+    def __init__(self, reactor: Any, description: str, factory: Any) -> None:
+        self.reactor = reactor
+        self.description = description
+        self.factory = factory
+        self.port: Optional[Any] = None
+
+    def privilegedStartService(self) -> None:
+        # Listen before privileges are shed, as Twisted's own services do.
+        service.Service.privilegedStartService(self)
+        endpoint = endpoints.serverFromString(self.reactor, self.description)
+        outcome: list[Any] = []
+        endpoint.listen(self.factory).addBoth(outcome.append)
+        if not outcome:
+            raise fail(f"cannot listen on {self.description}: no answer")
+        if isinstance(outcome[0], defer.failure.Failure):
+            reason = outcome[0].value
+            raise fail(f"cannot listen on {self.description}: {reason}")
+        self.port = outcome[0]
+        log.info("pingu: serving on {where}", where=self.description)
+
+    def stopService(self) -> Any:
+        service.Service.stopService(self)
+        if self.port is not None:
+            port, self.port = self.port, None
+            return defer.maybeDeferred(port.stopListening)
+        return None
+
+
+class _Shutdown(service.Service):
+    """On stop: end every run and close every connection, then let go."""
+
+    def __init__(self, hub: Any, factory: Any) -> None:
+        self.hub = hub
+        self.factory = factory
+
+    def stopService(self) -> Any:
+        service.Service.stopService(self)
+        runs = self.hub.shutdown()
+        connections = self.factory.shutdown() if self.factory is not None else None
+        waits = [runs] + ([connections] if connections is not None else [])
+        return defer.DeferredList(waits)
+
+
+def makeService(options: Options, reactor: Optional[Any] = None) -> service.MultiService:
+    """The service tree: the site's listener, the WAMP node, and the shutdown."""
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = default_reactor
+    from pingu.runs import RunHub
+    from pingu.site import default_webdir, make_site, missing_page_files
+    from pingu.websocket import PinguWebSocketFactory
+
+    limits: Limits = options["limits"]
+    policy = Policy(allow=tuple(options["allow"]), deny=tuple(options["deny"]))
+    hub = RunHub(reactor, options["ping"], limits, system_resolver(reactor), policy)
+    top = service.MultiService()
+    factory = None
+    if not options["no-web"]:
+        webdir = Path(options["webdir"]) if options["webdir"] else default_webdir()
+        missing = missing_page_files(webdir)
+        if missing:
+            print(
+                f"pingu: the page in {webdir} lacks {', '.join(missing)}; "
+                "run `npm ci` in web/ (the WebSocket endpoint works regardless)",
+                file=sys.stderr,
+            )
+        factory = PinguWebSocketFactory(hub, reactor, tuple(options["allow-origin"]))
+        _Listener(reactor, options["port"], make_site(factory, webdir)).setServiceParent(top)
+    if options["router"]:
+        from pingu.wamp import make_wamp_service
+
+        make_wamp_service(
+            hub,
+            options["router"],
+            options["realm"],
+            options["node"],  # None: the wamp module names the node after the host
+            os.environ.get("PINGU_WAMP_SECRET"),
+            reactor,
+        ).setServiceParent(top)
+    # Added last, so stopped first: runs end and sockets close while the
+    # listener and the WAMP session still stand.
+    _Shutdown(hub, factory).setServiceParent(top)
+    return top

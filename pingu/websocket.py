@@ -1,0 +1,329 @@
+"""The plain WebSocket face: one connection, one request, one run.
+
+Two subprotocols share this code; they differ only in how a request is read
+and how an event is written:
+
+* text (no subprotocol, or ``pingu``): the first message is the target; each
+  output line of ping is one message; the close code says how ping ended;
+* ``pingu.json``: the first message is a JSON request; each event is one
+  JSON message; an ``error`` event precedes the close of a refusal.
+
+The protocol is a thin translation layer: requests are checked by
+:mod:`pingu.request`, runs are made by the :class:`~pingu.runs.RunHub` the
+factory holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from pingu import events
+from pingu.events import SUBPROTOCOL_JSON, SUBPROTOCOL_TEXT, CloseCode, Event
+from pingu.limits import Limits
+from pingu.request import (
+    Refused,
+    is_stop_json,
+    is_stop_text,
+    parse_json,
+    parse_text,
+    resolve,
+)
+from pingu.runs import Run, RunHub
+
+log = Logger(namespace="pingu")
+
+# Autobahn's own ceiling on a message, far above pingu's limit: a message
+# between the two gets pingu's clear 4413 answer, a larger one is cut off by
+# Autobahn (close 1009) before it is buffered whole.
+_FRAME_CEILING = 64 * 1024
+
+
+def safe_text(text: str, limit: int = 200) -> str:
+    """Client text made fit for a log line: no control characters, bounded."""
+    cleaned = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:limit])
+    return cleaned + ("..." if len(text) > limit else "")
+
+
+class PinguServerProtocol(WebSocketServerProtocol):
+    """One client: waiting for its request, resolving, running, closed."""
+
+    factory: PinguWebSocketFactory
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.client: Optional[str] = None
+        self.structured = False
+        self.state = "connecting"
+        self.run: Optional[Run] = None
+        self._idle_call: Optional[Any] = None
+
+    # -- handshake ---------------------------------------------------------------
+
+    def onConnect(self, request: Any) -> Optional[str]:
+        factory = self.factory
+        self.client = _client_address(self.transport.getPeer())
+        if factory.hub.shutting_down:
+            raise ConnectionDeny(503, "the server is shutting down")
+        origin = request.headers.get("origin")
+        if origin is not None and not factory.origin_allowed(origin, request.host):
+            factory.refusal(self.client, "origin", f"origin {origin!r} is not allowed")
+            raise ConnectionDeny(403, "this origin is not allowed to connect")
+        if factory.connection_count(self.client) >= factory.hub.limits.max_connections_per_client:
+            factory.refusal(self.client, "connections", "too many connections")
+            raise ConnectionDeny(429, "too many connections from this address")
+        if SUBPROTOCOL_JSON in request.protocols:
+            self.structured = True
+            return SUBPROTOCOL_JSON
+        if SUBPROTOCOL_TEXT in request.protocols:
+            return SUBPROTOCOL_TEXT
+        if request.protocols:
+            raise ConnectionDeny(
+                400, f"unknown subprotocol: offer {SUBPROTOCOL_TEXT} or {SUBPROTOCOL_JSON}"
+            )
+        return None
+
+    def onOpen(self) -> None:
+        self.state = "waiting"
+        self.factory.opened(self)
+        limits = self.factory.hub.limits
+        self._idle_call = self.factory.reactor.callLater(
+            limits.idle_timeout,
+            self._refuse,
+            Refused(
+                CloseCode.IDLE,
+                "idle",
+                f"no request within {limits.idle_timeout:g} seconds",
+            ),
+        )
+
+    # -- messages ----------------------------------------------------------------
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.state in ("closing", "closed"):
+            return
+        if isBinary:
+            self._refuse(
+                Refused(CloseCode.UNSUPPORTED_DATA, "binary", "pingu takes text messages only")
+            )
+            return
+        text = payload.decode("utf-8")  # Autobahn has validated the UTF-8
+        if self.state == "waiting":
+            self._request(text)
+        elif (is_stop_json if self.structured else is_stop_text)(text):
+            self._stop()
+        elif self.structured:
+            expected = Refused(
+                CloseCode.UNEXPECTED, "unexpected", 'a run is under way: only {"stop": true} now'
+            )
+            self._send_event(expected.event())
+        else:
+            self._refuse(
+                Refused(CloseCode.UNEXPECTED, "unexpected", "a run is under way: only 'stop' now")
+            )
+
+    def _request(self, text: str) -> None:
+        self._cancel_idle()
+        factory = self.factory
+        try:
+            request = (parse_json if self.structured else parse_text)(text, factory.hub.limits)
+            factory.hub.admit(self.client)
+        except Refused as refused:
+            self._refuse(refused)
+            return
+        self.state = "resolving"
+        d = resolve(request, factory.hub.resolver, factory.hub.policy)
+        d.addCallback(self._resolved)
+        d.addErrback(self._failed)
+
+    def _resolved(self, resolved: Any) -> None:
+        if self.state != "resolving":  # the client left or stopped meanwhile
+            return
+        try:
+            run = self.factory.hub.start(resolved, client=self.client)
+        except Refused as refused:
+            self._refuse(refused)
+            return
+        self.state = "running"
+        self.run = run
+        for event in run.add_viewer(self, self._send_event):
+            self._send_event(event)
+
+    def _failed(self, failure: Any) -> None:
+        if failure.check(Refused):
+            if self.state == "resolving":
+                self._refuse(failure.value)
+            return
+        log.failure("pingu: unexpected error handling a request", failure)
+        if self.state not in ("closing", "closed"):
+            self._close(CloseCode.SPAWN_FAILED, "internal error")
+
+    def _stop(self) -> None:
+        if self.run is not None:
+            self.run.stop("client")
+        elif self.state == "resolving":
+            self._close(CloseCode.NORMAL, "stopped before ping started")
+
+    # -- output ------------------------------------------------------------------
+
+    def _send_event(self, event: Event) -> None:
+        if self.state in ("closing", "closed"):
+            return
+        if self.structured:
+            self.sendMessage(events.encode(event).encode("utf-8"))
+        elif event["raw"] is not None:
+            for raw in event["raw"].split("\n"):
+                self.sendMessage(raw.encode("utf-8"))
+        if event["type"] == events.END:
+            self._close(event["code"], _end_reason(event))
+        elif event["type"] == events.ERROR:
+            self._close(event["code"], event["message"])
+        elif self._buffered() > self.factory.hub.limits.max_buffered:
+            log.warn("pingu: dropping {client}: it does not read its output", client=self.client)
+            self.state = "closing"
+            self.dropConnection(abort=True)
+
+    def _buffered(self) -> int:
+        # Bytes the kernel has not taken yet, which Twisted keeps in the
+        # transport: a client that stops reading makes this grow.
+        transport = self.transport
+        return len(getattr(transport, "dataBuffer", b"")) + getattr(transport, "_tempDataLen", 0)
+
+    def _refuse(self, refused: Refused) -> None:
+        self._cancel_idle()
+        if self.state in ("closing", "closed"):
+            return
+        self.factory.refusal(self.client, refused.reason, refused.message)
+        if self.structured:
+            self._send_event(refused.event())
+        else:
+            self._close(refused.code, refused.message)
+
+    def _close(self, code: int, reason: str) -> None:
+        self.state = "closing"
+        if code == CloseCode.GOING_AWAY:
+            # sendClose() only takes 1000 and 3000-4999, but 1001 "going
+            # away" is the standard answer of a server that shuts down.
+            self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8")[:123])
+        else:
+            self.sendClose(int(code), reason[:120])
+
+    def going_away(self) -> None:
+        """The server shuts down: close, unless a run's ``end`` will do it."""
+        if self.run is None and self.state not in ("closing", "closed"):
+            self._close(CloseCode.GOING_AWAY, events.HOW_TEXT["shutdown"])
+
+    # -- end -----------------------------------------------------------------
+
+    def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
+        self.state = "closed"
+        self._cancel_idle()
+        if self.run is not None:
+            # The last (only) viewer is gone: the run stops at once.
+            self.run.remove_viewer(self)
+        self.factory.closed(self)
+
+    def _cancel_idle(self) -> None:
+        if self._idle_call is not None and self._idle_call.active():
+            self._idle_call.cancel()
+        self._idle_call = None
+
+
+def _end_reason(end: Event) -> str:
+    if end["exit_code"] is not None:
+        return f"{end['message']} (exit {end['exit_code']})"
+    if end["signal"] is not None:
+        return f"{end['message']} (signal {end['signal']})"
+    return str(end["message"])
+
+
+def _client_address(peer: Any) -> str:
+    return str(getattr(peer, "host", None) or "unix")
+
+
+class PinguWebSocketFactory(WebSocketServerFactory):
+    """Holds the one domain object (the hub) and what requests need."""
+
+    protocol = PinguServerProtocol
+
+    def __init__(
+        self,
+        hub: RunHub,
+        reactor: Any,
+        allowed_origins: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(reactor=reactor)
+        self.hub = hub
+        self.reactor = reactor
+        self.allowed_origins = tuple(o.rstrip("/").lower() for o in allowed_origins)
+        self.connections: set[PinguServerProtocol] = set()
+        self._per_client: dict[str, int] = {}
+        limits: Limits = hub.limits
+        self.setProtocolOptions(
+            maxMessagePayloadSize=_FRAME_CEILING,
+            maxFramePayloadSize=_FRAME_CEILING,
+            openHandshakeTimeout=limits.handshake_timeout,
+            autoPingInterval=limits.idle_timeout,
+            autoPingTimeout=limits.idle_timeout,
+            closeHandshakeTimeout=2,
+        )
+        # No Autobahn status page: a plain GET on /ws is answered 426.
+        self.webStatus = False
+
+    def origin_allowed(self, origin: str, host: str) -> bool:
+        """Same origin (scheme-less host:port match), or listed with ``--allow-origin``."""
+        origin = origin.strip().rstrip("/").lower()
+        if origin in self.allowed_origins or "*" in self.allowed_origins:
+            return True
+        if origin == "null":
+            return False
+        return urlsplit(origin).netloc == (host or "").lower()
+
+    def connection_count(self, client: Optional[str]) -> int:
+        """Open connections from one client address."""
+        return self._per_client.get(client or "", 0)
+
+    def opened(self, proto: PinguServerProtocol) -> None:
+        """A connection finished its handshake."""
+        self.connections.add(proto)
+        key = proto.client or ""
+        self._per_client[key] = self._per_client.get(key, 0) + 1
+
+    def closed(self, proto: PinguServerProtocol) -> None:
+        """A connection is gone, whichever way."""
+        if proto in self.connections:
+            self.connections.discard(proto)
+            key = proto.client or ""
+            left = self._per_client.get(key, 1) - 1
+            if left > 0:
+                self._per_client[key] = left
+            else:
+                self._per_client.pop(key, None)
+        if not self.connections and self._all_closed is not None:
+            d, self._all_closed = self._all_closed, None
+            d.callback(None)
+
+    _all_closed: Optional[defer.Deferred[None]] = None
+
+    def refusal(self, client: Optional[str], reason: str, message: str) -> None:
+        """Log a refusal, one line, without echoing control characters."""
+        log.info(
+            "pingu: refused {client}: {reason}: {message}",
+            client=client,
+            reason=reason,
+            message=safe_text(message),
+        )
+
+    def shutdown(self) -> defer.Deferred[None]:
+        """Close every connection (runs end through the hub); fires when all are gone."""
+        for proto in list(self.connections):
+            proto.going_away()
+        if not self.connections:
+            return defer.succeed(None)
+        self._all_closed = defer.Deferred()
+        return self._all_closed
