@@ -95,8 +95,8 @@ def watch_websocket(reactor: Any, url: str, fields: dict[str, Any], printer: Pri
             if self.end is None and reason:
                 printer.err.write(f"pingu: connection closed: {reason} ({code})\n")
             if not done.called:
-                done.callback(exit_status(self.end if self.end and self.end["type"] == "end"
-                                          else None))
+                ended = self.end if self.end and self.end["type"] == events.END else None
+                done.callback(exit_status(ended))
 
     stopper: dict[str, Any] = {"stop": lambda: None}
     factory = WebSocketClientFactory(url, protocols=[SUBPROTOCOL_JSON], reactor=reactor)
@@ -105,16 +105,14 @@ def watch_websocket(reactor: Any, url: str, fields: dict[str, Any], printer: Pri
     def interrupted(*_: Any) -> None:
         reactor.callFromThread(stopper["stop"])
 
-    signal.signal(signal.SIGINT, interrupted)
-    connector = connectWS(factory)
-
-    def failed_to_connect(reason: str) -> None:
+    def failed_to_connect(_connector: Any, reason: Any) -> None:
         if not done.called:
-            printer.err.write(f"pingu: cannot connect to {url}: {reason}\n")
+            printer.err.write(f"pingu: cannot connect to {url}: {reason.getErrorMessage()}\n")
             done.callback(EXIT_ERROR)
 
-    factory.clientConnectionFailed = lambda _c, r: failed_to_connect(r.getErrorMessage())
-    del connector
+    signal.signal(signal.SIGINT, interrupted)
+    factory.clientConnectionFailed = failed_to_connect
+    connectWS(factory)
     return done
 
 
@@ -144,7 +142,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if (args.url is None) == (args.router is None):
         print("pingu: give either a WebSocket URL or --router", file=sys.stderr)
         return EXIT_ERROR
-    from twisted.internet import reactor, task
+    from twisted.internet import task
 
     fields = request_fields(args)
     status: list[int] = []
@@ -161,9 +159,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     try:
         task.react(run)
-    except SystemExit:
+    except SystemExit:  # react() always exits; the status is ping's, kept above
         pass
-    del reactor
     return status[0] if status else EXIT_ERROR
 
 

@@ -37,6 +37,7 @@ MAX_NAME = 253
 _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 # A last label made of digits, or of a hex number, makes the whole name a
 # numeric address form that inet_aton would read (127.1, 0x7f.1, 2130706433).
+_ZONE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _NUMERIC_LABEL = re.compile(r"^(?:[0-9]+|0[xX][0-9A-Fa-f]*)$")
 
 
@@ -125,7 +126,7 @@ def _check_chars(target: str) -> None:
         raise _bad("the target may not start with '-'", "target", "looks-like-option")
 
 
-def check_target(target: Any, allow_zone: bool = False) -> tuple[str, Optional[IPAddress]]:
+def check_target(target: Any) -> tuple[str, Optional[IPAddress]]:
     """Check a target's syntax.
 
     Returns the target as it will be resolved (an ASCII host name, or the
@@ -134,7 +135,7 @@ def check_target(target: Any, allow_zone: bool = False) -> tuple[str, Optional[I
     if not isinstance(target, str):
         raise _bad("the target must be a string", "target", "wrong-type")
     _check_chars(target)
-    literal = _parse_literal(target, allow_zone)
+    literal = _parse_literal(target)
     if literal is not None:
         return str(literal), literal
     try:
@@ -155,16 +156,14 @@ def check_target(target: Any, allow_zone: bool = False) -> tuple[str, Optional[I
     return name, None
 
 
-def _parse_literal(target: str, allow_zone: bool) -> Optional[IPAddress]:
+def _parse_literal(target: str) -> Optional[IPAddress]:
     if ":" in target:
         try:
             address = ipaddress.IPv6Address(target)
         except ValueError:
             raise _bad("the target is not a valid IPv6 address", "target", "bad-address") from None
-        if address.scope_id is not None and not allow_zone:
-            raise _bad(
-                "IPv6 zone ids (%...) are not allowed here", "target", "zone-id"
-            )
+        if address.scope_id is not None and not _ZONE.match(address.scope_id):
+            raise _bad("the IPv6 zone id is not an interface name", "target", "bad-address")
         # ::ffff:a.b.c.d is the IPv4 host a.b.c.d: check and ping it as IPv4.
         return address.ipv4_mapped or address
     try:
@@ -190,7 +189,7 @@ def _number(value: Any, name: str, low: float, high: float) -> float:
     return float(value)
 
 
-def parse_fields(fields: Any, limits: Limits, allow_zone: bool = False) -> PingRequest:
+def parse_fields(fields: Any, limits: Limits) -> PingRequest:
     """Check a structured request (a JSON object, or WAMP call arguments)."""
     if not isinstance(fields, dict):
         raise _bad("the request must be a JSON object", None, "wrong-type")
@@ -203,7 +202,7 @@ def parse_fields(fields: Any, limits: Limits, allow_zone: bool = False) -> PingR
         )
     if "target" not in fields:
         raise _bad("the request has no target", "target", "missing")
-    target, literal = check_target(fields["target"], allow_zone)
+    target, literal = check_target(fields["target"])
 
     def get(name: str, check: Callable[..., Any], *bounds: Any) -> Any:
         value = fields.get(name)
@@ -273,6 +272,21 @@ def is_stop_json(message: str) -> bool:
 _NEVER_V4 = [ipaddress.ip_network("255.255.255.255/32"), ipaddress.ip_network("0.0.0.0/8")]
 _NEVER_V6 = [ipaddress.ip_network("::/128")]
 
+#: What ``--public`` denies: every range that is not a public unicast host,
+#: and the IPv6 forms that embed an IPv4 address (mapped, compatible,
+#: NAT64, 6to4, Teredo), which could otherwise reach the ranges above.
+PUBLIC_DENY = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+        "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "::/96", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64",
+        "2001::/23", "2001:db8::/32", "2002::/16", "3fff::/20", "5f00::/16", "fc00::/7",
+        "fe80::/10", "fec0::/10", "ff00::/8",
+    )
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -280,14 +294,29 @@ class Policy:
 
     An address passes when it is not multicast, broadcast or unspecified,
     no ``deny`` network holds it, and, when ``allow`` is not empty, an
-    ``allow`` network holds it.  A ``deny`` wins over an ``allow``.
+    ``allow`` network holds it; a ``deny`` wins over an ``allow``.  An IPv6
+    zone id (``fe80::1%eth0``) passes only with ``allow_zone``.
     """
 
     allow: tuple[IPNetwork, ...] = ()
     deny: tuple[IPNetwork, ...] = ()
+    allow_zone: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        allow: tuple[IPNetwork, ...] = (),
+        deny: tuple[IPNetwork, ...] = (),
+        public: bool = False,
+        allow_zone: bool = False,
+    ) -> Policy:
+        """The policy of the command line: ``--public`` adds :data:`PUBLIC_DENY`."""
+        return cls(tuple(allow), tuple(deny) + (PUBLIC_DENY if public else ()), allow_zone)
 
     def check(self, address: IPAddress) -> None:
         """Raise :class:`Refused` unless ``address`` may be pinged."""
+        if getattr(address, "scope_id", None) and not self.allow_zone:
+            raise self._refuse(address, "has a zone id, which this server does not allow")
         if address.is_multicast:
             raise self._refuse(address, "is a multicast address")
         never = _NEVER_V4 if address.version == 4 else _NEVER_V6
@@ -319,7 +348,7 @@ def choose(request: PingRequest, addresses: list[str], policy: Policy) -> Resolv
     parsed: list[IPAddress] = []
     for text in addresses:
         try:
-            address = ipaddress.ip_address(text.split("%", 1)[0])
+            address = ipaddress.ip_address(text)
         except ValueError:
             continue
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:

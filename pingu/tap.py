@@ -64,6 +64,9 @@ class Options(usage.Options):
     ]
     optFlags = [
         ["no-web", None, "do not serve the page and /ws (only useful with --router)"],
+        ["public", None, "refuse loopback, private, link-local, CGNAT, reserved and "
+         "documentation ranges (for a page open to the Internet)"],
+        ["allow-zone", None, "accept IPv6 zone ids (fe80::1%eth0)"],
     ]
 
     def __init__(self) -> None:
@@ -169,7 +172,9 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     from pingu.websocket import PinguWebSocketFactory
 
     limits: Limits = options["limits"]
-    policy = Policy(allow=tuple(options["allow"]), deny=tuple(options["deny"]))
+    policy = Policy.build(
+        tuple(options["allow"]), tuple(options["deny"]), options["public"], options["allow-zone"]
+    )
     hub = RunHub(reactor, options["ping"], limits, system_resolver(reactor), policy)
     top = service.MultiService()
     factory = None

@@ -153,7 +153,8 @@ def main() -> int:
         elif scenario == "partial":
             p.reply(seq, pieces=3)
         elif scenario == "hostile":
-            emit(f'<img src=x onerror="document.title=\'pwned{seq}\'"> <script>alert({seq})</script>')
+            markup = f"<img src=x onerror=\"document.title='pwned{seq}'\">"
+            emit(f"{markup} <script>alert({seq})</script>")
             emit(f"64 bytes from {opts['target']}: icmp_seq={seq} ttl=64 time=0.05 ms \x1b[31m")
             p.sent += 1
             p.received += 1

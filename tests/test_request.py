@@ -76,7 +76,7 @@ def test_good_targets(target: str, expected: str) -> None:
         ("127.0.0.1\x00", "bad-characters"),
         ("\t127.0.0.1", "bad-characters"),
         ("127.0.0.1\x7f", "bad-characters"),
-        ("fe80::1%eth0", "zone-id"),
+        ("fe80::1%eth0;id", "bad-address"),
         ("127.1", "ambiguous-number"),
         ("0x7f.0.0.1", "ambiguous-number"),
         ("2130706433", "ambiguous-number"),
@@ -102,8 +102,30 @@ def test_target_must_be_a_string() -> None:
     assert refused(check_target, 127).reason == "wrong-type"
 
 
-def test_zone_ids_can_be_allowed() -> None:
-    assert check_target("fe80::1%eth0", allow_zone=True)[0] == "fe80::1%eth0"
+def test_zone_ids_are_refused_unless_allowed() -> None:
+    request = parse_fields({"target": "fe80::1%eth0"}, LIMITS)
+    assert request.target == "fe80::1%eth0"
+    failure, _ = _resolve(request, [])
+    assert failure.value.code == CloseCode.FORBIDDEN and "zone" in failure.value.message
+    result, _ = _resolve(request, [], Policy(allow_zone=True))
+    assert result.address == "fe80::1%eth0"
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.1.1", "100.64.0.1",
+     "192.0.2.1", "198.51.100.7", "203.0.113.9", "240.0.0.1", "198.18.0.1", "::1",
+     "fe80::1", "fd00::1", "2001:db8::1", "::ffff:10.0.0.1", "::127.0.0.1",
+     "64:ff9b::a00:1", "2002:a00:1::1", "2001:0:a00:1::1"],
+)  # fmt: skip
+def test_public_preset_denies_non_public(address: str) -> None:
+    error = refused(Policy.build(public=True).check, ipaddress.ip_address(address))
+    assert error.code == CloseCode.FORBIDDEN
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700::1111"])
+def test_public_preset_allows_public(address: str) -> None:
+    Policy.build(public=True).check(ipaddress.ip_address(address))  # no traffic: a check only
 
 
 # -- requests -------------------------------------------------------------------
