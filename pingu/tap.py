@@ -19,6 +19,7 @@ from twisted.application import service
 from twisted.internet import defer, endpoints
 from twisted.logger import Logger
 from twisted.python import usage
+from twisted.python.failure import Failure
 
 from pingu.limits import Limits, limit_options
 from pingu.request import Policy, system_resolver
@@ -132,7 +133,7 @@ class _Listener(service.Service):
         endpoint.listen(self.factory).addBoth(outcome.append)
         if not outcome:
             raise fail(f"cannot listen on {self.description}: no answer")
-        if isinstance(outcome[0], defer.failure.Failure):
+        if isinstance(outcome[0], Failure):
             reason = outcome[0].value
             raise fail(f"cannot listen on {self.description}: {reason}")
         self.port = outcome[0]

@@ -59,7 +59,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
         super().__init__()
         self.client: Optional[str] = None
         self.structured = False
-        self.state = "connecting"
+        self.phase = "connecting"
         self.run: Optional[Run] = None
         self._idle_call: Optional[Any] = None
 
@@ -71,7 +71,8 @@ class PinguServerProtocol(WebSocketServerProtocol):
         if factory.hub.shutting_down:
             raise ConnectionDeny(503, "the server is shutting down")
         origin = request.headers.get("origin")
-        if origin is not None and not factory.origin_allowed(origin, request.host):
+        host = request.headers.get("host", "")
+        if origin is not None and not factory.origin_allowed(origin, host):
             factory.refusal(self.client, "origin", f"origin {origin!r} is not allowed")
             raise ConnectionDeny(403, "this origin is not allowed to connect")
         if factory.connection_count(self.client) >= factory.hub.limits.max_connections_per_client:
@@ -89,7 +90,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
         return None
 
     def onOpen(self) -> None:
-        self.state = "waiting"
+        self.phase = "waiting"
         self.factory.opened(self)
         limits = self.factory.hub.limits
         self._idle_call = self.factory.reactor.callLater(
@@ -105,7 +106,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
     # -- messages ----------------------------------------------------------------
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        if self.state in ("closing", "closed"):
+        if self.phase in ("closing", "closed"):
             return
         if isBinary:
             self._refuse(
@@ -113,7 +114,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
             )
             return
         text = payload.decode("utf-8")  # Autobahn has validated the UTF-8
-        if self.state == "waiting":
+        if self.phase == "waiting":
             self._request(text)
         elif (is_stop_json if self.structured else is_stop_text)(text):
             self._stop()
@@ -136,43 +137,43 @@ class PinguServerProtocol(WebSocketServerProtocol):
         except Refused as refused:
             self._refuse(refused)
             return
-        self.state = "resolving"
+        self.phase = "resolving"
         d = resolve(request, factory.hub.resolver, factory.hub.policy)
         d.addCallback(self._resolved)
         d.addErrback(self._failed)
 
     def _resolved(self, resolved: Any) -> None:
-        if self.state != "resolving":  # the client left or stopped meanwhile
+        if self.phase != "resolving":  # the client left or stopped meanwhile
             return
         try:
             run = self.factory.hub.start(resolved, client=self.client)
         except Refused as refused:
             self._refuse(refused)
             return
-        self.state = "running"
+        self.phase = "running"
         self.run = run
         for event in run.add_viewer(self, self._send_event):
             self._send_event(event)
 
     def _failed(self, failure: Any) -> None:
         if failure.check(Refused):
-            if self.state == "resolving":
+            if self.phase == "resolving":
                 self._refuse(failure.value)
             return
         log.failure("pingu: unexpected error handling a request", failure)
-        if self.state not in ("closing", "closed"):
+        if self.phase not in ("closing", "closed"):
             self._close(CloseCode.SPAWN_FAILED, "internal error")
 
     def _stop(self) -> None:
         if self.run is not None:
             self.run.stop("client")
-        elif self.state == "resolving":
+        elif self.phase == "resolving":
             self._close(CloseCode.NORMAL, "stopped before ping started")
 
     # -- output ------------------------------------------------------------------
 
     def _send_event(self, event: Event) -> None:
-        if self.state in ("closing", "closed"):
+        if self.phase in ("closing", "closed"):
             return
         if self.structured:
             self.sendMessage(events.encode(event).encode("utf-8"))
@@ -181,11 +182,9 @@ class PinguServerProtocol(WebSocketServerProtocol):
                 self.sendMessage(raw.encode("utf-8"))
         if event["type"] == events.END:
             self._close(event["code"], _end_reason(event))
-        elif event["type"] == events.ERROR:
-            self._close(event["code"], event["message"])
         elif self._buffered() > self.factory.hub.limits.max_buffered:
             log.warn("pingu: dropping {client}: it does not read its output", client=self.client)
-            self.state = "closing"
+            self.phase = "closing"
             self.dropConnection(abort=True)
 
     def _buffered(self) -> int:
@@ -196,16 +195,15 @@ class PinguServerProtocol(WebSocketServerProtocol):
 
     def _refuse(self, refused: Refused) -> None:
         self._cancel_idle()
-        if self.state in ("closing", "closed"):
+        if self.phase in ("closing", "closed"):
             return
         self.factory.refusal(self.client, refused.reason, refused.message)
         if self.structured:
             self._send_event(refused.event())
-        else:
-            self._close(refused.code, refused.message)
+        self._close(refused.code, refused.message)
 
     def _close(self, code: int, reason: str) -> None:
-        self.state = "closing"
+        self.phase = "closing"
         if code == CloseCode.GOING_AWAY:
             # sendClose() only takes 1000 and 3000-4999, but 1001 "going
             # away" is the standard answer of a server that shuts down.
@@ -215,13 +213,13 @@ class PinguServerProtocol(WebSocketServerProtocol):
 
     def going_away(self) -> None:
         """The server shuts down: close, unless a run's ``end`` will do it."""
-        if self.run is None and self.state not in ("closing", "closed"):
+        if self.run is None and self.phase not in ("closing", "closed"):
             self._close(CloseCode.GOING_AWAY, events.HOW_TEXT["shutdown"])
 
     # -- end -----------------------------------------------------------------
 
     def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
-        self.state = "closed"
+        self.phase = "closed"
         self._cancel_idle()
         if self.run is not None:
             # The last (only) viewer is gone: the run stops at once.
@@ -235,6 +233,8 @@ class PinguServerProtocol(WebSocketServerProtocol):
 
 
 def _end_reason(end: Event) -> str:
+    if end["how"] in ("shutdown", "ceiling", "spawn-failed"):
+        return str(end["message"])
     if end["exit_code"] is not None:
         return f"{end['message']} (exit {end['exit_code']})"
     if end["signal"] is not None:
@@ -271,6 +271,10 @@ class PinguWebSocketFactory(WebSocketServerFactory):
             autoPingInterval=limits.idle_timeout,
             autoPingTimeout=limits.idle_timeout,
             closeHandshakeTimeout=2,
+            # Autobahn's own origin check lets everything through; pingu's
+            # (origin_allowed, in onConnect) decides and answers 403.
+            allowedOrigins=["*"],
+            allowNullOrigin=True,
         )
         # No Autobahn status page: a plain GET on /ws is answered 426.
         self.webStatus = False
