@@ -71,6 +71,8 @@ def make_site(
         **(extra_info or {}),
     }
     root.putChild(b"pingu-info.json", _JSON(info))
-    site = server.Site(root)
+    # An HTTP request (the WebSocket upgrade included) that is not complete
+    # within the handshake timeout is dropped: Site's default is 12 hours.
+    site = server.Site(root, timeout=factory.hub.limits.handshake_timeout)
     site.displayTracebacks = False
     return site

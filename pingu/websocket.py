@@ -271,6 +271,9 @@ class PinguWebSocketFactory(WebSocketServerFactory):
             autoPingInterval=limits.idle_timeout,
             autoPingTimeout=limits.idle_timeout,
             closeHandshakeTimeout=2,
+            # A protocol violation (a message over the ceiling) is answered
+            # with a close frame (1009 and a reason), not a bare TCP drop.
+            failByDrop=False,
             # Autobahn's own origin check lets everything through; pingu's
             # (origin_allowed, in onConnect) decides and answers 403.
             allowedOrigins=["*"],
