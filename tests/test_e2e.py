@@ -383,3 +383,19 @@ def test_non_editable_install_serves_page_and_ws(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_ping_gone_after_start_is_a_clear_error_and_the_server_stays_up(tmp_path):
+    with PinguServer(tmp_path, fake="normal") as server:
+        wrapper = tmp_path / "fake-ping-normal"
+        wrapper.rename(tmp_path / "moved-away")
+        with connect(server.ws_url, subprotocols=["pingu.json"]) as ws:
+            ws.send('{"target": "127.0.0.1"}')
+            got, code, reason = receive_all(ws)
+        end = json.loads(got[-1][1])
+        assert end["how"] == "spawn-failed" and (code, reason) == (4500, end["message"])
+        assert server.log().count("pingu: cannot start") == 1
+        (tmp_path / "moved-away").rename(wrapper)
+        with connect(server.ws_url) as ws:
+            ws.send("127.0.0.1")
+            assert ws.recv(timeout=5).startswith("PING")
