@@ -399,3 +399,21 @@ def test_ping_gone_after_start_is_a_clear_error_and_the_server_stays_up(tmp_path
         with connect(server.ws_url) as ws:
             ws.send("127.0.0.1")
             assert ws.recv(timeout=5).startswith("PING")
+
+
+def test_pingu_watch_ctrl_c_stops_ping_and_prints_the_statistics(tmp_path):
+    import signal
+
+    pingu = Path(sys.executable).parent / "pingu"
+    with PinguServer(tmp_path) as server:
+        proc = subprocess.Popen(
+            [str(pingu), "watch", server.ws_url, "127.0.0.1", "-i", "0.2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("PING 127.0.0.1")
+        assert "icmp_seq=1" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert "packets transmitted" in out and out.rstrip().splitlines()[-1].startswith("rtt ")

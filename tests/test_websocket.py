@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
+import pytest_twisted
+from twisted.internet import reactor, task
 
 from pingu.events import CloseCode
 from pingu.limits import Limits
@@ -357,3 +359,46 @@ def test_shutdown_ends_runs_and_closes_with_going_away() -> None:
     assert done == [None]
     late = h.connect()
     assert not late.opened
+
+
+# -- the same face through Autobahn's own testing agent ------------------------------
+
+
+@pytest_twisted.inlineCallbacks
+def test_through_autobahn_memory_agent():
+    """Autobahn's ``create_memory_agent`` drives the real server protocol."""
+    from autobahn.twisted.testing import (
+        MemoryReactorClockResolver,
+        create_memory_agent,
+        create_pumper,
+    )
+    from autobahn.twisted.websocket import WebSocketClientProtocol
+    from twisted.internet import defer
+
+    h = Harness()
+    pumper = create_pumper()
+    agent = create_memory_agent(
+        MemoryReactorClockResolver(), pumper, lambda: h.factory.buildProtocol(None)
+    )
+    received: list[str] = []
+    closed: defer.Deferred = defer.Deferred()
+
+    class Viewer(WebSocketClientProtocol):
+        def onMessage(self, payload, isBinary):
+            received.append(payload.decode())
+
+        def onClose(self, wasClean, code, reason):
+            closed.callback((code, reason))
+
+    pumper.start()
+    try:
+        proto = yield agent.open("ws://127.0.0.1:8080/ws", {}, Viewer)
+        proto.sendMessage(b"127.0.0.1")
+        yield task.deferLater(reactor, 0.3, lambda: None)
+        assert h.spawner.argvs == [argv_for("127.0.0.1")]
+        h.spawner.last.say(HEADER, REPLY)
+        h.spawner.last.exit(0)
+        assert (yield closed) == (1000, "ping completed (exit 0)")
+        assert received == [HEADER, REPLY]
+    finally:
+        yield pumper.stop()
