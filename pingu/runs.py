@@ -57,7 +57,8 @@ class Run:
         self.shared = shared
         self.started = hub.reactor.seconds()
         self.backlog: deque[Event] = deque(maxlen=hub.limits.max_backlog)
-        self.viewers: dict[Any, Listener] = {}
+        self.viewers: dict[Any, Optional[Listener]] = {}
+        self.listeners: list[Listener] = []
         self.ended = False
         self.end_event: Optional[Event] = None
         self.done: defer.Deferred[Event] = defer.Deferred()
@@ -70,16 +71,28 @@ class Run:
 
     # -- viewers ---------------------------------------------------------------
 
-    def add_viewer(self, key: Any, listener: Listener) -> list[Event]:
+    def add_viewer(self, key: Any, listener: Optional[Listener] = None) -> list[Event]:
         """Add a viewer; returns the events so far, after which ``listener``
-        gets every new event."""
+        (if any) gets every new event.
+
+        A viewer keeps the run alive.  A viewer without a listener only
+        counts: the WAMP face publishes through one listener of its own
+        (:meth:`add_listener`) and counts its subscribers as viewers."""
         self.viewers[key] = listener
+        return list(self.backlog)
+
+    def add_listener(self, listener: Listener) -> list[Event]:
+        """Get every new event without counting as a viewer; returns the
+        events so far."""
+        self.listeners.append(listener)
         return list(self.backlog)
 
     def remove_viewer(self, key: Any) -> None:
         """Drop a viewer; a run nobody watches any more is stopped at once."""
-        if self.viewers.pop(key, None) is not None and not self.viewers:
-            self.stop("viewers")
+        if key in self.viewers:
+            del self.viewers[key]
+            if not self.viewers:
+                self.stop("viewers")
 
     @property
     def age(self) -> float:
@@ -178,8 +191,9 @@ class Run:
     def _emit(self, event: Event) -> None:
         event["t"] = round(self.hub.clock_time(), 6)
         self.backlog.append(event)
-        for listener in list(self.viewers.values()):
-            listener(event)
+        for listener in [*self.listeners, *self.viewers.values()]:
+            if listener is not None:
+                listener(event)
 
 
 class _StartBucket:

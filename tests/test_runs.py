@@ -128,3 +128,20 @@ def test_exactly_one_end_whatever_the_order(order) -> None:
     assert len(ends) == 1
     assert run.ended and hub.runs == {}
     assert not clock.getDelayedCalls()
+
+
+def test_counting_viewers_and_a_publishing_listener() -> None:
+    """The WAMP face's shape: one listener publishes, subscribers only count."""
+    hub, spawner, _ = make_hub()
+    run = hub.start(REQUEST, shared=True)
+    published: list[dict] = []
+    run.add_listener(published.append)
+    run.add_viewer("session-1")
+    run.add_viewer("session-2")
+    spawner.last.say("64 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.045 ms")
+    assert [e["type"] for e in published] == ["reply"]  # once, not once per viewer
+    run.remove_viewer("session-1")
+    run.remove_viewer("session-1")  # twice is harmless
+    assert spawner.last.signals == []
+    run.remove_viewer("session-2")
+    assert spawner.last.signals == ["TERM"] and published[-1]["type"] == "end"
