@@ -16,6 +16,9 @@ An event is a plain ``dict`` that JSON-encodes as it is:
 ``t``
     server time (seconds since the epoch) at which the event was made, added
     by the run, not by the parser.
+``n``
+    the event's number in its run, from 1, added by the run: a viewer that
+    gets a backlog and live events drops what it has twice and sees gaps.
 
 The remaining keys depend on the type; see :func:`start`, :func:`reply`,
 :func:`timeout`, :func:`line`, :func:`summary`, :func:`end`, :func:`error`.

@@ -68,6 +68,7 @@ class Run:
         self._stopped_by: Optional[str] = None  # "client", "ceiling", "viewers", "shutdown"
         self._ceiling_call: Optional[Any] = None
         self._transmitted: Optional[int] = None
+        self._emitted = 0
 
     # -- viewers ---------------------------------------------------------------
 
@@ -189,6 +190,10 @@ class Run:
         self.done.callback(end)
 
     def _emit(self, event: Event) -> None:
+        # n numbers a run's events from 1: a viewer that has the backlog and
+        # the live events can drop what it has twice and see any gap.
+        self._emitted += 1
+        event["n"] = self._emitted
         event["t"] = round(self.hub.clock_time(), 6)
         self.backlog.append(event)
         for listener in [*self.listeners, *self.viewers.values()]:
@@ -293,8 +298,8 @@ class RunHub:
         while this one's name was being resolved.
         """
         if shared:
-            existing = self._shared.get(request.key())
-            if existing is not None and not existing.ended:
+            existing = self.find_shared(request)
+            if existing is not None:
                 return existing
         self._check_capacity(client)
         run_id = f"{next(self._serial)}-{secrets.token_hex(4)}"
@@ -306,6 +311,11 @@ class RunHub:
             self._shared[request.key()] = run
         run.spawn()
         return run
+
+    def find_shared(self, request: ResolvedRequest) -> Optional[Run]:
+        """The live shared run an identical request would join, if any."""
+        run = self._shared.get(request.key())
+        return run if run is not None and not run.ended else None
 
     def find(self, run_id: str) -> Optional[Run]:
         """The live run with this id, if any."""

@@ -142,8 +142,9 @@ def test_json_mode_events() -> None:
     assert start == {
         "type": "start", "raw": None, "target": "localhost", "address": "::1", "family": 6,
         "options": {"count": 1, "interval": 0.5, "size": None, "family": 6, "deadline": None},
-        "t": start["t"],
+        "t": start["t"], "n": 1,
     }  # fmt: skip
+    assert [e["n"] for e in events] == list(range(1, 8))
     assert reply["seq"] == 1 and reply["ttl"] == 64 and reply["rtt_ms"] == 0.110
     assert reply["from"] == "::1" and reply["raw"].startswith("64 bytes")
     assert summary["transmitted"] == 1 and summary["received"] == 1
