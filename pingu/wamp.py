@@ -29,7 +29,7 @@ import socket
 from typing import Any, Optional
 
 from autobahn.twisted.component import Component
-from autobahn.twisted.wamp import Session
+from autobahn.twisted.wamp import ApplicationSession
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import RegisterOptions, SubscribeOptions
 from twisted.application import service
@@ -67,11 +67,10 @@ def _wamp_error(refused: Refused) -> ApplicationError:
     )
 
 
-class PinguNode(Session):
-    """One node's session.  ``config.extra`` carries ``hub`` and ``node``.
-
-    A ``Session`` (Autobahn's ``ApplicationSession`` with authenticators), so
-    that the reconnecting ``Component`` can run it and Crossbar can start it."""
+class PinguNode(ApplicationSession):
+    """One node's session.  ``config.extra`` carries ``hub``, ``node`` and
+    ``secret``; Crossbar can also start it as a router component, where
+    ``extra`` comes from the router's configuration and no secret is needed."""
 
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
@@ -90,7 +89,15 @@ class PinguNode(Session):
         transport = getattr(getattr(self, "_transport", None), "transport", None)
         if transport is not None and hasattr(transport, "setTcpNoDelay"):
             transport.setTcpNoDelay(True)
-        super().onConnect()
+        if self.config.extra.get("secret"):
+            self.join(self.config.realm, authmethods=["ticket"], authid=NODE_AUTHID)
+        else:
+            self.join(self.config.realm)
+
+    def onChallenge(self, challenge: Any) -> str:
+        if challenge.method != "ticket":
+            raise ApplicationError("pingu.error.auth", f"unexpected challenge {challenge.method}")
+        return str(self.config.extra["secret"])
 
     @defer.inlineCallbacks
     def onJoin(self, details: Any) -> Any:
@@ -291,16 +298,10 @@ def make_wamp_service(
             "options": {"tcpNoDelay": True, "autoPingInterval": 30, "autoPingTimeout": 30},
         }
     ]
-    authentication = {"ticket": {"authid": NODE_AUTHID, "ticket": secret or ""}}
 
     def make_session(config: Any) -> PinguNode:
-        config.extra = {"hub": hub, "node": name}
+        config.extra = {"hub": hub, "node": name, "secret": secret}
         return PinguNode(config)
 
-    component = Component(
-        transports=transports,
-        realm=realm,
-        authentication=authentication,
-        session_factory=make_session,
-    )
+    component = Component(transports=transports, realm=realm, session_factory=make_session)
     return _ComponentService(component, reactor)
