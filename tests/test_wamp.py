@@ -16,7 +16,7 @@ from twisted.internet import defer, reactor, task
 
 from tests import crossbar
 from tests.crossbar import CrossbarRouter
-from tests.server import TWISTD, children_of
+from tests.server import TWISTD, PinguServer, children_of
 
 pytestmark = [
     pytest.mark.wamp,
@@ -347,3 +347,36 @@ def test_node_started_by_crossbar_itself(tmp_path):
         yield session.leave()
     finally:
         router.stop()
+
+
+@pytest_twisted.inlineCallbacks
+def test_stop_drops_the_callers_interest(router, nodes):
+    session = yield join(router.url)
+    viewer = Viewer(session, "alpha")
+    reply = yield viewer.start("127.0.0.1", interval=0.2)
+    yield sleep(0.5)
+    assert len(nodes["alpha"].children()) == 1
+    yield session.call("pingu.alpha.stop", reply["run"])
+    end = yield viewer.ended  # the only viewer said stop: the run ends
+    assert end["type"] == "end"
+    assert nodes["alpha"].children() == []
+    yield session.leave()
+
+
+def test_one_process_serves_the_page_and_joins_the_router(router, tmp_path):
+    from websockets.sync.client import connect
+
+    server = PinguServer(
+        tmp_path, args=("--router", router.url, "--node", "both"),
+        env={"PINGU_WAMP_SECRET": SECRET},
+    ).start()  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while "node both joined" not in server.log():
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+        with connect(server.ws_url) as ws:
+            ws.send("127.0.0.1")
+            assert ws.recv(timeout=5).startswith("PING 127.0.0.1")
+    finally:
+        server.stop()
