@@ -131,11 +131,13 @@ class _Listener(service.Service):
         endpoint = endpoints.serverFromString(self.reactor, self.description)
         outcome: list[Any] = []
         endpoint.listen(self.factory).addBoth(outcome.append)
-        if not outcome:
-            raise fail(f"cannot listen on {self.description}: no answer")
-        if isinstance(outcome[0], Failure):
-            reason = outcome[0].value
-            raise fail(f"cannot listen on {self.description}: {reason}")
+        if not outcome or isinstance(outcome[0], Failure):
+            reason = outcome[0].value if outcome else "no answer"
+            # twistd has already pointed sys.stderr at its log: say it on the
+            # terminal's own stderr, once, and exit non-zero.
+            sys.__stderr__.write(f"pingu: cannot listen on {self.description}: {reason}\n")
+            sys.__stderr__.flush()
+            raise SystemExit(1)
         self.port = outcome[0]
         log.info("pingu: serving on {where}", where=self.description)
 
