@@ -1,0 +1,135 @@
+"""Helpers for the browser tests: one headless chromium, pages that record
+console errors, the page's state read through ``window.pingu``.
+
+Chromium is Debian's (``/usr/bin/chromium``, or ``PINGU_CHROMIUM``): Playwright
+cannot download its own here.  Screenshots go to ``screenshots/`` at the top
+of the repository (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+from tests.server import REPO
+
+SCREENSHOTS = REPO / "screenshots"
+WEB = REPO / "web"
+
+
+def chromium_path() -> Optional[str]:
+    """The chromium to drive, or None when there is none."""
+    for candidate in (
+        os.environ.get("PINGU_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def page_files_missing() -> list[str]:
+    """What the page needs from ``npm ci`` that ``web/`` lacks."""
+    needed = (
+        "node_modules/uplot/dist/uPlot.iife.min.js",
+        "node_modules/uplot/dist/uPlot.min.css",
+        "node_modules/autobahn-browser/autobahn.min.js",
+    )
+    return [name for name in needed if not (WEB / name).is_file()]
+
+
+class ConsoleWatch:
+    """Every console error and uncaught exception of a page."""
+
+    def __init__(self, page: Any) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(f"console.error: {message.text}")
+
+
+def screenshot(page: Any, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot as ``screenshots/NAME.png``."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def open_page(page: Any, url: str) -> None:
+    """Load the page and wait until it has read ``pingu-info.json``."""
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]", timeout=10_000)
+
+
+def start_run(
+    page: Any,
+    target: str,
+    count: Optional[int] = None,
+    interval: Optional[float] = None,
+    family: Optional[str] = None,
+) -> None:
+    """Fill the form and press Enter in the target field."""
+    page.fill("#count", "" if count is None else str(count))
+    page.fill("#interval", "" if interval is None else str(interval))
+    if family is not None:
+        page.check(f"#family-{family}", force=True)
+    page.fill("#target", target)
+    page.press("#target", "Enter")
+
+
+#: One panel as the tests see it: state, badge, statistics, lines, chart points.
+PANEL_STATE_JS = """
+(index) => {
+  const panel = window.pingu.panels[index];
+  if (!panel) return null;
+  const el = panel.el;
+  const stat = (k) => el.querySelector(`dd[data-k="${k}"] .v`).textContent;
+  return {
+    state: el.dataset.state,
+    badge: el.querySelector(".state-badge").textContent,
+    sent: stat("sent"),
+    received: stat("received"),
+    loss: stat("loss_pct"),
+    avg: stat("avg_ms"),
+    p95: stat("p95_ms"),
+    replyLines: el.querySelectorAll(".line.reply").length,
+    timeoutLines: el.querySelectorAll(".line.timeout").length,
+    summaryLines: el.querySelectorAll(".line.summary").length,
+    points: panel.xs.filter((x, i) => panel.ys.some((ys) => ys[i] != null)).length,
+    losses: panel.losses.length,
+    notice: el.querySelector(".notice").hidden ? "" : el.querySelector(".notice").textContent,
+    stopVisible: !el.querySelector("button.stop").hidden,
+    restartVisible: !el.querySelector("button.restart").hidden,
+    restartLabel: el.querySelector(".restart-label").textContent,
+    ended: panel.sources.every((s) => s.endEvent != null || s.close != null),
+    text: el.querySelector(".lines").textContent,
+  };
+}
+"""
+
+
+def panel_state(page: Any, index: int = 0) -> dict[str, Any]:
+    return page.evaluate(PANEL_STATE_JS, index)
+
+
+def wait_panel(page: Any, condition_js: str, index: int = 0, timeout: float = 15_000) -> dict:
+    """Wait until ``condition_js`` (an expression over ``s``, the panel state) holds."""
+    page.wait_for_function(
+        f"(index) => {{ const s = ({PANEL_STATE_JS})(index); return !!s && ({condition_js}); }}",
+        arg=index,
+        timeout=timeout,
+        polling="raf",
+    )
+    return panel_state(page, index)
+
+
+def wait_ended(page: Any, index: int = 0, timeout: float = 15_000) -> dict:
+    return wait_panel(page, "!s.stopVisible && s.restartVisible && s.ended", index, timeout)
