@@ -417,3 +417,40 @@ def test_pingu_watch_ctrl_c_stops_ping_and_prints_the_statistics(tmp_path):
         out, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert "packets transmitted" in out and out.rstrip().splitlines()[-1].startswith("rtt ")
+
+
+def test_tls_endpoint(tmp_path):
+    """``--port ssl:...``: the page and the WebSocket over TLS (wss://)."""
+    import ssl
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    server = PinguServer(tmp_path)
+    server.port = port
+    server.argv[server.argv.index("--port") + 1] = (
+        f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    )
+    context = ssl.create_default_context(cafile=str(cert))
+    server.proc = subprocess.Popen(server.argv, cwd=tmp_path, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                page = urllib.request.urlopen(f"https://127.0.0.1:{port}/", context=context)
+                break
+            except OSError:
+                assert server.proc.poll() is None, server.output()
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert b"<html" in page.read().lower()
+        with connect(f"wss://127.0.0.1:{port}/ws", ssl=context) as ws:
+            ws.send("127.0.0.1")
+            assert ws.recv(timeout=5).startswith("PING 127.0.0.1")
+    finally:
+        server.stop()
