@@ -6,6 +6,7 @@ Targets are only ever 127.0.0.1, ::1 and localhost.  The FAKE ping
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -144,7 +145,7 @@ def test_stop_gives_the_summary_then_closes(real):
 
 def test_closing_or_dropping_the_socket_ends_ping(real):
     for abrupt in (False, True):
-        ws = connect(real.ws_url)
+        ws = connect(real.ws_url).__enter__()  # closed by hand below, two ways
         ws.send("127.0.0.1")
         ws.recv(timeout=5)
         assert len(real.wait_children(1)) == 1
@@ -181,16 +182,17 @@ def test_page_and_info_are_served(real):
 
 
 def test_many_pages_run_independent_pings(real):
-    sockets = []
-    for _ in range(5):
-        ws = connect(real.ws_url, subprotocols=["pingu.json"])
-        ws.send(json.dumps({"target": "127.0.0.1", "count": 3, "interval": 0.2}))
-        sockets.append(ws)
-    assert len(real.wait_children(5)) == 5
-    for ws in sockets:
-        got, code, _ = receive_all(ws)
-        assert [json.loads(m)["type"] for _, m in got].count("reply") == 3
-        assert code == 1000
+    with contextlib.ExitStack() as stack:
+        sockets = []
+        for _ in range(5):
+            ws = stack.enter_context(connect(real.ws_url, subprotocols=["pingu.json"]))
+            ws.send(json.dumps({"target": "127.0.0.1", "count": 3, "interval": 0.2}))
+            sockets.append(ws)
+        assert len(real.wait_children(5)) == 5
+        for ws in sockets:
+            got, code, _ = receive_all(ws)
+            assert [json.loads(m)["type"] for _, m in got].count("reply") == 3
+            assert code == 1000
 
 
 # -- the FAKE ping for what real ping will not do on demand ----------------------------
@@ -251,21 +253,22 @@ def test_partial_lines_are_reassembled(tmp_path):
 
 def test_shutdown_ends_children_and_closes_with_going_away(tmp_path):
     server = PinguServer(tmp_path, fake="stubborn", args=("--grace", "0.3")).start()
-    sockets = []
-    for _ in range(3):
-        ws = connect(server.ws_url)
-        ws.send("127.0.0.1")
-        ws.recv(timeout=5)  # the header: the fake ignores signals from now on
-        ws.recv(timeout=5)
-        sockets.append(ws)
-    idle = connect(server.ws_url)
-    children = server.wait_children(3)
-    assert len(children) == 3
-    # twistd stops cleanly, then exits by the signal it was sent (Twisted >= 23.8)
-    assert server.stop() in (0, -15)
-    for ws in [*sockets, idle]:
-        _, code, reason = receive_all(ws)
-        assert (code, reason) == (1001, "server shutting down")
+    with contextlib.ExitStack() as stack:
+        sockets = []
+        for _ in range(3):
+            ws = stack.enter_context(connect(server.ws_url))
+            ws.send("127.0.0.1")
+            ws.recv(timeout=5)  # the header: the fake ignores signals from now on
+            ws.recv(timeout=5)
+            sockets.append(ws)
+        idle = stack.enter_context(connect(server.ws_url))
+        children = server.wait_children(3)
+        assert len(children) == 3
+        # twistd stops cleanly, then exits by the signal it was sent (Twisted >= 23.8)
+        assert server.stop() in (0, -15)
+        for ws in [*sockets, idle]:
+            _, code, reason = receive_all(ws)
+            assert (code, reason) == (1001, "server shutting down")
     for pid in children:
         assert not os.path.exists(f"/proc/{pid}")
 
