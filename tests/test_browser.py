@@ -315,11 +315,19 @@ def test_server_limit_is_shown(browser: Any, tmp_path: Any) -> None:
             ui.open()
             page = ui.page
             start_run(page, "127.0.0.1 ::1", interval=0.2)
-            refused = wait_ended(page, 1)
+            # both requests leave at once: whichever the server takes second is refused
+            page.wait_for_function(
+                """() => {
+                  const states = window.pingu.panels.map((p) => p.el.dataset.state).sort();
+                  return states.join() === "error,running";
+                }"""
+            )
+            states = [panel_state(page, i) for i in (0, 1)]
+            refused = next(s for s in states if s["state"] == "error")
             assert refused["badge"] == "refused" and "4429" in refused["notice"]
-            assert panel_state(page, 0)["state"] == "running"
             page.click("#stop-all")
             wait_ended(page, 0)
+            wait_ended(page, 1)
 
 
 def test_connection_lost_offers_to_reconnect(browser: Any, tmp_path: Any) -> None:

@@ -661,7 +661,7 @@ class Panel {
           {
             stroke: () => theme.text,
             font: axisFont,
-            space: 90,
+            space: 110,
             incrs: TIME_INCRS,
             values: (u, splits) => splits.map(clockTime),
             grid: { stroke: () => theme.grid, width: 1 },
