@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import struct
+import threading
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -133,3 +137,93 @@ def wait_panel(page: Any, condition_js: str, index: int = 0, timeout: float = 15
 
 def wait_ended(page: Any, index: int = 0, timeout: float = 15_000) -> dict:
     return wait_panel(page, "!s.stopVisible && s.restartVisible && s.ended", index, timeout)
+
+
+class TcpProxy:
+    """A TCP proxy on 127.0.0.1 to ``target_port``, for faults a test can cause:
+    :meth:`drop` cuts every connection at once (a reset, as a network fault
+    would) and refuses new ones for a while.
+
+        with TcpProxy(router.port) as proxy:
+            page.goto(f"...?router=ws://127.0.0.1:{proxy.port}/ws")
+            proxy.drop(hold=1.5)
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = int(self._listener.getsockname()[1])
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._refuse_until = 0.0
+        self._closed = False
+        self.connections = 0  # accepted and passed on, over the proxy's life
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if time.monotonic() < self._refuse_until:
+                _reset(client)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                _reset(client)
+                continue
+            with self._lock:
+                self._open += [client, upstream]
+                self.connections += 1
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                sink.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def drop(self, hold: float = 0.0) -> None:
+        """Reset every connection now; refuse new ones for ``hold`` seconds."""
+        self._refuse_until = time.monotonic() + hold
+        with self._lock:
+            doomed, self._open = self._open, []
+        for s in doomed:
+            _reset(s)
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+        self.drop()
+
+    def __enter__(self) -> TcpProxy:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _reset(s: socket.socket) -> None:
+    """Cut a connection: no WebSocket closing handshake, as on a network fault."""
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.shutdown(socket.SHUT_RDWR)  # wakes the thread that reads it
+    except OSError:
+        pass
+    s.close()

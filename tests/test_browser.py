@@ -114,6 +114,7 @@ def test_page_loads_without_console_errors(ui: UI) -> None:
     assert page.get_attribute("#count", "max") == "10000"
     assert "WebSocket" in page.text_content("#conn")
     assert page.is_hidden("#nodes-field")
+    assert page.is_visible("#start") and page.is_hidden("#form-stop")
     screenshot(page, "01-empty")
 
 
@@ -136,7 +137,7 @@ def test_live_lines_statistics_and_chart_while_running(ui: UI) -> None:
     done = wait_ended(page)
     assert done["state"] == "ok" and done["badge"] == "done"
     assert done["sent"] == "6" and done["received"] == "6" and done["loss"] == "0"
-    assert done["replyLines"] == 6 and done["summaryLines"] == 1
+    assert done["replyLines"] == 6 and done["summaryLines"] == 2  # ping's two statistics lines
     assert done["points"] == 6
     assert done["p95"] != "—"
     assert "6 packets transmitted, 6 received" in done["text"]
@@ -155,7 +156,7 @@ def test_stop_shows_the_summary(ui: UI) -> None:
     page.click(".panel button.stop")
     done = wait_ended(page)
     assert done["badge"] == "stopped"
-    assert done["summaryLines"] == 1
+    assert done["summaryLines"] == 2
     assert "packets transmitted" in done["text"]
     assert int(done["sent"]) >= 3
     # the keyboard stays on the panel's button that applies
@@ -167,6 +168,31 @@ def test_stop_shows_the_summary(ui: UI) -> None:
     wait_panel(page, "s.state === 'running' && s.replyLines >= 1")
     page.keyboard.press("Escape")  # Escape stops every live run
     wait_ended(page)
+
+
+def test_the_form_shows_only_the_button_that_applies(ui: UI) -> None:
+    """Start, and Stop while what the form says is running: Enter does what
+    the visible button says; another target in the form is a Start again."""
+    ui.open()
+    page = ui.page
+    start_run(page, "127.0.0.1", interval=0.2)  # until stopped
+    wait_panel(page, "s.state === 'running' && s.replyLines >= 2")
+    assert page.is_hidden("#start") and page.is_visible("#form-stop")
+    page.fill("#target", "::1")
+    assert page.is_visible("#start") and page.is_hidden("#form-stop")
+    page.fill("#target", "127.0.0.1")
+    assert page.is_visible("#form-stop")
+    page.press("#target", "Enter")  # stops it
+    done = wait_ended(page)
+    assert done["badge"] == "stopped" and done["summaryLines"] == 2
+    assert page.locator(".panel").count() == 1
+    assert page.is_visible("#start") and page.is_hidden("#form-stop")
+    page.press("#target", "Enter")  # and starts it again, in the same panel
+    wait_panel(page, "s.state === 'running' && s.replyLines >= 1")
+    assert page.locator(".panel").count() == 1
+    page.click("#form-stop")
+    wait_ended(page)
+    assert page.evaluate("document.activeElement.id") == "start"  # the keyboard stays there
 
 
 def test_two_panels_run_at_once_and_are_removed_independently(ui: UI) -> None:
@@ -212,6 +238,10 @@ def test_refused_target_shows_the_server_message(
     assert message in state["notice"] and str(code) in state["notice"]
     assert state["restartLabel"] == "Run again"
     assert page.is_visible(".panel .notice")
+    # and next to the form, with the field in question marked
+    refusals = page.text_content("#form-refusals")
+    assert message in refusals and str(code) in refusals
+    assert page.get_attribute("#target", "aria-invalid") == "true"
     screenshot(page, f"07-refused-{code}")
 
 
@@ -325,6 +355,7 @@ def test_server_limit_is_shown(browser: Any, tmp_path: Any) -> None:
             states = [panel_state(page, i) for i in (0, 1)]
             refused = next(s for s in states if s["state"] == "error")
             assert refused["badge"] == "refused" and "4429" in refused["notice"]
+            assert "4429" in page.text_content("#form-refusals")
             page.click("#stop-all")
             wait_ended(page, 0)
             wait_ended(page, 1)
@@ -381,6 +412,35 @@ def test_many_points_stay_smooth(ui: UI) -> None:
     assert result["ms"] < 2000, result
     assert result["points"] == 5003
     assert result["dom"] <= 2000
+
+
+def test_a_zoom_holds_while_the_run_goes_on(ui: UI) -> None:
+    """Dragging over the chart zooms in on a stretch of time; new points do not
+    undo it; a double-click follows live again."""
+    ui.open()
+    page = ui.page
+    start_run(page, "127.0.0.1", interval=0.2)  # until stopped
+    wait_panel(page, "s.points >= 6")
+    over = page.locator(".panel .u-over").bounding_box()
+    assert over is not None
+    y = over["y"] + over["height"] / 2
+    page.mouse.move(over["x"] + 10, y)
+    page.mouse.down()
+    page.mouse.move(over["x"] + over["width"] / 3, y, steps=5)
+    page.mouse.up()
+    zoom = "[window.pingu.panels[0].chart.scales.x.min, window.pingu.panels[0].chart.scales.x.max]"
+    zoomed = page.evaluate(zoom)
+    assert page.is_visible(".panel .zoom-hint")
+    before = panel_state(page)["points"]
+    wait_panel(page, f"s.points >= {before + 3}")
+    assert page.evaluate(zoom) == zoomed  # still where the user looked
+    page.dblclick(".panel .u-over")
+    page.wait_for_function(f"{zoom}[1] > {zoomed[1]}")
+    assert page.is_hidden(".panel .zoom-hint")
+    newest = page.evaluate("Math.max(...window.pingu.panels[0].xs)")
+    assert page.evaluate(zoom)[1] >= newest
+    page.keyboard.press("Escape")
+    wait_ended(page)
 
 
 def test_lost_packets_are_marked_in_lines_statistics_and_chart(

@@ -1,5 +1,11 @@
 """The page in WAMP mode, in a real chromium, against a real Crossbar router
-that serves the page itself, with two real ``twistd pingu`` nodes."""
+(``tests/crossbar.py``) that serves the page itself, with two real
+``twistd pingu`` nodes pinging 127.0.0.1.
+
+Also the faults: a page whose connection to the router drops (through a TCP
+proxy the test cuts) reconnects, subscribes again and fills the gap from the
+backlog; a router that restarts under a run is survived by the page.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +16,41 @@ from typing import Any
 import pytest
 
 from tests import crossbar
-from tests.browser_helpers import ConsoleWatch, chromium_path, open_page, screenshot
-from tests.crossbar import CrossbarRouter
-from tests.test_wamp import SECRET, Node
+from tests.browser_helpers import (
+    ConsoleWatch,
+    TcpProxy,
+    chromium_path,
+    open_page,
+    panel_state,
+    screenshot,
+    wait_ended,
+    wait_panel,
+)
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.wamp,
     pytest.mark.skipif(chromium_path() is None, reason="no chromium (apt-get install chromium)"),
-    pytest.mark.skipif(not crossbar.available(), reason="Crossbar venv missing: .ci/crossbar-venv"),
+    crossbar.needed,
 ]
+
+DESKTOP = {"width": 1280, "height": 900}
+#: What chromium logs, as an error, for each reconnection attempt that fails.
+RECONNECT_NOISE = "WebSocket connection to"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[tuple[CrossbarRouter, dict[str, Node]]]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     workdir = tmp_path_factory.mktemp("wamp-page")
-    with CrossbarRouter(workdir, SECRET) as router:
-        nodes = {name: Node(workdir, router.url, name) for name in ("north", "south")}
-        for node in nodes.values():
-            node.wait_joined()
-        yield router, nodes
-        for node in nodes.values():
-            node.stop()
+    with crossbar.Router(workdir) as router:
+        nodes = {name: crossbar.Node(workdir, router.url, name) for name in ("north", "south")}
+        try:
+            for node in nodes.values():
+                node.wait_joined()
+            yield router, nodes
+        finally:
+            for node in nodes.values():
+                node.stop()
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +63,45 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+class Pages:
+    """Pages in their own browser contexts; none may log an error (but the
+    failed reconnection attempts where a test cuts the connection)."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.opened: list[tuple[Any, ConsoleWatch, bool]] = []
+
+    def open(self, url: str, noisy: bool = False) -> Any:
+        context = self.browser.new_context(viewport=DESKTOP)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        self.opened.append((context, ConsoleWatch(page), noisy))
+        open_page(page, url)
+        assert page.evaluate("document.body.dataset.mode") == "wamp"
+        return page
+
+    def close(self) -> list[str]:
+        errors = []
+        for context, console, noisy in self.opened:
+            errors += [e for e in console.errors if not (noisy and RECONNECT_NOISE in e)]
+            context.close()
+        return errors
+
+
+@pytest.fixture
+def pages(browser: Any) -> Iterator[Pages]:
+    opened = Pages(browser)
+    yield opened
+    assert opened.close() == [], "a page logged errors"
+
+
 def wait_nodes(page: Any, names: list[str]) -> None:
     for name in names:
         page.wait_for_selector(f"#node-list input[value='{name}']", timeout=15_000)
 
 
 def start(page: Any, target: str, nodes: list[str], count: str = "", interval: str = "0.2"):
+    wait_nodes(page, nodes)
     page.fill("#target", target)
     page.fill("#count", count)
     page.fill("#interval", interval)
@@ -60,69 +112,176 @@ def start(page: Any, target: str, nodes: list[str], count: str = "", interval: s
     page.press("#target", "Enter")
 
 
-def test_two_nodes_side_by_side_from_the_routers_own_page(browser, cluster):
+def reply_seqs(page: Any, index: int = 0) -> list[int]:
+    return page.evaluate(
+        "(i) => [...window.pingu.panels[i].el.querySelectorAll('.line.reply')]"
+        ".map(l => +l.textContent.match(/icmp_seq=(\\d+)/)[1])",
+        index,
+    )
+
+
+def wait_children(node: crossbar.Node, count: int, timeout: float = 10.0) -> None:
+    until = time.monotonic() + timeout
+    while len(node.children()) != count:
+        assert time.monotonic() < until, f"{node.name} has {node.children()} children"
+        time.sleep(0.05)
+
+
+def test_two_nodes_side_by_side_from_the_routers_own_page(cluster, pages):
     router, nodes = cluster
-    page = browser.new_page()
-    console = ConsoleWatch(page)
-    open_page(page, router.http_url)
-    assert page.evaluate("document.body.dataset.mode") == "wamp"
-    wait_nodes(page, ["north", "south"])
+    page = pages.open(router.http_url)
+    assert "WAMP" in page.text_content("#conn")
     start(page, "127.0.0.1", ["north", "south"], count="5")
-    # live: replies from both nodes while the runs go on
-    page.wait_for_function(
-        "window.pingu.panels.length === 1 && "
-        "window.pingu.panels[0].el.querySelectorAll('.line.reply').length >= 4",
-        timeout=15_000,
-    )
+    # live: replies from both nodes, in one panel, while the runs go on
+    live = wait_panel(page, "s.state === 'running' && s.replyLines >= 4 && s.points >= 4")
+    assert not live["ended"]
     screenshot(page, "wamp-01-two-nodes-running")
-    page.wait_for_function("window.pingu.panels.every(p => !p.active)", timeout=20_000)
-    text = page.text_content(".panel")
-    assert "north" in text and "south" in text
+    wait_ended(page, timeout=20_000)
+    assert page.locator(".panel").count() == 1
     assert page.locator(".panel .line.reply").count() == 10  # five from each node
-    series = page.evaluate("window.pingu.panels[0].chart.series.length")
-    assert series >= 3  # x, and one RTT series per node
+    # one statistics group and one chart series per node, each line tagged
+    groups = page.locator(".panel .stat-node").all_text_contents()
+    assert [g.split()[0] for g in groups] == ["north", "south"]  # each with its address
+    assert page.evaluate("window.pingu.panels[0].chart.series.map(s => s.label)") == [
+        "Time",
+        "north",
+        "south",
+    ]
+    assert page.evaluate(
+        "window.pingu.panels[0].sources.map(s => s.stats.snapshot().received)"
+    ) == [5, 5]
+    untagged = page.locator(".panel .line:not(.meta):not(:has(.node-tag))").count()
+    assert untagged == 0  # the two lines of each summary included
+    assert page.locator(".panel .line.summary").count() == 4
     screenshot(page, "wamp-02-two-nodes-done")
-    assert console.errors == []
-    page.close()
 
 
-def test_a_second_browser_joins_the_same_run(browser, cluster):
+def test_a_refused_target_is_shown_next_to_the_form(cluster, pages):
+    router, _ = cluster
+    page = pages.open(router.http_url)
+    start(page, "224.0.0.1", ["north"])
+    state = wait_ended(page)
+    assert state["badge"] == "refused"
+    assert "multicast" in state["notice"] and "4403" in state["notice"]
+    assert page.is_visible("#form-refusals")
+    assert "multicast" in page.text_content("#form-refusals")
+    screenshot(page, "wamp-04-refused")
+
+
+def test_a_second_browser_joins_the_same_run_then_leaves_it(cluster, pages):
     router, nodes = cluster
-    first = browser.new_page()
-    open_page(first, router.http_url)
-    wait_nodes(first, ["north"])
+    first = pages.open(router.http_url)
     start(first, "127.0.0.1", ["north"])  # until stopped
-    first.wait_for_function(
-        "window.pingu.panels[0] && "
-        "window.pingu.panels[0].el.querySelectorAll('.line.reply').length >= 3",
-        timeout=15_000,
-    )
+    wait_panel(first, "s.replyLines >= 3")
     assert len(nodes["north"].children()) == 1
-    second = browser.new_page()
-    open_page(second, router.http_url)
-    wait_nodes(second, ["north"])
+    second = pages.open(router.http_url)
     start(second, "127.0.0.1", ["north"])
     # the backlog at once (the replies from before it came), then live
-    second.wait_for_function(
-        "window.pingu.panels[0] && "
-        "window.pingu.panels[0].el.querySelectorAll('.line.reply').length >= 3",
-        timeout=5_000,
-    )
-    before = second.locator(".panel .line.reply").count()
-    second.wait_for_function(
-        f"window.pingu.panels[0].el.querySelectorAll('.line.reply').length > {before}",
-        timeout=5_000,
-    )
+    joined = wait_panel(second, "s.replyLines >= 3", timeout=5_000)
+    wait_panel(second, f"s.replyLines > {joined['replyLines']}", timeout=5_000)
     assert len(nodes["north"].children()) == 1  # still one ping for both pages
-    seqs = second.evaluate(
-        "[...window.pingu.panels[0].el.querySelectorAll('.line.reply')]"
-        ".map(l => l.textContent.match(/icmp_seq=(\\d+)/)[1] * 1)"
-    )
+    seqs = reply_seqs(second)
     assert seqs == list(range(1, len(seqs) + 1))  # no gap, no duplicate
+    assert "Joined the run going on north" in panel_state(second)["text"]
+    assert "Joined" not in panel_state(first)["text"]  # the first page started it
     screenshot(second, "wamp-03-joined-shared-run")
-    first.close()
-    second.close()
-    until = time.monotonic() + 5
-    while nodes["north"].children() and time.monotonic() < until:
-        time.sleep(0.05)
-    assert nodes["north"].children() == []  # both pages gone: the run ended
+
+    # the second page stops: only its own interest; the first page's run goes on
+    second.click(".panel button.stop")
+    left = wait_ended(second, timeout=5_000)
+    assert left["badge"] == "stopped"
+    assert "another viewer keeps the run going on north" in left["notice"]
+    before = panel_state(first)["replyLines"]
+    wait_panel(first, f"s.state === 'running' && s.replyLines > {before}")
+    # the last viewer's Stop: SIGINT, so ping's statistics still come
+    first.click(".panel button.stop")
+    done = wait_ended(first)
+    assert done["badge"] == "stopped" and done["summaryLines"] == 2
+    wait_children(nodes["north"], 0)
+
+
+def test_a_late_joiner_of_a_long_run_gets_what_the_node_still_keeps(cluster, pages, tmp_path):
+    """The backlog is bounded (``--max-backlog``): a page that joins late
+    starts from the oldest event the node still has, says so, and goes live."""
+    router, _ = cluster
+    east = crossbar.Node(tmp_path, router.url, "east", args=("--max-backlog", "5"))
+    try:
+        east.wait_joined()
+        first = pages.open(router.http_url)
+        start(first, "127.0.0.1", ["east"])  # until stopped
+        wait_panel(first, "s.replyLines >= 8")
+        late = pages.open(router.http_url)
+        start(late, "127.0.0.1", ["east"])
+        state = wait_panel(late, "s.state === 'running' && s.replyLines >= 6")
+        assert "no longer kept by node east" in state["text"]
+        assert state["avg"] != "—"
+        seqs = reply_seqs(late)
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and seqs[0] > 1
+        screenshot(late, "wamp-05-late-joiner")
+        first.keyboard.press("Escape")
+        late.keyboard.press("Escape")
+        wait_ended(first)
+        wait_ended(late)
+    finally:
+        east.stop()
+
+
+def test_a_dropped_connection_reconnects_and_fills_the_gap(cluster, pages):
+    """The router connection of one page is cut while another page keeps the
+    shared run alive: autobahn reconnects, the page subscribes again and the
+    backlog fills what it missed, without a gap or a duplicate."""
+    router, nodes = cluster
+    keeper = pages.open(router.http_url)
+    start(keeper, "127.0.0.1", ["north"])  # until stopped
+    wait_panel(keeper, "s.replyLines >= 1")
+    with TcpProxy(router.port) as proxy:
+        page = pages.open(f"{router.http_url}?router=ws://127.0.0.1:{proxy.port}/ws", noisy=True)
+        start(page, "127.0.0.1", ["north"])
+        before = wait_panel(page, "s.state === 'running' && s.replyLines >= 3")
+
+        proxy.drop(hold=1.5)  # about seven replies go by while the page is away
+        away = wait_panel(page, "s.state === 'reconnecting'", timeout=5_000)
+        assert away["badge"] == "reconnecting…" and away["stopVisible"]
+        assert page.get_attribute("#conn", "data-state") == "error"
+        assert "connection lost" in page.text_content("#conn")
+        screenshot(page, "wamp-06-reconnecting")
+
+        back = wait_panel(page, "s.state === 'running' && s.text.includes('Reconnected')")
+        assert page.get_attribute("#conn", "data-state") == "ok"
+        assert back["replyLines"] >= before["replyLines"] + 6  # the gap, filled at once
+        wait_panel(page, f"s.replyLines > {back['replyLines']}")  # and live again
+        assert proxy.connections >= 2
+        seqs = reply_seqs(page)
+        assert seqs == list(range(1, len(seqs) + 1)), seqs  # no gap, no duplicate
+        assert len(nodes["north"].children()) == 1
+        screenshot(page, "wamp-07-reconnected")
+    keeper.click("#stop-all")
+    wait_ended(keeper)
+    wait_children(nodes["north"], 0)
+
+
+def test_the_page_survives_a_router_restart(cluster, pages):
+    """Runs end when the router goes (the nodes lose their viewers); the page
+    says so, reconnects by itself, finds the nodes again and runs again."""
+    router, nodes = cluster
+    page = pages.open(router.http_url, noisy=True)
+    start(page, "127.0.0.1", ["north", "south"])  # until stopped
+    wait_panel(page, "s.state === 'running' && s.replyLines >= 4")
+    router.stop()
+    wait_panel(page, "s.state === 'reconnecting'", timeout=10_000)
+    assert "connection lost" in page.text_content("#conn")
+    screenshot(page, "wamp-08-router-down")
+    router.start()
+    for node in nodes.values():
+        node.wait_joined(count=2)
+    after = wait_ended(page, timeout=40_000)
+    assert after["badge"] == "ended while away"
+    assert "ended while this page was disconnected" in after["notice"]
+    assert after["restartLabel"] == "Run again"
+    assert page.get_attribute("#conn", "data-state") == "ok"
+    screenshot(page, "wamp-09-after-router-restart")
+
+    page.click(".panel button.restart")
+    wait_panel(page, "s.state === 'running' && s.replyLines >= 4", timeout=20_000)
+    page.keyboard.press("Escape")
+    wait_ended(page)

@@ -9,6 +9,9 @@ import * as wamp from "./wamp.js";
 
 const MAX_DOM_LINES = 2000; // output lines kept on screen per panel (all are kept for export)
 const WAMP_STOP_WAIT_MS = 6000; // how long a stopped WAMP run may take to send its end
+const WAMP_CALL_MS = 10000; // a WAMP call that takes longer is taken as lost
+const WAMP_RESUME_TRIES = 30; // after a reconnection, how often to look for a node not back yet
+const WAMP_RESUME_DELAY_MS = 1000;
 const PALETTE = ["--series-1", "--series-2", "--series-3", "--series-4", "--series-5", "--series-6"];
 
 const HOW_TEXT = {
@@ -58,6 +61,8 @@ const app = {
   wampReady: false,
   nodes: [],
   panels: [],
+  refusals: new Map(),
+  nodeChoice: null, // the vantage nodes the user chose (null: all)
   params: new URLSearchParams(location.search),
 };
 
@@ -188,21 +193,39 @@ function openWebSocket(request, { onOpen, onEvent, onClose }) {
   };
 }
 
-/** One run through a WAMP node: returns {stop(), abort()}; events in order of n, each once. */
-function openWampRun(node, request, { onOpen, onEvent, onClose }) {
+/**
+ * One run through a WAMP node: returns {stop(), abort(), suspend(), resume()};
+ * events in order of n, each once.
+ *
+ * start, subscribe to the run's topic, then ask for the backlog: the backlog
+ * has everything published before the subscription, the subscription
+ * everything after (pingu/wamp.py). When the router connection drops, the
+ * app calls suspend(); when autobahn has joined again, resume() subscribes
+ * to the same topic again and asks for the backlog again, which fills the gap.
+ */
+function openWampRun(node, request, { onOpen, onEvent, onClose, onSuspend, onResume, onJoined, onSkipped }) {
   let run = null;
+  let topic = null;
   let subscription = null;
   let lastN = 0;
   let filling = false;
   let finished = false;
+  let suspended = false;
+  let stopAsked = false;
+  let attempt = 0; // one more for every (re)start of following; stale answers are dropped
+  let resumeTries = 0;
   let stopTimer = null;
+  let retryTimer = null;
   const pending = new Map();
 
   const finish = (close) => {
     if (finished) return;
     finished = true;
+    attempt += 1;
     clearTimeout(stopTimer);
+    clearTimeout(retryTimer);
     subscription?.unsubscribe().catch(() => {});
+    subscription = null;
     onClose(close);
   };
   const drain = () => {
@@ -213,69 +236,142 @@ function openWampRun(node, request, { onOpen, onEvent, onClose }) {
       if (!finished) onEvent(event);
       if (event.type === "end") finish({ code: event.code ?? 1000, reason: event.message || "", clean: true });
     }
-    // a gap (events published before our subscription was active): fetch them
-    if (pending.size && !filling && !finished) fill();
+    // a gap (an event the subscription missed): the backlog has it
+    if (pending.size && !filling && !finished && !suspended) fill(attempt).catch(() => {});
   };
-  const take = (events) => {
-    for (const event of events || []) {
-      if (typeof event?.n !== "number") {
-        onEvent(event);
-      } else if (event.n > lastN) {
-        pending.set(event.n, event);
-      }
+  /** Events from the topic, or (whole = true) a backlog: all the node still has. */
+  const take = (events, whole = false) => {
+    let first = Infinity;
+    for (const event of Array.isArray(events) ? events : []) {
+      if (!event || typeof event !== "object") continue;
+      if (typeof event.n !== "number") onEvent(event);
+      else if (event.n > lastN) pending.set(event.n, event);
+      if (typeof event.n === "number") first = Math.min(first, event.n);
+    }
+    // the backlog is bounded (--max-backlog): what is older than its first event is gone
+    if (whole && first !== Infinity && first > lastN + 1) {
+      onSkipped(first - 1 - lastN);
+      lastN = first - 1;
     }
     drain();
   };
-  const fill = async () => {
+  const fill = async (mine) => {
     filling = true;
     try {
-      take(await wamp.backlog(node, run));
-    } catch (err) {
-      const { reason } = wamp.describeError(err);
-      // the run is gone: it ended while we were not looking
-      if (reason === "pingu.error.no_such_run") finish({ code: 1000, reason: "run over", clean: true });
+      const events = await wamp.timed(wamp.backlog(node, run), WAMP_CALL_MS);
+      if (mine === attempt) take(events, true);
     } finally {
       filling = false;
     }
   };
-
-  (async () => {
-    try {
-      const result = await wamp.start(node, request);
-      run = result.run;
-      onOpen();
-      take(result.backlog);
-      if (finished) return;
-      subscription = await wamp.subscribe(result.topic, (event) => take([event]));
-      if (finished) {
-        subscription.unsubscribe().catch(() => {});
-        return;
-      }
-      await fill(); // anything published between start and the subscription
-    } catch (err) {
-      const error = wamp.describeError(err);
-      onEvent({ type: "error", raw: null, code: error.code, reason: error.reason, message: error.message, field: error.field });
-      finish({ code: error.code ?? 4400, reason: error.message, clean: true });
+  const follow = async (mine) => {
+    const s = await wamp.subscribe(topic, (event) => mine === attempt && take([event]));
+    if (mine !== attempt || finished) {
+      s.unsubscribe().catch(() => {});
+      return;
     }
-  })();
+    subscription = s;
+    await fill(mine);
+  };
+  const begin = async () => {
+    const mine = ++attempt;
+    try {
+      if (run == null) {
+        const result = await wamp.timed(wamp.start(node, request), WAMP_CALL_MS);
+        if (mine !== attempt) return;
+        run = result.run;
+        topic = result.topic;
+        onOpen();
+        take(result.backlog, true);
+        // someone else's run, already going: say so after its backlog
+        const backlog = Array.isArray(result.backlog) ? result.backlog : [];
+        if (backlog.some((e) => e && (e.type === "reply" || e.type === "timeout"))) onJoined(backlog[0]?.type === "start" ? backlog[0].t : null);
+        if (finished) return;
+        if (stopAsked) {
+          wamp.stop(node, run).catch(() => {});
+          finish({ code: 1000, reason: "stopped", clean: true });
+          return;
+        }
+      }
+      await follow(mine);
+      if (mine === attempt && suspended && !finished) {
+        suspended = false;
+        resumeTries = 0;
+        onResume();
+      }
+    } catch (err) {
+      if (mine !== attempt || finished) return;
+      const error = wamp.describeError(err);
+      if (error.uri === wamp.NO_SUCH_RUN) {
+        finish({ code: 1006, reason: `node ${node} no longer has it`, clean: false, away: true });
+      } else if (suspended && resumeTries < WAMP_RESUME_TRIES) {
+        // the node itself may still be on its way back to the router
+        resumeTries += 1;
+        retryTimer = setTimeout(() => wamp.currentGeneration() && begin(), WAMP_RESUME_DELAY_MS);
+      } else if (run == null && !suspended) {
+        // a refusal (or a node that is not on the router): say it as the WebSocket face does
+        const known = error.uri === wamp.NO_SUCH_PROCEDURE ? `node ${node} is not on the router` : error.message;
+        onEvent({ type: "error", raw: null, code: error.code, reason: error.reason, message: known, field: error.field });
+        finish({ code: error.code ?? 4400, reason: known, clean: true });
+      } else {
+        finish({ code: 1006, reason: `cannot follow the run on node ${node}: ${error.message}`, clean: false });
+      }
+    }
+  };
+
+  begin();
 
   return {
     stop() {
-      if (!run) return finish({ code: 1000, reason: "stopped", clean: true });
-      wamp.stop(node, run).catch(() => {});
-      // the end arrives if we were the last viewer; others may keep the run going
+      if (finished) return;
+      stopAsked = true;
+      if (run == null) return; // begin() stops it as soon as it is known
+      if (suspended) {
+        // our session is gone: the node has already dropped us as a viewer
+        finish({ code: 1000, reason: "stopped", clean: true });
+        return;
+      }
+      wamp
+        .timed(wamp.stop(node, run), WAMP_CALL_MS)
+        .then((answer) => {
+          if (answer && answer.ending === false) {
+            const others = answer.viewers === 1 ? "another viewer keeps" : `${answer.viewers} other viewers keep`;
+            finish({ code: 1000, reason: `stopped here; ${others} the run going on ${node}`, clean: true, detached: true });
+          }
+        })
+        .catch(() => {});
+      // when the run ends, its summary and end come on the topic; if not, give up waiting
       stopTimer = setTimeout(
-        () => finish({ code: 1000, reason: "stopped here (other viewers keep the run going)", clean: true, detached: true }),
+        () => finish({ code: 1000, reason: "stopped here (the node did not confirm)", clean: true, detached: true }),
         WAMP_STOP_WAIT_MS,
       );
     },
     abort() {
-      if (run && !finished) wamp.stop(node, run).catch(() => {});
+      if (run != null && !finished && !suspended) wamp.stop(node, run).catch(() => {});
       finished = true;
+      attempt += 1;
+      clearTimeout(stopTimer);
+      clearTimeout(retryTimer);
       subscription?.unsubscribe().catch(() => {});
     },
-    lost(detail) {
-      finish({ code: 1006, reason: detail || "router connection lost", clean: false });
+    suspend(detail) {
+      if (finished || suspended) return;
+      suspended = true;
+      attempt += 1; // whatever was in flight belongs to the lost session
+      filling = false;
+      subscription = null;
+      clearTimeout(retryTimer);
+      if (stopAsked) {
+        finish({ code: 1000, reason: "stopped", clean: true });
+        return;
+      }
+      onSuspend(detail);
+    },
+    resume() {
+      if (finished || !suspended) return;
+      clearTimeout(retryTimer);
+      resumeTries = 0;
+      begin();
     },
   };
 }
@@ -300,6 +396,7 @@ class Source {
     this.errorEvent = null;
     this.close = null;
     this.userStopped = false;
+    this.endedWhileAway = false;
     this.conn = null;
   }
 
@@ -318,13 +415,36 @@ class Source {
       },
       onEvent: (event) => current() && this.handle(event),
       onClose: (close) => current() && this.closed(close),
+      // WAMP only: the router connection dropped, and came back
+      onSuspend: (detail) => {
+        if (!current()) return;
+        this.resumeState = this.state;
+        this.state = "reconnecting";
+        this.panel.addMeta(this, `Router connection lost${detail ? ` (${detail})` : ""}: reconnecting…`, "meta error");
+        this.panel.changed();
+      },
+      onJoined: (since) => {
+        if (!current()) return;
+        const when = typeof since === "number" ? ` since ${clockTime(since).replace(/\.\d$/, "")}` : "";
+        this.panel.addMeta(this, `Joined the run going on ${this.node}${when}: the lines above are its backlog, live from here`, "meta");
+      },
+      onSkipped: (count) => {
+        if (!current()) return;
+        this.panel.addMeta(this, `${count} earlier event${count === 1 ? "" : "s"} of this run ${count === 1 ? "is" : "are"} no longer kept by node ${this.node}: figures count from here`, "meta");
+      },
+      onResume: () => {
+        if (!current()) return;
+        this.state = this.resumeState === "stopping" ? "stopping" : this.startEvent || this.stats.sent ? "running" : "waiting";
+        this.panel.addMeta(this, "Reconnected: following the run again, nothing missed", "meta");
+        this.panel.changed();
+      },
     };
     this.conn = this.node == null ? openWebSocket(request, handlers) : openWampRun(this.node, request, handlers);
     this.panel.changed();
   }
 
   get active() {
-    return ["connecting", "waiting", "running", "stopping"].includes(this.state);
+    return ["connecting", "waiting", "running", "stopping", "reconnecting"].includes(this.state);
   }
 
   stop() {
@@ -347,13 +467,21 @@ class Source {
     switch (event.type) {
       case "start":
         this.startEvent = event;
-        if (this.state !== "stopping") this.state = "running";
+        if (this.state === "connecting" || this.state === "waiting") this.state = "running";
         break;
       case "end":
         this.endEvent = event;
+        // it came with the backlog that fills the gap of a lost connection
+        if (this.state === "reconnecting") this.endedWhileAway = true;
         break;
       case "error":
         this.errorEvent = event;
+        break;
+      case "reply":
+      case "timeout":
+      case "line":
+        // a run joined late may have no start event left in its backlog
+        if (this.state === "connecting" || this.state === "waiting") this.state = "running";
         break;
       default:
         break;
@@ -367,6 +495,7 @@ class Source {
     this.conn = null;
     const code = close.code;
     if (this.errorEvent) this.state = "refused";
+    else if (close.away || (this.endedWhileAway && this.endEvent?.how !== "completed")) this.state = "away";
     else if (this.endEvent && this.userStopped && STOPPED_HOW.has(this.endEvent.how)) this.state = "stopped";
     else if (this.endEvent) this.state = this.endEvent.how === "completed" ? "done" : "failed";
     else if (code === 1000 && (this.userStopped || close.detached)) this.state = "stopped";
@@ -405,6 +534,15 @@ class Source {
             : `Connection lost before ping finished: ${why}${codeText}. Reconnect to start the run again.`,
           tone: "error",
           reconnect: true,
+        };
+      }
+      case "away": {
+        const end = this.endEvent;
+        const how = end ? ` (${end.message || end.how})` : close.reason ? ` (${close.reason})` : "";
+        return {
+          badge: "ended while away",
+          notice: `The run ended while this page was disconnected from the router${how}.`,
+          tone: "warn",
         };
       }
       case "stopped":
@@ -503,7 +641,7 @@ class Panel {
         heading.hidden = false;
         const swatch = el("span", "swatch");
         swatch.style.setProperty("--swatch", `var(${PALETTE[source.index % PALETTE.length]})`);
-        heading.append(swatch, el("span", "", source.node), el("span", "stat-node-address muted"));
+        heading.append(swatch, el("span", "", source.node), " ", el("span", "stat-node-address muted"));
       }
       stats.append(group);
       const cells = {};
@@ -529,12 +667,14 @@ class Panel {
   // -- lifecycle -------------------------------------------------------------
 
   start() {
+    setRefusal(this, null);
     for (const source of this.sources) source.abort();
     this.linesEl.replaceChildren();
     this.pendingLines = [];
     this.domLines = 0;
     this.totalLines = 0;
     this.resetChartData();
+    this.setZoomed(false);
     this.chartDirty = true;
     this.statsDirty = true;
     this.el.classList.remove("has-loss");
@@ -547,6 +687,7 @@ class Panel {
   }
 
   destroy() {
+    setRefusal(this, null);
     for (const source of this.sources) source.abort();
     this.resizeObserver?.disconnect();
     this.chart?.destroy();
@@ -574,7 +715,8 @@ class Panel {
   took(source, event, point) {
     if (point) this.addPoint(source, event, point);
     if (event.raw != null) {
-      this.pendingLines.push({ source, type: event.type, text: event.raw, event });
+      // a summary is two of ping's lines: one row each, each with its node tag
+      for (const text of String(event.raw).split("\n")) this.pendingLines.push({ source, type: event.type, text, event });
     } else if (event.type === "start") {
       const fam = event.family ? `IPv${event.family}` : "";
       const address = event.address && event.address !== event.target ? `${event.address}` : "";
@@ -589,11 +731,11 @@ class Panel {
       const what = stopped ? "Stopped" : capitalize(event.message || event.how);
       this.addMeta(source, `${what}${took}`, event.how === "completed" || stopped ? "meta" : "meta error");
     }
-    if (event.type === "error" && FIELDS[event.field] && this.fromForm) {
-      // the server disagrees with a field of the form: point at it (without taking the focus)
-      formError(`${this.target}: ${event.message}`, $(FIELDS[event.field]), false);
+    if (event.type === "error") {
+      // refusals are said next to the form too (and the field in question marked)
+      const node = this.multi ? ` (node ${source.node})` : "";
+      setRefusal(this, `refused${node}: ${event.message || event.reason || "error"}${event.code ? ` (${event.code})` : ""}`, event.field);
     }
-    if (event.type === "summary") this.summaryArrived = true;
     this.statsDirty = true;
     schedule(this);
   }
@@ -679,11 +821,20 @@ class Panel {
         cursor: { drag: { x: true, y: false }, points: { size: 7 } },
         // the legend is a read-out over the plot while the pointer is on it
         legend: { live: true, mount: (u, legend) => panel.chartWrap.append(legend) },
-        hooks: { draw: [(u) => drawLosses(u, panel.losses)] },
+        hooks: {
+          draw: [(u) => drawLosses(u, panel.losses)],
+          // a drag zooms in on a stretch of time: live data must not undo that
+          setSelect: [(u) => u.select.width > 0 && panel.setZoomed(true)],
+        },
       },
       [this.xs, ...this.ys],
       this.chartEl,
     );
+    // uPlot's own double-click shows everything again: follow live from there
+    this.chart.over.addEventListener("dblclick", () => this.setZoomed(false));
+    this.zoomHint = el("span", "zoom-hint", "zoomed in · double-click the chart to follow live");
+    this.zoomHint.hidden = true;
+    this.legendEl.append(this.zoomHint);
     const lossKey = el("span", "loss-key");
     lossKey.append(el("span", "loss-swatch"), el("span", "", "lost"));
     this.lossKey = lossKey;
@@ -697,6 +848,15 @@ class Panel {
     this.resizeObserver.observe(this.chartWrap);
   }
 
+  setZoomed(zoomed) {
+    this.zoomed = zoomed;
+    if (this.zoomHint) this.zoomHint.hidden = !zoomed;
+    if (!zoomed) {
+      this.chartDirty = true;
+      schedule(this);
+    }
+  }
+
   // -- rendering, once per animation frame -----------------------------------
 
   render() {
@@ -704,7 +864,7 @@ class Panel {
     if (this.statsDirty) this.renderStats();
     if (this.chartDirty && this.chart) {
       this.chartDirty = false;
-      this.chart.setData([this.xs, ...this.ys], true);
+      this.chart.setData([this.xs, ...this.ys], !this.zoomed);
     }
     if (this.stateDirty) this.renderState();
   }
@@ -770,8 +930,14 @@ class Panel {
     let badge;
     let panelState;
     if (active) {
-      panelState = states.includes("stopping") ? "stopping" : states.some((s) => s === "running") ? "running" : "connecting";
-      badge = panelState === "running" ? "live" : panelState === "stopping" ? "stopping…" : "connecting…";
+      panelState = states.includes("reconnecting")
+        ? "reconnecting"
+        : states.includes("stopping")
+          ? "stopping"
+          : states.includes("running")
+            ? "running"
+            : "connecting";
+      badge = { running: "live", stopping: "stopping…", reconnecting: "reconnecting…" }[panelState] || "connecting…";
     } else {
       const outcomes = this.sources.map((s) => s.outcome());
       const worst = outcomes.find((o) => o.reconnect) || outcomes.find((o) => o.tone === "error") || outcomes.find((o) => o.tone === "warn") || outcomes[0];
@@ -789,7 +955,7 @@ class Panel {
     if (active) this.notice.hidden = true;
     this.el.dataset.state = panelState;
     // no statistics or chart until something was pinged (a refusal has neither)
-    this.el.classList.toggle("no-data", !this.sources.some((s) => s.startEvent));
+    this.el.classList.toggle("no-data", !this.sources.some((s) => s.startEvent || s.stats.sent > 0));
     this.badge.textContent = badge;
     // the keyboard stays on the button that applies when Stop turns into Run again
     const hadFocus = document.activeElement === this.stopButton || document.activeElement === this.restartButton;
@@ -989,6 +1155,7 @@ function updateRunsBar() {
   $("#stop-all").hidden = running === 0;
   $("#clear-done").hidden = count - running === 0;
   document.body.classList.toggle("has-runs", count > 0);
+  updateFormButton();
 }
 
 // ---------------------------------------------------------------------------
@@ -996,7 +1163,7 @@ function updateRunsBar() {
 
 function formError(message, field, focus = true) {
   const box = $("#form-error");
-  for (const input of document.querySelectorAll("#form [aria-invalid]")) input.removeAttribute("aria-invalid");
+  for (const input of document.querySelectorAll("#form [aria-invalid]:not([data-refused])")) input.removeAttribute("aria-invalid");
   box.hidden = !message;
   box.textContent = message || "";
   if (field) {
@@ -1009,20 +1176,16 @@ function parseTargets(text) {
   return [...new Set(text.split(/[\s,;]+/).filter(Boolean))];
 }
 
-/** The form as {targets, options, nodes}, or null after showing what is wrong. */
-function readForm() {
+/**
+ * The form as {targets, options, nodes}, or {error, field} for what is wrong
+ * with it. Nothing is shown: readForm() shows it.
+ */
+function parseForm() {
   const limits = app.limits;
   const targetInput = $("#target");
   const targets = parseTargets(targetInput.value);
-  if (!targets.length) {
-    formError("Enter a host name or an IP address to ping.", targetInput);
-    return null;
-  }
-  const tooLong = targets.find((t) => t.length > 253);
-  if (tooLong) {
-    formError("A host name is at most 253 characters.", targetInput);
-    return null;
-  }
+  if (!targets.length) return { error: "Enter a host name or an IP address to ping.", field: targetInput };
+  if (targets.some((t) => t.length > 253)) return { error: "A host name is at most 253 characters.", field: targetInput };
   const options = {};
   const rules = {
     count: { int: true, min: 1, max: limits.max_count, what: "Count" },
@@ -1032,23 +1195,19 @@ function readForm() {
   for (const [key, selector] of Object.entries(FIELDS)) {
     const input = $(selector);
     const raw = input.value.trim();
+    const rule = rules[key];
     if (raw === "") {
-      if (input.validity.badInput) {
-        formError(`${rules[key].what} must be a number.`, input);
-        return null;
-      }
+      if (input.validity.badInput) return { error: `${rule.what} must be a number.`, field: input };
       continue;
     }
     const value = Number(raw);
-    const rule = rules[key];
     if (!Number.isFinite(value) || (rule.int && !Number.isInteger(value))) {
-      formError(`${rule.what} must be ${rule.int ? "a whole number" : "a number"}.`, input);
-      return null;
+      return { error: `${rule.what} must be ${rule.int ? "a whole number" : "a number"}.`, field: input };
     }
     if ((rule.min != null && value < rule.min) || (rule.max != null && value > rule.max)) {
       const range = rule.max != null ? `between ${rule.min} and ${rule.max}` : `at least ${rule.min}`;
-      formError(`${rule.what} must be ${range}${key === "interval" ? " seconds" : key === "size" ? " bytes" : ""}.`, input);
-      return null;
+      const unit = key === "interval" ? " seconds" : key === "size" ? " bytes" : "";
+      return { error: `${rule.what} must be ${range}${unit}.`, field: input };
     }
     options[key] = value;
   }
@@ -1058,25 +1217,64 @@ function readForm() {
   if (app.mode === "wamp") {
     nodes = [...document.querySelectorAll("#node-list input:checked")].map((i) => i.value);
     if (!nodes.length) {
-      formError(app.nodes.length ? "Choose at least one vantage node." : "No pingu node is connected to the router yet.", $("#node-list input") || targetInput);
-      return null;
+      const error = app.nodes.length ? "Choose at least one vantage node." : "No pingu node is connected to the router yet.";
+      return { error, field: $("#node-list input") || targetInput };
     }
   }
-  formError("");
   return { targets, options, nodes };
+}
+
+/** The form as {targets, options, nodes}, or null after showing what is wrong. */
+function readForm() {
+  const form = parseForm();
+  if (form.error) {
+    formError(form.error, form.field);
+    return null;
+  }
+  formError("");
+  return form;
+}
+
+/** The panels the form as it stands would start, when every one of them is live. */
+function formLivePanels() {
+  const form = parseForm();
+  if (form.error) return null;
+  const panels = form.targets.map((t) => app.panels.find((p) => p.key === panelKey(t, form.options, form.nodes) && p.active));
+  return panels.every(Boolean) ? panels : null;
+}
+
+/** Start, or Stop when what the form says is running already: only the button that applies. */
+function updateFormButton() {
+  const live = formLivePanels() != null;
+  const start = $("#start");
+  const stop = $("#form-stop");
+  if (start.hidden === live && stop.hidden === !live) return;
+  const hadFocus = document.activeElement === start || document.activeElement === stop;
+  start.hidden = live;
+  stop.hidden = !live;
+  if (hadFocus) (live ? stop : start).focus({ preventScroll: true });
 }
 
 function submit(event) {
   event?.preventDefault();
+  const live = formLivePanels();
+  if (live) {
+    // Enter on a form whose runs are all live stops them, as the visible button says
+    for (const panel of live) panel.stop();
+    return;
+  }
   if (app.mode === "wamp" && !app.wampReady) {
-    formError("Not connected to the WAMP router yet.");
+    formError("Not connected to the WAMP router yet: it is retrying.");
     return;
   }
   const form = readForm();
   if (!form) return;
+  app.refusals.clear();
+  renderRefusals();
   for (const target of form.targets) {
     const key = panelKey(target, form.options, form.nodes);
-    const same = app.panels.find((p) => p.key === key && !p.active);
+    const same = app.panels.find((p) => p.key === key);
+    if (same?.active) continue; // already live: nothing to start
     if (same) {
       same.start();
       // move it to the end, where new runs appear
@@ -1084,14 +1282,46 @@ function submit(event) {
       app.panels.splice(app.panels.indexOf(same), 1);
       app.panels.push(same);
     } else {
-      addPanel(target, form.options, form.nodes).fromForm = true;
+      addPanel(target, form.options, form.nodes);
     }
   }
   saveURL();
+  updateFormButton();
   const input = $("#target");
   input.select();
   const last = app.panels[app.panels.length - 1];
   if (last && last.el.getBoundingClientRect().top > innerHeight) last.el.scrollIntoView({ behavior: "smooth", block: "nearest" });
+}
+
+/** What the server refused, next to the form: {panel -> {text, field}}. */
+function setRefusal(panel, text, field) {
+  if (text) app.refusals.set(panel, { text, field });
+  else if (!app.refusals.delete(panel)) return;
+  renderRefusals();
+}
+
+function renderRefusals() {
+  const box = $("#form-refusals");
+  for (const input of document.querySelectorAll("#form [data-refused]")) {
+    input.removeAttribute("data-refused");
+    if (!$("#form-error").textContent) input.removeAttribute("aria-invalid");
+  }
+  const items = [];
+  for (const [panel, refusal] of app.refusals) {
+    const item = el("p", "refusal");
+    // "224.0.0.1 refused: …", or just "Refused: …" when the message names the target already
+    if (refusal.text.includes(panel.target)) item.append(capitalize(refusal.text));
+    else item.append(el("span", "refused-target", panel.target), ` ${refusal.text}`);
+    items.push(item);
+    const selector = refusal.field === "target" ? "#target" : FIELDS[refusal.field];
+    const input = selector && $(selector);
+    if (input) {
+      input.setAttribute("aria-invalid", "true");
+      input.dataset.refused = "true";
+    }
+  }
+  box.replaceChildren(...items);
+  box.hidden = !items.length;
 }
 
 /** The form and the open panels, as a link: ?t=a&t=b&c=5&i=0.5&s=56&f=4&n=alpha */
@@ -1152,8 +1382,8 @@ function setConn(state, text) {
 
 function renderNodes(selected) {
   const list = $("#node-list");
-  const previous = new Set([...list.querySelectorAll("input:checked")].map((i) => i.value));
-  const hadInputs = list.querySelector("input") != null;
+  // the user's choice outlives the list (which empties while the router is away)
+  if (selected) app.nodeChoice = new Set(selected);
   list.replaceChildren();
   if (!app.nodes.length) {
     list.append(el("span", "muted", "no node connected yet"));
@@ -1165,7 +1395,7 @@ function renderNodes(selected) {
     input.type = "checkbox";
     input.id = id;
     input.value = name;
-    input.checked = selected ? selected.includes(name) : hadInputs ? previous.has(name) : true;
+    input.checked = app.nodeChoice ? app.nodeChoice.has(name) : true;
     const label = el("label", "chip", name);
     label.htmlFor = id;
     list.append(input, label);
@@ -1173,37 +1403,54 @@ function renderNodes(selected) {
 }
 
 async function connectWamp() {
+  const where = `${app.realm} @ ${new URL(app.routerUrl).host}`;
   setConn("connecting", `WAMP · connecting to ${app.routerUrl}…`);
   $("#nodes-field").hidden = false;
+  let joinedOnce = false;
   try {
     await wamp.connect(app.routerUrl, app.realm, {
-      onState: (state, detail) => {
+      onState: (state, info) => {
+        const sources = app.panels.flatMap((p) => p.sources).filter((s) => s.active && s.conn);
         if (state === "open") {
           app.wampReady = true;
-          setConn("ok", `WAMP · ${app.realm} @ ${new URL(app.routerUrl).host}`);
-          refreshNodes().catch(() => {});
-        } else {
-          app.wampReady = false;
-          setConn("error", `WAMP router connection ${state === "lost" ? "lost, retrying" : "closed"}${detail ? `: ${detail}` : ""}`);
-          for (const panel of app.panels) for (const s of panel.sources) if (s.active) s.conn?.lost?.(detail);
+          setConn("ok", `WAMP · ${where}`);
+          if (!info.first) {
+            // a new session: subscriptions are gone; follow every live run again
+            watchNodes().catch(() => {});
+            for (const source of sources) source.conn.resume?.();
+          }
+          joinedOnce = true;
+          return;
         }
+        app.wampReady = false;
+        // autobahn's own words for it ("lost", "closed") say nothing more than we do
+        const why = info.detail && !["lost", "closed", "unreachable"].includes(info.detail) ? info.detail : "";
+        const retry = info.retryIn != null ? ` · retrying in ${Math.max(1, Math.round(info.retryIn))} s` : "";
+        setConn("error", `WAMP · ${joinedOnce ? "router connection lost" : `cannot reach ${app.routerUrl}`}${why ? ` (${why})` : ""}${retry}`);
+        for (const source of sources) source.conn.suspend?.(why);
       },
     });
   } catch (err) {
     setConn("error", `WAMP: ${err.message || err}`);
-    formError(`Cannot reach the WAMP router: ${err.message || err}`);
+    formError(`Cannot use the WAMP router: ${err.message || err}`);
     return false;
   }
   app.wampReady = true;
-  setConn("ok", `WAMP · ${app.realm} @ ${new URL(app.routerUrl).host}`);
-  await wamp.onNodeJoined((name) => {
-    if (!app.nodes.includes(name)) {
-      app.nodes = [...app.nodes, name].sort();
-      renderNodes();
-    }
-  }).catch(() => {});
-  await refreshNodes(app.params.getAll("n"));
+  await watchNodes(app.params.getAll("n"));
   return true;
+}
+
+/** The node list, kept current: asked now, and told of nodes that join later. */
+async function watchNodes(selected) {
+  await wamp
+    .onNodeJoined((name) => {
+      if (!app.nodes.includes(name)) {
+        app.nodes = [...app.nodes, name].sort();
+        renderNodes();
+      }
+    })
+    .catch(() => {});
+  await refreshNodes(selected);
 }
 
 async function refreshNodes(selected) {
@@ -1211,8 +1458,9 @@ async function refreshNodes(selected) {
     app.nodes = (await wamp.listNodes()).sort();
   } catch (err) {
     app.nodes = [];
-    const { message } = wamp.describeError(err);
-    $("#node-list").replaceChildren(el("span", "muted", `no node answers (${message})`));
+    const { uri, message } = wamp.describeError(err);
+    const text = uri === wamp.NO_SUCH_PROCEDURE ? "no pingu node on this router yet" : `no node answers (${message})`;
+    $("#node-list").replaceChildren(el("span", "muted", text));
     return;
   }
   renderNodes(selected && selected.length ? selected : null);
@@ -1231,8 +1479,16 @@ async function boot() {
     saveURL();
   });
   $("#form").addEventListener("input", (e) => {
-    if (e.target.getAttribute("aria-invalid")) formError("");
+    if (e.target.getAttribute("aria-invalid") && !e.target.dataset.refused) formError("");
+    updateFormButton();
   });
+  $("#form").addEventListener("change", (e) => {
+    if (e.target.closest("#node-list")) {
+      app.nodeChoice = new Set([...document.querySelectorAll("#node-list input:checked")].map((i) => i.value));
+    }
+    updateFormButton();
+  });
+  $("#form-stop").addEventListener("click", () => submit());
   // Escape anywhere stops every live run
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && !e.defaultPrevented && app.panels.some((p) => p.active)) {

@@ -2,26 +2,40 @@
 // adapter so that app.js never touches autobahn directly. Every URI the page
 // uses is in URIS below (they match pingu/wamp.py).
 //
-//   await connect(url, realm, {onState})   open the session (anonymous)
+//   await connect(url, realm, {onState})   open the session (anonymous); it
+//                                           reconnects by itself, forever
 //   await listNodes()                       -> ["alpha", "beta"]
 //   await onNodeJoined(fn)                  fn(name) when a node joins later
 //   await start(node, request)              -> {run, topic, backlog: [events]}
 //   await subscribe(topic, onEvent)         -> {unsubscribe()}
 //   await backlog(node, run)                -> [events]
-//   await stop(node, run)                   drop this viewer's interest
+//   await stop(node, run)                   -> {ending, viewers}
+//
+// A call made on a session that is then lost never settles (autobahn drops
+// it with the session): callers that must go on after a drop use `timed`.
 
 export const URIS = {
   nodes: "pingu.nodes", // shared registration: any one node answers
   joined: "pingu.nodes.joined", // {"node": name}
   start: (node) => `pingu.${node}.start`, // kwargs: target, count, interval, size, family
   backlog: (node) => `pingu.${node}.backlog`, // (run) -> [events]
-  stop: (node) => `pingu.${node}.stop`, // (run)
+  stop: (node) => `pingu.${node}.stop`, // (run) -> {ending, viewers}
 };
 
+/** The run is not (or no longer) known to the node. */
+export const NO_SUCH_RUN = "pingu.error.no_such_run";
+/** Nobody registered the procedure: the node is not (yet, or any more) on the router. */
+export const NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure";
+/** The page's own error for a call that did not come back in time. */
+export const TIMED_OUT = "pingu.page.timeout";
+
 const AUTOBAHN_SRC = "node_modules/autobahn-browser/autobahn.min.js";
+const FIRST_RETRY_S = 0.5; // a dropped connection is retried at once, then with back-off
+const MAX_RETRY_S = 8;
 
 let connection = null;
 let session = null;
+let generation = 0; // one more for every session that joins
 
 function loadAutobahn() {
   if (window.autobahn) return Promise.resolve(window.autobahn);
@@ -34,61 +48,94 @@ function loadAutobahn() {
   });
 }
 
-/** A WAMP error as the page shows errors: {code, reason, message}. */
+/** A WAMP error as the page shows errors: {code, reason, message, field}. */
 export function describeError(err) {
   if (err && typeof err === "object" && "error" in err) {
     const kwargs = err.kwargs || {};
     const message = (err.args && err.args[0]) || kwargs.message || err.error;
-    return { code: kwargs.code ?? null, reason: kwargs.reason || err.error, message: String(message), field: kwargs.field };
+    return { code: kwargs.code ?? null, reason: kwargs.reason || err.error, uri: err.error, message: String(message), field: kwargs.field };
   }
-  return { code: null, reason: "wamp", message: String(err && err.message ? err.message : err) };
+  return { code: null, reason: "wamp", uri: null, message: String(err && err.message ? err.message : err) };
 }
 
 /**
- * Open the session. Resolves on the first join; onState("open" | "lost" |
- * "closed", detail) reports every later change (autobahn retries by itself;
- * subscriptions do not survive a lost session).
+ * Open the session. Resolves on the first join and keeps the session up from
+ * then on: autobahn retries a lost connection with back-off, and a connection
+ * closed for good (the router said goodbye on its way down, or the retries ran
+ * out) is opened again here. onState reports every change:
+ *   "open"    {first, generation}         joined (again)
+ *   "lost"    {detail, retryIn}           gone; the next attempt in retryIn s
+ * Subscriptions do not survive a lost session: whoever had one subscribes again.
  */
 export async function connect(url, realm, { onState = () => {} } = {}) {
   const autobahn = await loadAutobahn();
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     let joined = false;
+    let reopenTimer = null;
+    let reopenDelay = FIRST_RETRY_S;
     connection = new autobahn.Connection({
       url,
       realm,
       use_es6_promises: true,
       max_retries: -1,
-      max_retry_delay: 10,
+      initial_retry_delay: FIRST_RETRY_S,
+      max_retry_delay: MAX_RETRY_S,
+      retry_if_unreachable: true,
     });
     connection.onopen = (s) => {
       session = s;
-      if (!joined) {
-        joined = true;
-        resolve(s);
-      } else {
-        onState("open");
-      }
+      generation += 1;
+      reopenDelay = FIRST_RETRY_S;
+      const first = !joined;
+      joined = true;
+      onState("open", { first, generation });
+      if (first) resolve(s);
     };
     connection.onclose = (reason, details) => {
       session = null;
       const detail = (details && (details.message || details.reason)) || reason;
-      if (!joined) {
-        if (reason === "unreachable" || reason === "unsupported") {
-          reject(new Error(`WAMP router ${url}: ${detail}`));
-          return true; // give up
-        }
+      if (details && details.will_retry) {
+        onState("lost", { detail, retryIn: details.retry_delay });
         return false;
       }
-      onState(details && details.will_retry ? "lost" : "closed", detail);
-      return false;
+      // closed for good by autobahn: open it again ourselves (after this
+      // handler returns, when the connection has let go of its transport)
+      const delay = reopenDelay;
+      reopenDelay = Math.min(MAX_RETRY_S, reopenDelay * 2);
+      onState("lost", { detail, retryIn: delay });
+      clearTimeout(reopenTimer);
+      reopenTimer = setTimeout(() => {
+        try {
+          connection.open();
+        } catch {
+          // already opening
+        }
+      }, delay * 1000);
+      return true;
     };
     connection.open();
   });
 }
 
+/** Which session the page is on (changes with every reconnection). */
+export function currentGeneration() {
+  return session ? generation : 0;
+}
+
 function live() {
   if (!session) throw new Error("not connected to the WAMP router");
   return session;
+}
+
+/** ``promise``, or a rejection with TIMED_OUT after ``ms``. */
+export function timed(promise, ms) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject({ error: TIMED_OUT, args: ["no answer from the router"], kwargs: {} }), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 export async function listNodes() {
@@ -99,7 +146,7 @@ export async function listNodes() {
 export async function onNodeJoined(fn) {
   await live().subscribe(URIS.joined, (args) => {
     const payload = args && args[0];
-    if (payload && payload.node) fn(payload.node);
+    if (payload && typeof payload.node === "string") fn(payload.node);
   });
 }
 
@@ -111,7 +158,7 @@ export async function start(node, request) {
 export async function subscribe(topic, onEvent) {
   const s = live();
   const subscription = await s.subscribe(topic, (args) => {
-    if (args && args[0]) onEvent(args[0]);
+    if (args && args[0] && typeof args[0] === "object") onEvent(args[0]);
   });
   return {
     unsubscribe: () => (session === s && subscription.active ? s.unsubscribe(subscription) : Promise.resolve()),
