@@ -236,6 +236,11 @@ def error(code: CloseCode, reason: str, message: str, field: Optional[str] = Non
     return event
 
 
+#: One encoder for every event: json.dumps with options builds a new
+#: JSONEncoder on each call.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def encode(event: Event) -> str:
     """The one JSON encoding of an event (compact, UTF-8 safe)."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODE(event)

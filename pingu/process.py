@@ -34,12 +34,10 @@ class LineSplitter:
     def feed(self, data: bytes) -> list[str]:
         """Take a chunk; return the complete lines it finished."""
         lines: list[str] = []
-        buffer = self._buffer + data
-        while True:
-            newline = buffer.find(b"\n")
-            if newline < 0:
-                break
-            chunk, buffer = buffer[:newline], buffer[newline + 1 :]
+        # One split per chunk: slicing the rest off after each line would
+        # copy the chunk once per line it holds.
+        *complete, buffer = (self._buffer + data).split(b"\n")
+        for chunk in complete:
             if self._discarding:
                 self._discarding = False
                 continue

@@ -32,6 +32,8 @@ from pingu.process import PingProcess, spawn
 from pingu.request import Policy, Refused, ResolvedRequest, Resolver, system_resolver
 
 Listener = Callable[[Event], None]
+#: Events a private (unshared) run keeps: its viewer has them all already.
+PRIVATE_BACKLOG = 16
 log = Logger(namespace="pingu")
 
 
@@ -56,7 +58,12 @@ class Run:
         self.client = client
         self.shared = shared
         self.started = hub.reactor.seconds()
-        self.backlog: deque[Event] = deque(maxlen=hub.limits.max_backlog)
+        # Only a shared run can have late viewers; a private run's one viewer
+        # joins in the turn the run starts, so a few events are plenty
+        # (--max-backlog events of every private run would be gigabytes).
+        self.backlog: deque[Event] = deque(
+            maxlen=hub.limits.max_backlog if shared else PRIVATE_BACKLOG
+        )
         self.viewers: dict[Any, Optional[Listener]] = {}
         self.listeners: list[Listener] = []
         self.ended = False

@@ -145,3 +145,27 @@ def test_counting_viewers_and_a_publishing_listener() -> None:
     assert spawner.last.signals == []
     run.remove_viewer("session-2")
     assert spawner.last.signals == ["TERM"] and published[-1]["type"] == "end"
+
+
+def test_a_private_run_keeps_only_a_few_events() -> None:
+    """A private run's one viewer has every event; the run does not keep
+    them all (1000 sessions would hold gigabytes by --max-duration)."""
+    from pingu.runs import PRIVATE_BACKLOG
+
+    hub, spawner, _ = make_hub()
+    run = hub.start(REQUEST)
+    seen: list[dict] = []
+    assert [e["type"] for e in run.add_viewer("v", seen.append)] == ["start"]
+    for seq in range(1, 101):
+        spawner.last.say(f"64 bytes from 127.0.0.1: icmp_seq={seq} ttl=64 time=0.045 ms")
+    assert len(seen) == 100
+    assert len(run.backlog) <= PRIVATE_BACKLOG
+
+
+def test_a_shared_run_keeps_its_backlog() -> None:
+    hub, spawner, _ = make_hub()
+    run = hub.start(REQUEST, shared=True)
+    run.add_viewer("v", lambda e: None)
+    for seq in range(1, 101):
+        spawner.last.say(f"64 bytes from 127.0.0.1: icmp_seq={seq} ttl=64 time=0.045 ms")
+    assert len(run.backlog) == 101

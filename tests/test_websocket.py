@@ -403,3 +403,39 @@ def test_through_autobahn_memory_agent():
         assert received == [HEADER, REPLY]
     finally:
         yield pumper.stop()
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 4000])
+def test_text_frames_of_every_length_class_arrive_whole(size) -> None:
+    h = Harness()
+    client = h.connect()
+    h.send(client, "127.0.0.1")
+    line = "x" * size
+    h.spawner.last.say(line)
+    h.flush()
+    assert client.messages == [line]
+
+
+def test_json_event_longer_than_65535_bytes_arrives_whole() -> None:
+    h = Harness(limits=Limits(max_line=70000))
+    client = h.connect(["pingu.json"])
+    h.send(client, json.dumps({"target": "127.0.0.1"}))
+    h.spawner.last.say("y" * 66000)
+    h.flush()
+    events = [json.loads(m) for m in client.messages]
+    assert events[-1]["raw"] == "y" * 66000
+
+
+def test_output_after_the_client_closed_is_dropped_quietly() -> None:
+    """The client's close frame has arrived (the connection is closing), the
+    socket is not gone yet, and ping prints a line: nothing to send, no error."""
+    h = Harness()
+    client = h.connect()
+    h.send(client, "127.0.0.1")
+    child = h.spawner.last
+    client.sendClose(1000)
+    client.pump.pump()  # the close frame reaches the server, nothing more
+    assert client.server.state != client.server.STATE_OPEN
+    child.say(REPLY)  # must not raise autobahn.exception.Disconnected
+    h.flush()
+    assert client.closed is not None and REPLY not in client.messages
