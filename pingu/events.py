@@ -120,6 +120,34 @@ ERROR_URIS = {
 }
 
 
+#: WAMP names, one definition for the node, the watcher and the page
+#: (``web/vocabulary.js`` is generated from these by :func:`javascript`).
+#: Procedures and topics of node ``<node>`` are ``pingu.<node>.<name>``.
+WAMP_PREFIX = "pingu"
+#: Answered by any one node: the names of every node on the router.
+NODES_PROCEDURE = "pingu.nodes"
+#: Published when a node joins: ``{"node": name}``.
+JOINED_TOPIC = "pingu.nodes.joined"
+#: The WAMP error of a run id that is not (or no longer) known.
+NO_SUCH_RUN = "pingu.error.no_such_run"
+#: The WAMP-CRA principal (authid) nodes authenticate as.
+NODE_AUTHID = "pingu-node"
+#: The environment variable that holds the nodes' shared secret (router and nodes).
+SECRET_ENV = "PINGU_WAMP_SECRET"
+#: The per-node procedures, by short name.
+NODE_PROCEDURES = ("start", "backlog", "stop", "runs")
+
+
+def node_uri(node: str, name: str) -> str:
+    """``pingu.<node>.<name>``: one of a node's procedures (or its run topics' stem)."""
+    return f"{WAMP_PREFIX}.{node}.{name}"
+
+
+def run_topic(node: str, run_id: str) -> str:
+    """The topic a run's events are published on."""
+    return f"{WAMP_PREFIX}.{node}.run.{run_id}"
+
+
 def how_from_exit(exit_code: Optional[int], signal: Optional[int]) -> str:
     """Name how ping ended from its exit status alone."""
     if exit_code is None:
@@ -244,3 +272,39 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 def encode(event: Event) -> str:
     """The one JSON encoding of an event (compact, UTF-8 safe)."""
     return _ENCODE(event)
+
+
+def javascript() -> str:
+    """The vocabulary as an ES module for the page (``web/vocabulary.js``)."""
+    names = {
+        "EVENT_TYPES": list(EVENT_TYPES),
+        "SUBPROTOCOL_TEXT": SUBPROTOCOL_TEXT,
+        "SUBPROTOCOL_JSON": SUBPROTOCOL_JSON,
+        "CLOSE_CODES": {code.name: int(code) for code in CloseCode},
+        "HOW_CLOSE": {how: int(code) for how, code in HOW_CLOSE.items()},
+        "ERROR_URIS": {CloseCode(code).name: uri for code, uri in ERROR_URIS.items()},
+        "WAMP_PREFIX": WAMP_PREFIX,
+        "NODES_PROCEDURE": NODES_PROCEDURE,
+        "JOINED_TOPIC": JOINED_TOPIC,
+        "NO_SUCH_RUN": NO_SUCH_RUN,
+        "NODE_PROCEDURES": list(NODE_PROCEDURES),
+    }
+    lines = [
+        "// Generated from pingu/events.py by `python -m pingu.events > web/vocabulary.js`;",
+        "// do not edit (tests/test_events.py checks that it matches).",
+    ]
+    for name, value in names.items():
+        text = json.dumps(value)
+        frozen = text if isinstance(value, str) else f"Object.freeze({text})"
+        lines.append(f"export const {name} = {frozen};")
+    lines.append(
+        "export const nodeUri = (node, name) => `${WAMP_PREFIX}.${node}.${name}`;"
+    )
+    lines.append(
+        "export const runTopic = (node, run) => `${WAMP_PREFIX}.${node}.run.${run}`;"
+    )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(javascript(), end="")

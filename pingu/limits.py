@@ -41,6 +41,26 @@ class Limits:
     max_buffered: int = _limit(1024 * 1024, "output bytes queued for a slow client before drop")
     grace: float = _limit(2.0, "seconds between the stop signals INT, TERM and KILL")
     max_backlog: int = _limit(20000, "events kept for late viewers of a shared run")
+    max_backlog_bytes: int = _limit(
+        64 * 1024 * 1024,
+        "bytes of events kept in all backlogs and ended runs together; oldest dropped first",
+    )
+    max_backlog_page: int = _limit(1000, "most events in one answer to a WAMP backlog call")
+    max_watched_per_client: int = _limit(
+        20, "runs one client may keep alive at once (started, joined or subscribed)"
+    )
+    max_calls_per_second: float = _limit(
+        20.0, "WAMP calls (start, backlog, runs, nodes) per second per client"
+    )
+    max_calls_per_second_total: float = _limit(
+        500.0, "WAMP calls per second to this node from all clients together"
+    )
+    resolve_timeout: float = _limit(5.0, "seconds a name lookup may take before it is refused")
+    max_resolving: int = _limit(32, "name lookups in flight at once in the whole server")
+    max_resolving_per_client: int = _limit(2, "name lookups in flight at once per client")
+    max_handshakes: int = _limit(256, "connections still in their HTTP/WebSocket handshake")
+    max_handshakes_per_client: int = _limit(8, "connections in their handshake per client")
+    client_prefix6: int = _limit(64, "IPv6 clients in one prefix of this length are one client")
 
     def replace(self, **changes: Any) -> Limits:
         """A copy with some fields changed."""

@@ -47,28 +47,25 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from pingu import events
-from pingu.events import CloseCode
+from pingu.events import (
+    JOINED_TOPIC,
+    NO_SUCH_RUN,
+    NODE_AUTHID,
+    NODES_PROCEDURE,
+    SECRET_ENV,
+    CloseCode,
+)
 from pingu.request import Refused, parse_fields, resolve
 from pingu.runs import Run, RunHub
 
 log = Logger(namespace="pingu")
 
-#: The WAMP-CRA principal (authid) nodes authenticate as.
-NODE_AUTHID = "pingu-node"
-#: The environment variable that holds the nodes' shared secret (router and nodes).
-SECRET_ENV = "PINGU_WAMP_SECRET"
 #: Seconds a caller of ``start`` counts as a viewer before it has subscribed.
 SUBSCRIBE_GRACE = 10.0
 #: Seconds ``backlog`` still answers for a run that has ended, and how many
 #: ended runs are kept that long at most.
 ENDED_LINGER = 60.0
 ENDED_KEEP = 256
-#: Published when a node joins: ``{"node": name}``.
-JOINED_TOPIC = "pingu.nodes.joined"
-#: Answered by any one node: the names of every node on the router.
-NODES_PROCEDURE = "pingu.nodes"
-#: The WAMP error of a run id that is not (or no longer) known.
-NO_SUCH_RUN = "pingu.error.no_such_run"
 
 _START_URI = re.compile(r"^pingu\.([a-z0-9_]+)\.start$")
 _NODE_NAME = re.compile(r"^[a-z0-9_]+$")

@@ -26,7 +26,7 @@ from twisted.internet import defer
 
 from pingu import events
 from pingu.client import EXIT_ERROR, Printer, exit_status
-from pingu.wamp import NO_SUCH_RUN, NODES_PROCEDURE
+from pingu.events import NO_SUCH_RUN, NODES_PROCEDURE
 
 #: Seconds to wait for the ``end`` after asking a node to stop.
 STOP_WAIT = 10.0
