@@ -28,37 +28,34 @@ and, if asked, router components added, so the tests check the configuration tha
 runs from its own venv (``.ci/crossbar-venv`` makes it; ``PINGU_CROSSBAR_VENV``
 says where); it is started in its own process group, stopped with SIGTERM
 (SIGKILL after a while) and, should the test process die first, killed by
-the kernel (``PR_SET_PDEATHSIG``).
+the kernel (``PR_SET_PDEATHSIG``).  The router and the node are the shared
+harness's (``tests/harness/crossbar.py``, ``tests/harness/pingu.py``), which
+bench/ uses too; this module adds the tests' secret, fixtures and checks.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 
-from tests.server import REPO, TWISTD, children_of, free_port
+from tests.harness import crossbar as harness
+from tests.harness.crossbar import CROSSBAR, CROSSBAR_VENV, READY, available, router_config
+from tests.harness.pingu import Node as HarnessNode
+from tests.harness.ports import free_port
+from tests.harness.procs import children_of
 
-CROSSBAR_VENV = Path(os.environ.get("PINGU_CROSSBAR_VENV", REPO / ".venv-crossbar"))
-CROSSBAR = CROSSBAR_VENV / "bin" / "crossbar"
-#: The line Crossbar logs when its configuration has been started.
-READY = "NODE_BOOT_COMPLETE"
+__all__ = [
+    "CROSSBAR", "CROSSBAR_VENV", "READY", "SECRET", "CrossbarRouter", "Node", "Router",
+    "available", "free_port", "module_nodes", "module_router", "needed", "router_config",
+    "router_worker", "tcp_nodelay",
+]  # fmt: skip
+
 #: The nodes' shared secret in tests (never a real one).
 SECRET = "test-secret-" + os.urandom(6).hex()
-
-
-def available() -> bool:
-    """Is Crossbar installed where the tests look for it?"""
-    return CROSSBAR.exists()
-
 
 #: ``pytestmark = crossbar.needed``: skip a module when Crossbar is missing.
 needed = pytest.mark.skipif(
@@ -66,37 +63,9 @@ needed = pytest.mark.skipif(
 )
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: a new session, and SIGTERM when the parent dies."""
-    os.setsid()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-
-
-def router_config(
-    port: int, components: tuple[dict[str, Any], ...] = (), webdir: Optional[Path] = None
-) -> dict[str, Any]:
-    """The shipped configuration, on 127.0.0.1:``port``, serving ``webdir``
-    (the repository's page), with ``components`` added to the router worker."""
-    config = json.loads((REPO / ".crossbar" / "config.json").read_text())
-    router = config["workers"][0]
-    transport = router["transports"][0]
-    transport["endpoint"] = {"type": "tcp", "port": port, "interface": "127.0.0.1"}
-    transport["paths"]["/"]["directory"] = str(webdir or REPO / "web")
-    # relative to the cbdir, which is a copy here: the shipped one's
-    options = router.get("options", {})
-    if "pythonpath" in options:
-        options["pythonpath"] = [str(REPO / ".crossbar" / p) for p in options["pythonpath"]]
-    if components:
-        router.setdefault("components", []).extend(components)
-    return config
-
-
-class Router:
-    """One ``crossbar start`` process in its own folder under ``workdir``."""
+class Router(harness.Router):
+    """One ``crossbar start`` process in its own folder under ``workdir``,
+    with the tests' :data:`SECRET` unless told otherwise."""
 
     def __init__(
         self,
@@ -106,85 +75,16 @@ class Router:
         env: Optional[dict[str, str]] = None,
         webdir: Optional[Path] = None,
     ) -> None:
-        self.port = free_port()
-        self.cbdir = Path(workdir) / f"crossbar-{self.port}"
-        self.cbdir.mkdir(parents=True, exist_ok=True)
-        (self.cbdir / "config.json").write_text(
-            json.dumps(router_config(self.port, components, webdir), indent=1)
-        )
-        self.env = {**os.environ, **(env or {})}
-        self.env.pop("PINGU_WAMP_SECRET", None)
-        if secret is not None:
-            self.env["PINGU_WAMP_SECRET"] = secret
-        self.log_path = Path(workdir) / f"crossbar-{self.port}.log"
-        self.proc: Optional[subprocess.Popen[bytes]] = None
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def start(self, timeout: float = 60.0) -> Router:
-        """Start Crossbar; returns when it logged :data:`READY`."""
-        offset = len(self.log())
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                [str(CROSSBAR), "start", "--cbdir", str(self.cbdir), "--loglevel", "info"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.env, cwd=self.cbdir, preexec_fn=_die_with_parent,
-            )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while READY not in self.log()[offset:]:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"crossbar exited {self.proc.returncode}:\n{self.log()[-5000:]}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"crossbar not ready in {timeout}s:\n{self.log()[-5000:]}")
-            time.sleep(0.05)
-        return self
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM to Crossbar's process group; SIGKILL after ``timeout``."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        except ProcessLookupError:
-            pass
-        try:  # a worker that outlived its controller
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def restart(self) -> Router:
-        """Stop, then start again on the same port."""
-        self.stop()
-        return self.start()
-
-    def __enter__(self) -> Router:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        super().__init__(workdir, secret, components, env, webdir)
 
 
 #: The name the first version of this helper had.
 CrossbarRouter = Router
 
 
-class Node:
+class Node(HarnessNode):
     """A ``twistd pingu --router URL --node NAME --no-web`` process (or, with
-    ``port``, one that also serves the page and /ws there)."""
+    ``port``, one that also serves the page and /ws there), started at once."""
 
     def __init__(
         self,
@@ -195,60 +95,15 @@ class Node:
         args: tuple[str, ...] = (),
         port: Optional[int] = None,
     ) -> None:
+        super().__init__(workdir, router, name, secret, args=args, port=port)
         self.name = name
-        self.port = port
-        self.log_path = Path(workdir) / f"node-{name}-{os.urandom(3).hex()}.log"
-        web = ["--port", f"tcp:{port}:interface=127.0.0.1"] if port else ["--no-web"]
-        env = {k: v for k, v in os.environ.items() if k != "PINGU_WAMP_SECRET"}
-        if secret is not None:
-            env["PINGU_WAMP_SECRET"] = secret
-        self.proc = subprocess.Popen(
-            [str(TWISTD), "-n", "--pidfile=", "--logfile", str(self.log_path), "pingu",
-             "--router", router, "--node", name, *web, *args],
-            cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-        )  # fmt: skip
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def joined(self) -> int:
-        """How many times the node has joined the router so far."""
-        return self.log().count(f"node {self.name} joined")
+        self.launch()
 
     def wait_joined(self, count: int = 1, timeout: float = 30.0) -> Node:
         """Block until the node has joined ``count`` times."""
-        deadline = time.monotonic() + timeout
-        while self.joined() < count:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"node {self.name} exited:\n{self.output()}{self.log()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"node {self.name} did not join in {timeout}s:\n{self.log()}")
-            time.sleep(0.05)
+        self.want = count
+        self.wait_ready(timeout)
         return self
-
-    def output(self) -> str:
-        """What the process printed (once it has exited)."""
-        if self.proc.poll() is None or self.proc.stdout is None:
-            return ""
-        return self.proc.stdout.read().decode(errors="replace")
-
-    def children(self) -> list[int]:
-        """Pids of the node's children: its ping processes."""
-        return children_of(self.proc.pid)
-
-    def stop(self, timeout: float = 15.0) -> Optional[int]:
-        """SIGTERM, wait; SIGKILL after ``timeout``.  Returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        return self.proc.returncode
 
 
 def module_router(tmp_path_factory: Any) -> Any:

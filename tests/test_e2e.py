@@ -21,7 +21,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.server import REPO, TWISTD, PinguServer, free_port, zombies_of
+from tests.harness import REPO
+from tests.harness.pingu import TWISTD
+from tests.harness.ports import free_port
+from tests.harness.procs import zombies_of
+from tests.server import PinguServer
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,8 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.server import PinguServer, open_fds, zombies_of
+from tests.harness.procs import open_fds, zombies_of
+from tests.server import PinguServer
 
 pytestmark = pytest.mark.e2e
 

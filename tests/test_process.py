@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from twisted.internet import defer, reactor, task
 
 from pingu.process import LineSplitter, PingProcess, spawn
-from tests.server import children_of, make_fake_ping
+from tests.harness.procs import children_of
+from tests.server import make_fake_ping
 
 # -- LineSplitter -----------------------------------------------------------------
 

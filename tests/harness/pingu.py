@@ -1,0 +1,133 @@
+"""``twistd -n pingu`` as a :class:`~tests.harness.service.Service`.
+
+    Pingu(workdir, ping=wrapper, args=[...]).start()     # serves the page and /ws
+    Node(workdir, router.url, "alpha", secret).start()  # joins a router (WAMP)
+
+Both log to ``workdir/NAME.log`` (twistd's ``--logfile``) and listen on
+127.0.0.1 only.  ``src`` puts another source tree first on ``PYTHONPATH``
+(a patched copy of pingu); ``profile`` runs twistd under cProfile.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+from tests.harness.ports import free_port, listening
+from tests.harness.service import Service
+
+#: twistd next to the running interpreter (the venv's)
+TWISTD = Path(sys.executable).parent / "twistd"
+
+
+def twistd_argv(
+    log_path: Path, pingu_args: Sequence[str], profile: Optional[Path] = None
+) -> list[str]:
+    """``twistd -n pingu ARGS`` logging to ``log_path``, optionally under cProfile."""
+    argv = [str(TWISTD), "-n", "--pidfile=", "--logfile", str(log_path)]
+    if profile is not None:
+        argv += [f"--profile={profile}", "--profiler=cprofile", "--savestats"]
+    return [*argv, "pingu", *pingu_args]
+
+
+def pingu_env(
+    env: Optional[dict[str, str]] = None,
+    secret: Optional[str] = None,
+    src: Optional[Path] = None,
+) -> dict[str, str]:
+    """The environment for a pingu process: ours plus ``env``, the WAMP
+    secret only when given, ``src`` first on ``PYTHONPATH``."""
+    out = {k: v for k, v in os.environ.items() if k != "PINGU_WAMP_SECRET"}
+    out.update(env or {})
+    if secret is not None:
+        out["PINGU_WAMP_SECRET"] = secret
+    if src is not None:
+        out["PYTHONPATH"] = str(src)
+    return out
+
+
+class Pingu(Service):
+    """A pingu web server on ``127.0.0.1:port``.
+
+    Ready when ``/pingu-info.json`` answers (``wait="http"``) or, for a tree
+    that may not serve it, when the port accepts connections (``"port"``)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        name: str = "twistd",
+        ping: Optional[Path] = None,
+        args: Sequence[str] = (),
+        env: Optional[dict[str, str]] = None,
+        src: Optional[Path] = None,
+        profile: Optional[Path] = None,
+        wait: str = "http",
+    ) -> None:
+        self.port = free_port()
+        log_path = Path(workdir) / f"{name}.log"
+        ping_args = ["--ping", str(ping)] if ping is not None else []
+        argv = twistd_argv(
+            log_path,
+            ["--port", f"tcp:{self.port}:interface=127.0.0.1", *ping_args, *args],
+            profile,
+        )
+        super().__init__(argv, workdir, name, pingu_env(env, src=src), log_path=log_path)
+        self.wait = wait
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def is_ready(self) -> bool:
+        if self.wait == "port":
+            return listening(self.port)
+        try:
+            with urllib.request.urlopen(self.http_url + "pingu-info.json", timeout=1):
+                return True
+        except OSError:
+            return False
+
+
+class Node(Service):
+    """``twistd pingu --router URL --node NAME --no-web`` (or, with ``port``,
+    one that also serves the page and /ws there).  Ready once its log says it
+    joined the router ``want`` times."""
+
+    start_timeout = 60.0
+
+    def __init__(
+        self,
+        workdir: Path,
+        router: str,
+        node: str,
+        secret: Optional[str],
+        args: Sequence[str] = (),
+        port: Optional[int] = None,
+        ping: Optional[Path] = None,
+        name: Optional[str] = None,
+        src: Optional[Path] = None,
+    ) -> None:
+        self.node = node
+        self.port = port
+        name = name or f"node-{node}-{os.urandom(3).hex()}"
+        log_path = Path(workdir) / f"{name}.log"
+        web = ["--port", f"tcp:{port}:interface=127.0.0.1"] if port else ["--no-web"]
+        ping_args = ["--ping", str(ping)] if ping is not None else []
+        argv = twistd_argv(log_path, ["--router", router, "--node", node, *web, *ping_args, *args])
+        super().__init__(argv, workdir, name, pingu_env(secret=secret, src=src), log_path=log_path)
+        self.want = 1
+
+    def joined(self) -> int:
+        """How many times the node has joined the router so far."""
+        return self.log().count(f"node {self.node} joined")
+
+    def is_ready(self) -> bool:
+        return self.joined() >= self.want
