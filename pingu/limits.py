@@ -7,11 +7,9 @@ the README's option table take their names, defaults and bounds from here.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
-
-#: The fields a structured request may carry; nothing else is accepted.
-REQUEST_FIELDS = ("target", "count", "interval", "size", "family", "deadline")
 
 
 def _limit(default: Any, help: str) -> Any:
@@ -65,6 +63,111 @@ class Limits:
     def replace(self, **changes: Any) -> Limits:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    # -- start-up validation (check) -------------------------------------------
+    # Plain class attributes, not annotated: they are not dataclass fields,
+    # so they are neither options nor part of a Limits value.
+
+    #: iputils ping refuses an interval below 2 ms to a user other than root
+    #: ("cannot flood; minimal interval allowed for user is 2ms", exit 2).
+    PING_USER_MIN_INTERVAL = 0.002
+    #: Whole-number limits where 0 would refuse every request or connection.
+    AT_LEAST_ONE = (
+        "max_duration", "max_count", "max_runs", "max_runs_per_client",
+        "max_connections_per_client", "max_message", "max_line", "max_buffered",
+        "max_backlog_page", "max_watched_per_client", "max_resolving",
+        "max_resolving_per_client", "max_handshakes", "max_handshakes_per_client",
+    )  # fmt: skip
+    #: Limits where 0 is meaningful: no payload, no backlog kept.
+    AT_LEAST_ZERO = ("max_size", "max_backlog", "max_backlog_bytes")
+    #: Seconds and rates: 0 would be a flood, a timer that fires at once, or no rate at all.
+    ABOVE_ZERO = (
+        "min_interval", "max_interval", "max_starts_per_second", "handshake_timeout",
+        "idle_timeout", "grace", "max_calls_per_second", "max_calls_per_second_total",
+        "resolve_timeout",
+    )  # fmt: skip
+    #: Fields whose bounds are spelled out in check() itself.
+    CHECKED_APART = ("client_prefix6",)
+    #: Ceilings ping itself sets: above them every run would fail with ping's
+    #: usage error (iputils 20221126: -s above 65507 cannot fit an IPv4
+    #: packet, -i above 2147483 s is "bad timing interval", -w takes at most
+    #: 2**31 - 1, -c at most 2**63 - 1).
+    PING_CEILINGS = (
+        ("max_size", 65507),
+        ("max_interval", 2147483),
+        ("max_duration", 2**31 - 1),
+        ("max_count", 2**63 - 1),
+    )
+    #: (smaller, larger): a per-client share above the whole, or a floor above its
+    #: ceiling, is a typo, and the larger limit would silently win.
+    ORDERED = (
+        ("min_interval", "max_interval"),
+        ("max_runs_per_client", "max_runs"),
+        ("max_resolving_per_client", "max_resolving"),
+        ("max_handshakes_per_client", "max_handshakes"),
+        ("max_calls_per_second", "max_calls_per_second_total"),
+        # a client whose queue cannot hold one line would be dropped on its first line
+        ("max_line", "max_buffered"),
+    )
+
+    def check(self, *, root: bool) -> None:
+        """Refuse limits that make no sense, before the server starts.
+
+        ``root``: ping runs as root, so it accepts any interval; otherwise
+        ``min_interval`` may not be below :attr:`PING_USER_MIN_INTERVAL`.
+        Raises ``ValueError`` with one line that names the option as the
+        command line spells it (``--min-interval``); returns None when all
+        is well.
+        """
+
+        def option(name: str) -> str:
+            return "--" + name.replace("_", "-")
+
+        def show(value: Any) -> str:
+            # As the operator typed it: 1048576 stays whole, 0.2 stays short.
+            return f"{value:g}" if isinstance(value, float) else str(value)
+
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = str(f.type)
+            if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{option(f.name)} must be a whole number (got {value!r})")
+            if kind not in ("int", "float"):
+                continue  # not a number: nothing numeric to check
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{option(f.name)} must be a number (got {value!r})")
+            # NaN passes every comparison below as False, and inf is no limit.
+            if not math.isfinite(value):
+                raise ValueError(f"{option(f.name)} must be a finite number (got {value!r})")
+            if f.name in self.AT_LEAST_ONE and value < 1:
+                raise ValueError(f"{option(f.name)} must be at least 1 (got {show(value)})")
+            if f.name in self.ABOVE_ZERO and value <= 0:
+                raise ValueError(f"{option(f.name)} must be above 0 (got {show(value)})")
+            # Every other number (fields added later included) is at least 0.
+            if value < 0:
+                raise ValueError(f"{option(f.name)} may not be negative (got {show(value)})")
+        if not 0 <= self.client_prefix6 <= 128:
+            raise ValueError(
+                f"--client-prefix6 must be between 0 and 128 (got {self.client_prefix6})"
+            )
+        for name, ceiling in self.PING_CEILINGS:
+            if getattr(self, name) > ceiling:
+                raise ValueError(
+                    f"{option(name)} {show(getattr(self, name))} is above {ceiling}, "
+                    "the most ping accepts"
+                )
+        if not root and self.min_interval < self.PING_USER_MIN_INTERVAL:
+            raise ValueError(
+                f"--min-interval {show(self.min_interval)} is below "
+                f"{self.PING_USER_MIN_INTERVAL:g} s, the shortest interval ping allows "
+                "a user other than root"
+            )
+        for small, large in self.ORDERED:
+            if getattr(self, small) > getattr(self, large):
+                raise ValueError(
+                    f"{option(small)} ({show(getattr(self, small))}) is above "
+                    f"{option(large)} ({show(getattr(self, large))})"
+                )
 
 
 def limit_options() -> list[tuple[str, type, Any, str]]:

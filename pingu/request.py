@@ -22,9 +22,16 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
-from pingu import events
+from pingu import tools
 from pingu.events import CloseCode
-from pingu.limits import REQUEST_FIELDS, Limits
+from pingu.limits import Limits
+from pingu.refusal import Refused
+from pingu.refusal import bad as _bad
+from pingu.special import PUBLIC_DENY
+from pingu.tools import DEFAULT_TOOL, Options
+from pingu.tools.ping import PingOptions
+
+__all__ = ["PingOptions", "Refused"]  # re-exported: the names clients of requests use
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -41,71 +48,32 @@ _ZONE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _NUMERIC_LABEL = re.compile(r"^(?:[0-9]+|0[xX][0-9A-Fa-f]*)$")
 
 
-class Refused(Exception):
-    """A request pingu will not run; carries the answer for the client."""
-
-    def __init__(
-        self, code: CloseCode, reason: str, message: str, field: Optional[str] = None
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.field = field
-
-    def event(self) -> events.Event:
-        """The ``error`` event that tells the client."""
-        return events.error(self.code, self.reason, self.message, self.field)
-
-
-def _bad(message: str, field: Optional[str] = None, reason: str = "invalid") -> Refused:
-    return Refused(CloseCode.BAD_REQUEST, reason, message, field)
-
-
 @dataclass(frozen=True)
-class PingOptions:
-    """The options a client may choose; ``None`` means ping's default."""
-
-    count: Optional[int] = None
-    interval: Optional[float] = None
-    size: Optional[int] = None
-    family: Optional[int] = None
-    deadline: Optional[int] = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The options as the ``start`` event and WAMP ``runs()`` show them."""
-        return {
-            "count": self.count,
-            "interval": self.interval,
-            "size": self.size,
-            "family": self.family,
-            "deadline": self.deadline,
-        }
-
-
-@dataclass(frozen=True)
-class PingRequest:
+class Request:
     """A checked request whose target is not resolved yet.
 
+    ``options`` are the tool's own (:meth:`pingu.tools.Tool.options`);
     ``literal`` is set when the target was already an IP address."""
 
     target: str
-    options: PingOptions = field(default_factory=PingOptions)
+    options: Options = field(default_factory=PingOptions)
     literal: Optional[IPAddress] = None
+    tool: str = DEFAULT_TOOL
 
 
 @dataclass(frozen=True)
 class ResolvedRequest:
-    """A request ready to run: ``address`` is the literal ping will get."""
+    """A request ready to run: ``address`` is the literal the tool will get."""
 
     target: str
     address: str
     family: int
-    options: PingOptions
+    options: Options
+    tool: str = DEFAULT_TOOL
 
     def key(self) -> tuple[Any, ...]:
-        """Identical keys mean identical pings: what shared runs are keyed on."""
-        return (self.address, self.family, self.options)
+        """Identical keys mean identical runs: what shared runs are keyed on."""
+        return (self.tool, self.address, self.family, self.options)
 
 
 # -- step 1: shape and bounds -------------------------------------------------
@@ -172,42 +140,30 @@ def _parse_literal(target: str) -> Optional[IPAddress]:
         return None
 
 
-def _int(value: Any, name: str, low: int, high: int) -> int:
-    # bool is an int in Python; a JSON true is not a count.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(f"{name} must be a whole number", name, "wrong-type")
-    if not low <= value <= high:
-        raise _bad(f"{name} must be between {low} and {high}", name, "out-of-range")
-    return value
+def parse_fields(fields: Any, limits: Limits) -> Request:
+    """Check a structured request (a JSON object, or WAMP call arguments).
 
-
-def _number(value: Any, name: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _bad(f"{name} must be a number", name, "wrong-type")
-    if not low <= value <= high:  # also refuses NaN
-        raise _bad(f"{name} must be between {low:g} and {high:g}", name, "out-of-range")
-    return float(value)
-
-
-def parse_fields(fields: Any, limits: Limits) -> PingRequest:
-    """Check a structured request (a JSON object, or WAMP call arguments)."""
+    ``tool`` picks the tool (ping when absent); the target and the family
+    are checked here for every tool, the rest by the tool itself."""
     if not isinstance(fields, dict):
         raise _bad("the request must be a JSON object", None, "wrong-type")
-    unknown = sorted(str(k)[:40] for k in fields if k not in REQUEST_FIELDS)
+    name = fields.get("tool")
+    if name is None:
+        name = DEFAULT_TOOL
+    if not isinstance(name, str) or name not in tools.TOOLS:
+        raise _bad("tool must be one of: " + ", ".join(tools.TOOLS), "tool", "unknown-tool")
+    tool = tools.get(name)
+    known = ("target", "tool", *tool.fields)
+    unknown = sorted(str(k)[:40] for k in fields if k not in known)
     if unknown:
         raise _bad(
-            "unknown field(s): " + ", ".join(unknown) + "; known: " + ", ".join(REQUEST_FIELDS),
+            "unknown field(s): " + ", ".join(unknown) + "; known: " + ", ".join(known),
             unknown[0],
             "unknown-field",
         )
     if "target" not in fields:
         raise _bad("the request has no target", "target", "missing")
     target, literal = check_target(fields["target"])
-
-    def get(name: str, check: Callable[..., Any], *bounds: Any) -> Any:
-        value = fields.get(name)
-        return None if value is None else check(value, name, *bounds)
-
     family = fields.get("family")
     if family is not None and (type(family) is not int or family not in (4, 6)):
         raise _bad("family must be 4 or 6", "family", "out-of-range")
@@ -217,17 +173,12 @@ def parse_fields(fields: Any, limits: Limits) -> PingRequest:
             "family",
             "family-mismatch",
         )
-    options = PingOptions(
-        count=get("count", _int, 1, limits.max_count),
-        interval=get("interval", _number, limits.min_interval, limits.max_interval),
-        size=get("size", _int, 0, limits.max_size),
-        family=family,
-        deadline=get("deadline", _int, 1, limits.max_duration),
-    )
-    return PingRequest(target=target, options=options, literal=literal)
+    options = tool.options(fields, limits)
+    return Request(target=target, options=options, literal=literal, tool=name)
 
 
-def _check_size(message: str, limits: Limits) -> None:
+def check_size(message: str, limits: Limits) -> None:
+    """Refuse a message over ``--max-message`` bytes (4413)."""
     if len(message.encode("utf-8", "surrogatepass")) > limits.max_message:
         raise Refused(
             CloseCode.TOO_BIG,
@@ -236,20 +187,24 @@ def _check_size(message: str, limits: Limits) -> None:
         )
 
 
-def parse_text(message: str, limits: Limits) -> PingRequest:
+def parse_text(message: str, limits: Limits, tool: str = DEFAULT_TOOL) -> Request:
     """The classic protocol: the whole message is the target."""
-    _check_size(message, limits)
-    return parse_fields({"target": message}, limits)
+    check_size(message, limits)
+    return parse_fields({"target": message, "tool": tool}, limits)
 
 
-def parse_json(message: str, limits: Limits) -> PingRequest:
-    """The ``pingu.json`` protocol: a JSON object of :data:`REQUEST_FIELDS`."""
-    _check_size(message, limits)
+def parse_json(message: str, limits: Limits) -> Request:
+    """The ``pingu.json`` protocol: a JSON object of the tool's fields."""
+    check_size(message, limits)
+    return parse_fields(json_fields(message), limits)
+
+
+def json_fields(message: str) -> Any:
+    """The fields of a ``pingu.json`` request (checked by :func:`parse_fields`)."""
     try:
-        fields = json.loads(message)
+        return json.loads(message)
     except ValueError as e:
         raise _bad(f"invalid JSON: {e}", None, "invalid-json") from None
-    return parse_fields(fields, limits)
 
 
 def is_stop_text(message: str) -> bool:
@@ -272,20 +227,8 @@ def is_stop_json(message: str) -> bool:
 _NEVER_V4 = [ipaddress.ip_network("255.255.255.255/32"), ipaddress.ip_network("0.0.0.0/8")]
 _NEVER_V6 = [ipaddress.ip_network("::/128")]
 
-#: What ``--public`` denies: every range that is not a public unicast host,
-#: and the IPv6 forms that embed an IPv4 address (mapped, compatible,
-#: NAT64, 6to4, Teredo), which could otherwise reach the ranges above.
-PUBLIC_DENY = tuple(
-    ipaddress.ip_network(net)
-    for net in (
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
-        "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-        "::/96", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64",
-        "2001::/23", "2001:db8::/32", "2002::/16", "3fff::/20", "5f00::/16", "fc00::/7",
-        "fe80::/10", "fec0::/10", "ff00::/8",
-    )
-)  # fmt: skip
+#: What ``--public`` denies (:data:`PUBLIC_DENY`) is built in :mod:`pingu.special`
+#: from the IANA special-purpose address registries.
 
 
 @dataclass(frozen=True)
@@ -337,7 +280,7 @@ class Policy:
 # -- step 2: resolution ---------------------------------------------------------
 
 
-def choose(request: PingRequest, addresses: list[str], policy: Policy) -> ResolvedRequest:
+def choose(request: Request, addresses: list[str], policy: Policy) -> ResolvedRequest:
     """Pick what to ping among the resolver's answer.
 
     Every address the name resolved to must pass the policy, so that a name
@@ -367,10 +310,12 @@ def choose(request: PingRequest, addresses: list[str], policy: Policy) -> Resolv
     for address in parsed:
         policy.check(address)
     chosen = parsed[0]
-    return ResolvedRequest(request.target, str(chosen), chosen.version, request.options)
+    return ResolvedRequest(
+        request.target, str(chosen), chosen.version, request.options, request.tool
+    )
 
 
-def resolve(request: PingRequest, resolver: Resolver, policy: Policy) -> Any:
+def resolve(request: Request, resolver: Resolver, policy: Policy) -> Any:
     """Resolve a checked request once; a Deferred firing a :class:`ResolvedRequest`.
 
     Fails with :class:`Refused` when the name does not resolve or the policy

@@ -8,8 +8,12 @@ every viewer: a viewer that joins late gets the backlog and then the live
 events, with nothing missed and nothing twice, because both happen in one
 reactor turn.
 
-The hub enforces the ceilings (:class:`pingu.limits.Limits`) and ends every
-run on shutdown.  The reactor is passed in so tests can control time.
+The hub enforces the ceilings and the per-client quotas
+(:class:`pingu.limits.Limits`): runs alive at once, starts per second, runs
+watched at once, bytes of backlog; and it ends every run on shutdown.  The
+path from a client's fields to a run is :mod:`pingu.pipeline`, reached
+through :meth:`RunHub.request`.  The reactor is passed in so tests can
+control time.
 """
 
 from __future__ import annotations
@@ -17,19 +21,19 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from collections import deque
 from typing import Any, Callable, Optional
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from pingu import events
-from pingu.argv import PING_ENV, build_argv
-from pingu.events import CloseCode, Event
+from pingu import events, tools
+from pingu.backlog import Backlog, ByteBudget
+from pingu.clients import Counter, RateLimit
+from pingu.events import Event
 from pingu.limits import Limits
-from pingu.parse import OutputParser
 from pingu.process import PingProcess, spawn
-from pingu.request import Policy, Refused, ResolvedRequest, Resolver, system_resolver
+from pingu.refusal import busy
+from pingu.request import Policy, ResolvedRequest, Resolver, system_resolver
 
 Listener = Callable[[Event], None]
 #: Events a private (unshared) run keeps: its viewer has them all already.
@@ -38,10 +42,11 @@ log = Logger(namespace="pingu")
 
 
 class Run:
-    """One ping process and what it said.
+    """One tool process and what it said.
 
-    Viewers are listeners keyed by anything hashable (a connection, a WAMP
-    session id).  The run keeps its events in a bounded backlog.
+    Viewers are keyed by anything hashable (a connection, a WAMP session
+    id); each may belong to a client, whose quota of watched runs it uses.
+    The run keeps its events in a bounded backlog.
     """
 
     def __init__(
@@ -55,14 +60,15 @@ class Run:
         self.hub = hub
         self.id = run_id
         self.request = request
+        self.tool = tools.get(request.tool)
         self.client = client
         self.shared = shared
         self.started = hub.reactor.seconds()
         # Only a shared run can have late viewers; a private run's one viewer
         # joins in the turn the run starts, so a few events are plenty
         # (--max-backlog events of every private run would be gigabytes).
-        self.backlog: deque[Event] = deque(
-            maxlen=hub.limits.max_backlog if shared else PRIVATE_BACKLOG
+        self.backlog = (
+            Backlog(hub.limits.max_backlog, hub.budget) if shared else Backlog(PRIVATE_BACKLOG)
         )
         self.viewers: dict[Any, Optional[Listener]] = {}
         self.listeners: list[Listener] = []
@@ -71,23 +77,38 @@ class Run:
         self.done: defer.Deferred[Event] = defer.Deferred()
         self.argv: list[str] = []
         self.process: Optional[PingProcess] = None
-        self._parser = OutputParser()
+        self._parser = self.tool.parser()
         self._stopped_by: Optional[str] = None  # "client", "ceiling", "viewers", "shutdown"
         self._ceiling_call: Optional[Any] = None
-        self._transmitted: Optional[int] = None
         self._emitted = 0
+        # viewer key -> its client, and how many viewers each client has here
+        self._viewer_client: dict[Any, str] = {}
+        self._clients = Counter()
 
     # -- viewers ---------------------------------------------------------------
 
-    def add_viewer(self, key: Any, listener: Optional[Listener] = None) -> list[Event]:
+    def add_viewer(
+        self, key: Any, listener: Optional[Listener] = None, client: Optional[str] = None
+    ) -> list[Event]:
         """Add a viewer; returns the events so far, after which ``listener``
         (if any) gets every new event.
 
         A viewer keeps the run alive.  A viewer without a listener only
         counts: the WAMP face publishes through one listener of its own
-        (:meth:`add_listener`) and counts its subscribers as viewers."""
+        (:meth:`add_listener`) and counts its subscribers as viewers.  A
+        viewer of a ``client`` that watches ``--max-watched-per-client``
+        other runs already is refused (:class:`Refused`) and not counted."""
+        if client is not None and key not in self._viewer_client:
+            if not self._clients[client]:
+                self.hub.watch(client)
+            self._viewer_client[key] = client
+            self._clients.add(client)
         self.viewers[key] = listener
         return list(self.backlog)
+
+    def watched_by(self, client: str) -> bool:
+        """Does ``client`` watch this run already (its quota is used)?"""
+        return self._clients[client] > 0
 
     def add_listener(self, listener: Listener) -> list[Event]:
         """Get every new event without counting as a viewer; returns the
@@ -99,8 +120,16 @@ class Run:
         """Drop a viewer; a run nobody watches any more is stopped at once."""
         if key in self.viewers:
             del self.viewers[key]
+            self._forget_client_of(key)
             if not self.viewers:
                 self.stop("viewers")
+
+    def _forget_client_of(self, key: Any) -> None:
+        client = self._viewer_client.pop(key, None)
+        if client is not None:
+            self._clients.remove(client)
+            if not self._clients[client]:
+                self.hub.unwatch(client)
 
     @property
     def age(self) -> float:
@@ -122,9 +151,9 @@ class Run:
     # -- life ------------------------------------------------------------------
 
     def spawn(self) -> None:
-        """Start ping (called by the hub)."""
+        """Start the tool (called by the hub)."""
         limits = self.hub.limits
-        self.argv = build_argv(self.hub.ping, self.request, limits)
+        self.argv = self.tool.argv(self.hub.executables[self.tool.name], self.request, limits)
         self.process = PingProcess(
             self.hub.reactor, self._line, self._exited, limits.grace, limits.max_line
         )
@@ -137,16 +166,16 @@ class Run:
             )
         )
         try:
-            self.hub.spawner(self.hub.reactor, self.process, self.argv, PING_ENV)
+            self.hub.spawner(self.hub.reactor, self.process, self.argv, dict(self.tool.env))
         except OSError as e:
-            log.error("pingu: cannot start {ping}: {error}", ping=self.argv[0], error=str(e))
+            log.error("pingu: cannot start {tool}: {error}", tool=self.argv[0], error=str(e))
             self._finish("spawn-failed", None, None)
             return
-        # ping keeps its own count and deadline; this is the server's ceiling.
+        # The tool keeps its own count and deadline; this is the server's ceiling.
         self._ceiling_call = self.hub.reactor.callLater(limits.max_duration, self.stop, "ceiling")
 
     def stop(self, why: str = "client") -> None:
-        """Stop ping.  A client's ``stop`` (and a ceiling) sends SIGINT so
+        """Stop the tool.  A client's ``stop`` (and a ceiling) sends SIGINT so
         that ping still prints its statistics; a run whose viewers are gone,
         or a server shutting down, starts at SIGTERM."""
         if self.ended:
@@ -158,16 +187,11 @@ class Run:
 
     def _line(self, text: str, fd: int) -> None:
         for event in self._parser.feed(text):
-            self._event(event)
-
-    def _event(self, event: Event) -> None:
-        if event["type"] == events.SUMMARY:
-            self._transmitted = event.get("transmitted")
-        self._emit(event)
+            self._emit(event)
 
     def _exited(self, exit_code: Optional[int], signal: Optional[int]) -> None:
         for event in self._parser.finish():
-            self._event(event)
+            self._emit(event)
         self._finish(self._how(exit_code, signal), exit_code, signal)
 
     def _how(self, exit_code: Optional[int], signal: Optional[int]) -> str:
@@ -175,14 +199,7 @@ class Run:
             return "shutdown"
         if self._stopped_by == "ceiling":
             return "ceiling"
-        unbounded = self.request.options.count is None
-        if (
-            unbounded
-            and self._transmitted is not None
-            and self._transmitted >= self.hub.limits.max_count
-        ):
-            return "ceiling"
-        return events.how_from_exit(exit_code, signal)
+        return self.tool.how(exit_code, signal, self._parser, self.request, self.hub.limits)
 
     def _finish(self, how: str, exit_code: Optional[int], signal: Optional[int]) -> None:
         if self.ended:
@@ -193,6 +210,8 @@ class Run:
         end = events.end(how, exit_code, signal, self.age)
         self.end_event = end
         self._emit(end)
+        for key in list(self._viewer_client):
+            self._forget_client_of(key)  # an ended run costs nobody's quota
         self.hub._ended(self)
         self.done.callback(end)
 
@@ -208,31 +227,15 @@ class Run:
                 listener(event)
 
 
-class _StartBucket:
-    """Token bucket for starts per second from one client."""
-
-    def __init__(self, rate: float, now: float) -> None:
-        self.rate = rate
-        self.tokens = rate
-        self.updated = now
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
 class RunHub:
     """All runs of one server: start, share, count, stop.
 
     Both faces hold one hub and find there all a request needs: the limits,
-    the resolver and the address policy.  ``ping`` is the absolute path of
-    the ping executable.  ``clock_time`` is
-    the wall clock used for event timestamps (``reactor.seconds`` measures
-    ages and may be a fake clock in tests).
+    the resolver, the address policy and the executables of the tools
+    (``ping`` is the ping executable's absolute path; ``executables`` the
+    others', by tool name).  ``clock_time`` is the wall clock used for event
+    timestamps (``reactor.seconds`` measures ages and may be a fake clock in
+    tests).
     """
 
     def __init__(
@@ -244,39 +247,58 @@ class RunHub:
         policy: Optional[Policy] = None,
         clock_time: Optional[Callable[[], float]] = None,
         spawner: Callable[..., Any] = spawn,
+        executables: Optional[dict[str, str]] = None,
     ) -> None:
+        from pingu.pipeline import Pipeline
+
         self.reactor = reactor
-        self.ping = ping
+        self.executables = {"ping": ping, **(executables or {})}
         self.limits = limits
         self.resolver = resolver if resolver is not None else system_resolver(reactor)
         self.policy = policy if policy is not None else Policy()
         self.clock_time = clock_time or time.time
         self.spawner = spawner  # process.spawn; tests pass one that records argv
+        self.budget = ByteBudget(limits.max_backlog_bytes)
         self.runs: dict[str, Run] = {}
         self._shared: dict[Any, Run] = {}
-        self._per_client: dict[str, int] = {}
-        self._buckets: dict[str, _StartBucket] = {}
+        self._runs_of = Counter()  # runs started, per client
+        self._watched = Counter()  # runs watched, per client
+        self._starts = RateLimit(limits.max_starts_per_second)
         self._serial = itertools.count(1)
         self.shutting_down = False
+        self.pipeline = Pipeline(self)
 
-    def admit(self, client: Optional[str]) -> None:
-        """Raise :class:`Refused` if ``client`` may not start a run now.
+    @property
+    def ping(self) -> str:
+        """The ping executable."""
+        return self.executables["ping"]
+
+    def request(
+        self,
+        fields: Any,
+        client: str,
+        shared: bool = False,
+        wanted: Optional[Callable[[], bool]] = None,
+    ) -> defer.Deferred[Optional[Run]]:
+        """The one path from what a client sent to a run: see :mod:`pingu.pipeline`."""
+        return self.pipeline.run(fields, client, shared, wanted)
+
+    # -- admission ---------------------------------------------------------------
+
+    def admit(self, client: Optional[str], private: bool = True) -> None:
+        """Raise :class:`Refused` if ``client`` may not ask for a run now.
 
         Called before resolving, so a refused client costs no lookup; this
-        is also where a start is counted against the client's rate."""
-        self._check_capacity(client)
-        if client is None:
-            return
-        now = self.reactor.seconds()
-        if len(self._buckets) > 1024:
-            # A bucket untouched for a second is full again: forget it.
-            self._buckets = {c: b for c, b in self._buckets.items() if now - b.updated < 1}
-        bucket = self._buckets.get(client)
-        if bucket is None:
-            bucket = self._buckets[client] = _StartBucket(self.limits.max_starts_per_second, now)
-        if not bucket.take(now):
-            raise Refused(
-                CloseCode.BUSY,
+        is also where a request is counted against the client's rate (a
+        join too: it costs the node a lookup and a backlog).  The server's
+        capacity is checked here only for a ``private`` run: a shared one may
+        join a run that exists, which costs no process."""
+        if self.shutting_down:
+            raise busy("shutting-down", "the server is shutting down")
+        if private:
+            self._check_capacity(client)
+        if client is not None and not self._starts.take(client, self.reactor.seconds()):
+            raise busy(
                 "too-many-starts",
                 f"at most {self.limits.max_starts_per_second:g} starts per second per client",
             )
@@ -284,17 +306,37 @@ class RunHub:
     def _check_capacity(self, client: Optional[str]) -> None:
         limits = self.limits
         if self.shutting_down:
-            raise Refused(CloseCode.BUSY, "shutting-down", "the server is shutting down")
+            raise busy("shutting-down", "the server is shutting down")
         if len(self.runs) >= limits.max_runs:
-            raise Refused(
-                CloseCode.BUSY, "too-many-runs", f"the server runs {limits.max_runs} pings already"
-            )
-        if client is not None and self._per_client.get(client, 0) >= limits.max_runs_per_client:
-            raise Refused(
-                CloseCode.BUSY,
+            raise busy("too-many-runs", f"the server runs {limits.max_runs} pings already")
+        if client is not None and self._runs_of[client] >= limits.max_runs_per_client:
+            raise busy(
                 "too-many-runs-per-client",
                 f"at most {limits.max_runs_per_client} pings at once per client",
             )
+        self._check_watch_quota(client)
+
+    def _check_watch_quota(self, client: Optional[str]) -> None:
+        if client is not None and self._watched[client] >= self.limits.max_watched_per_client:
+            raise busy(
+                "too-many-watched",
+                f"at most {self.limits.max_watched_per_client} runs watched at once per client",
+            )
+
+    def watch(self, client: str) -> None:
+        """``client`` starts watching one more run; :class:`Refused` over its quota."""
+        self._check_watch_quota(client)
+        self._watched.add(client)
+
+    def unwatch(self, client: str) -> None:
+        """``client`` no longer watches one of its runs."""
+        self._watched.remove(client)
+
+    def watching(self, client: str) -> int:
+        """How many runs ``client`` keeps alive."""
+        return self._watched[client]
+
+    # -- runs --------------------------------------------------------------------
 
     def start(
         self, request: ResolvedRequest, client: Optional[str] = None, shared: bool = False
@@ -307,13 +349,15 @@ class RunHub:
         if shared:
             existing = self.find_shared(request)
             if existing is not None:
+                if client is not None and not existing.watched_by(client):
+                    self._check_watch_quota(client)
                 return existing
         self._check_capacity(client)
         run_id = f"{next(self._serial)}-{secrets.token_hex(4)}"
         run = Run(self, run_id, request, client, shared)
         self.runs[run_id] = run
         if client is not None:
-            self._per_client[client] = self._per_client.get(client, 0) + 1
+            self._runs_of.add(client)
         if shared:
             self._shared[request.key()] = run
         run.spawn()
@@ -333,17 +377,14 @@ class RunHub:
         if self._shared.get(run.request.key()) is run:
             del self._shared[run.request.key()]
         if run.client is not None:
-            left = self._per_client.get(run.client, 1) - 1
-            if left > 0:
-                self._per_client[run.client] = left
-            else:
-                self._per_client.pop(run.client, None)
+            self._runs_of.remove(run.client)
         end = run.end_event or {}
         log.info(
-            "run {run} client={client} target={target} address={address} "
+            "run {run} client={client} tool={tool} target={target} address={address} "
             "options={options} duration={duration}s how={how} exit={exit_code}",
             run=run.id,
             client=run.client,
+            tool=run.tool.name,
             target=run.request.target,
             address=run.request.address,
             options=run.request.options.as_dict(),
@@ -351,6 +392,10 @@ class RunHub:
             how=end.get("how"),
             exit_code=end.get("exit_code"),
         )
+        if not run.backlog.retained:
+            # Nobody keeps the events of an ended run for later viewers: they
+            # no longer count against the budget of the live ones.
+            run.backlog.detach()
 
     def shutdown(self) -> defer.Deferred[None]:
         """End every run (SIGTERM, then SIGKILL after the grace period); the

@@ -2,6 +2,11 @@
 
 ``/pingu-info.json`` tells the page which mode it is in and the server's
 limits; the Crossbar router serves a file of the same name saying "wamp".
+
+Every request, the WebSocket upgrade included, is answered only for a
+``Host`` this server knows (:mod:`pingu.hosts`: 421 otherwise, before any
+resource is looked at), and every connection is under the site's
+:class:`~pingu.handshakes.HandshakeGuard`.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from autobahn.twisted.resource import WebSocketResource
 from twisted.web import resource, server, static
 
 from pingu import __version__
+from pingu.handshakes import GuardedChannel, HandshakeGuard
 from pingu.websocket import PinguWebSocketFactory
 
 #: Files the page loads from ``web/node_modules`` (installed by ``npm ci``).
@@ -57,10 +63,45 @@ class _NoListing(static.File):
         return resource.NoResource("no listing")
 
 
+class _MisdirectedHost(resource.ErrorPage):
+    def __init__(self) -> None:
+        super().__init__(
+            421,
+            "Misdirected Request",
+            "This server does not answer for that host name (see --server-name).",
+        )
+
+
+class PinguSite(server.Site):
+    """A ``Site`` that answers only for its own names, under a handshake guard."""
+
+    def __init__(
+        self, root: resource.Resource, factory: PinguWebSocketFactory, guard: HandshakeGuard
+    ) -> None:
+        # Twisted's idle timeout, reset by every byte; the guard's deadline
+        # is absolute.
+        super().__init__(root, timeout=factory.hub.limits.handshake_timeout)
+        self.names = factory.names
+        self.guard = guard
+        self.displayTracebacks = False
+
+    def buildProtocol(self, addr: Any) -> Any:
+        channel = super().buildProtocol(addr)
+        channel.guard = self.guard
+        return channel
+
+    def getResourceFor(self, request: Any) -> resource.Resource:
+        host = (request.getHeader(b"host") or b"").decode("latin-1")
+        if not self.names.allowed(host):
+            return _MisdirectedHost()
+        return super().getResourceFor(request)
+
+
 def make_site(
     factory: PinguWebSocketFactory, webdir: Path, extra_info: Optional[dict[str, Any]] = None
 ) -> server.Site:
-    """The ``Site`` serving ``webdir`` at ``/`` and the WebSocket at ``/ws``."""
+    """The ``Site`` serving ``webdir`` at ``/`` and the WebSocket at ``/ws``
+    (``/ws/<tool>`` too)."""
     root = _NoListing(str(webdir))
     root.putChild(b"ws", WebSocketResource(factory))
     info = {
@@ -71,8 +112,16 @@ def make_site(
         **(extra_info or {}),
     }
     root.putChild(b"pingu-info.json", _JSON(info))
-    # An HTTP request (the WebSocket upgrade included) that is not complete
-    # within the handshake timeout is dropped: Site's default is 12 hours.
-    site = server.Site(root, timeout=factory.hub.limits.handshake_timeout)
-    site.displayTracebacks = False
+    limits = factory.hub.limits
+    guard = HandshakeGuard(
+        factory.reactor,
+        limits.handshake_timeout,
+        limits.max_handshakes_per_client,
+        limits.max_handshakes,
+        limits.client_prefix6,
+        factory.trusted_proxies,
+    )
+    factory.handshakes = guard
+    site = PinguSite(root, factory, guard)
+    site.protocol = GuardedChannel
     return site

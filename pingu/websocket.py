@@ -8,33 +8,33 @@ and how an event is written:
 * ``pingu.json``: the first message is a JSON request; each event is one
   JSON message; an ``error`` event precedes the close of a refusal.
 
-The protocol is a thin translation layer: requests are checked by
-:mod:`pingu.request`, runs are made by the :class:`~pingu.runs.RunHub` the
-factory holds.
+The text mode picks its tool by path: ``/ws`` is ping, ``/ws/<tool>`` any
+tool of :mod:`pingu.tools`; the ``pingu.json`` mode names it in the request.
+
+The protocol is a thin translation layer: it turns its wire into a
+request's fields and the client (:mod:`pingu.clients`), hands them to the
+one request path (:meth:`pingu.runs.RunHub.request`), and turns the run's
+events, or the refusal, back into messages and close codes.
 """
 
 from __future__ import annotations
 
 import struct
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
+from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
 
-from pingu import events
+from pingu import events, tools
+from pingu.clients import Counter, peer_client
 from pingu.events import SUBPROTOCOL_JSON, SUBPROTOCOL_TEXT, CloseCode, Event
+from pingu.hosts import ServerNames, origin_matches
 from pingu.limits import Limits
-from pingu.request import (
-    Refused,
-    is_stop_json,
-    is_stop_text,
-    parse_json,
-    parse_text,
-    resolve,
-)
+from pingu.refusal import Refused
+from pingu.request import check_size, is_stop_json, is_stop_text, json_fields
 from pingu.runs import Run, RunHub
 
 log = Logger(namespace="pingu")
@@ -64,22 +64,38 @@ class PinguServerProtocol(WebSocketServerProtocol):
         super().__init__()
         self.client: Optional[str] = None
         self.structured = False
+        self.tool = tools.DEFAULT_TOOL
         self.phase = "connecting"
         self.run: Optional[Run] = None
         self._idle_call: Optional[Any] = None
 
     # -- handshake ---------------------------------------------------------------
 
+    def connectionMade(self) -> None:
+        # The HTTP request is over: this socket left the handshake guard.
+        if self.factory.handshakes is not None:
+            self.factory.handshakes.upgraded(self.transport)
+        super().connectionMade()
+
     def onConnect(self, request: Any) -> Optional[str]:
         factory = self.factory
-        self.client = _client_address(self.transport.getPeer())
+        peer = self.transport.getPeer()
+        self.client = factory.client_of(getattr(peer, "host", None), request.headers)
         if factory.hub.shutting_down:
             raise ConnectionDeny(503, "the server is shutting down")
-        origin = request.headers.get("origin")
         host = request.headers.get("host", "")
-        if origin is not None and not factory.origin_allowed(origin, host):
+        if not factory.names.allowed(host):
+            factory.refusal(self.client, "host", f"host {host!r} is not this server's name")
+            raise ConnectionDeny(421, "this server does not answer for that host name")
+        origin = request.headers.get("origin")
+        if origin is not None and not factory.origin_allowed(origin, host, self._secure()):
             factory.refusal(self.client, "origin", f"origin {origin!r} is not allowed")
             raise ConnectionDeny(403, "this origin is not allowed to connect")
+        tool = _tool_of_path(request.path)
+        if tool is None:
+            known = ", ".join(tools.TOOLS)
+            raise ConnectionDeny(404, f"no such tool: use /ws, or /ws/<tool> for one of {known}")
+        self.tool = tool
         if factory.connection_count(self.client) >= factory.hub.limits.max_connections_per_client:
             factory.refusal(self.client, "connections", "too many connections")
             raise ConnectionDeny(429, "too many connections from this address")
@@ -133,31 +149,29 @@ class PinguServerProtocol(WebSocketServerProtocol):
                 Refused(CloseCode.UNEXPECTED, "unexpected", "a run is under way: only 'stop' now")
             )
 
+    def _secure(self) -> bool:
+        return ISSLTransport.providedBy(self.transport)
+
     def _request(self, text: str) -> None:
         self._cancel_idle()
-        factory = self.factory
+        hub = self.factory.hub
         try:
-            request = (parse_json if self.structured else parse_text)(text, factory.hub.limits)
-            factory.hub.admit(self.client)
+            check_size(text, hub.limits)
+            fields = json_fields(text) if self.structured else {"target": text, "tool": self.tool}
         except Refused as refused:
             self._refuse(refused)
             return
         self.phase = "resolving"
-        d = resolve(request, factory.hub.resolver, factory.hub.policy)
-        d.addCallback(self._resolved)
+        d = hub.request(fields, self.client or "", wanted=lambda: self.phase == "resolving")
+        d.addCallback(self._started)
         d.addErrback(self._failed)
 
-    def _resolved(self, resolved: Any) -> None:
-        if self.phase != "resolving":  # the client left or stopped meanwhile
-            return
-        try:
-            run = self.factory.hub.start(resolved, client=self.client)
-        except Refused as refused:
-            self._refuse(refused)
+    def _started(self, run: Optional[Run]) -> None:
+        if run is None or self.phase != "resolving":  # the client left or stopped meanwhile
             return
         self.phase = "running"
         self.run = run
-        for event in run.add_viewer(self, self._send_event):
+        for event in run.add_viewer(self, self._send_event, self.client):
             self._send_event(event)
 
     def _failed(self, failure: Any) -> None:
@@ -273,8 +287,13 @@ def _end_reason(end: Event) -> str:
     return str(end["message"])
 
 
-def _client_address(peer: Any) -> str:
-    return str(getattr(peer, "host", None) or "unix")
+def _tool_of_path(path: str) -> Optional[str]:
+    """``/ws`` is ping; ``/ws/<tool>`` names a tool (None: no such tool)."""
+    rest = path.split("?", 1)[0].rstrip("/")
+    if rest in ("", "/ws"):
+        return tools.DEFAULT_TOOL
+    name = rest.rsplit("/", 1)[-1]
+    return name if rest == f"/ws/{name}" and name in tools.TOOLS else None
 
 
 class PinguWebSocketFactory(WebSocketServerFactory):
@@ -287,13 +306,19 @@ class PinguWebSocketFactory(WebSocketServerFactory):
         hub: RunHub,
         reactor: Any,
         allowed_origins: tuple[str, ...] = (),
+        names: Optional[ServerNames] = None,
+        trusted_proxies: tuple[Any, ...] = (),
     ) -> None:
         super().__init__(reactor=reactor)
         self.hub = hub
         self.reactor = reactor
         self.allowed_origins = tuple(o.rstrip("/").lower() for o in allowed_origins)
+        self.names = names if names is not None else ServerNames.default()
+        self.trusted_proxies = tuple(trusted_proxies)
         self.connections: set[PinguServerProtocol] = set()
-        self._per_client: dict[str, int] = {}
+        self._per_client = Counter()
+        #: the site's guard of sockets in their handshake (set by make_site)
+        self.handshakes: Optional[Any] = None
         limits: Limits = hub.limits
         self.setProtocolOptions(
             maxMessagePayloadSize=_FRAME_CEILING,
@@ -313,35 +338,39 @@ class PinguWebSocketFactory(WebSocketServerFactory):
         # No Autobahn status page: a plain GET on /ws is answered 426.
         self.webStatus = False
 
-    def origin_allowed(self, origin: str, host: str) -> bool:
-        """Same origin (scheme-less host:port match), or listed with ``--allow-origin``."""
+    def client_of(self, peer: Optional[str], headers: dict[str, str]) -> str:
+        """The client of a connection (:func:`pingu.clients.peer_client`)."""
+        return peer_client(
+            peer, headers, self.trusted_proxies, self.hub.limits.client_prefix6
+        )
+
+    def origin_allowed(self, origin: str, host: str, secure: bool = False) -> bool:
+        """The page that opens the socket is this server's own (same scheme,
+        host and port as the ``Host`` it asked for, a name this server
+        answers for), or listed with ``--allow-origin``."""
         origin = origin.strip().rstrip("/").lower()
         if origin in self.allowed_origins or "*" in self.allowed_origins:
             return True
         if origin == "null":
             return False
-        return urlsplit(origin).netloc == (host or "").lower()
+        # Behind a trusted proxy the scheme the browser used is the proxy's.
+        scheme = None if self.trusted_proxies else ("https" if secure else "http")
+        return self.names.allowed(host) and origin_matches(origin, host, scheme)
 
     def connection_count(self, client: Optional[str]) -> int:
-        """Open connections from one client address."""
-        return self._per_client.get(client or "", 0)
+        """Open connections from one client."""
+        return self._per_client[client or ""]
 
     def opened(self, proto: PinguServerProtocol) -> None:
         """A connection finished its handshake."""
         self.connections.add(proto)
-        key = proto.client or ""
-        self._per_client[key] = self._per_client.get(key, 0) + 1
+        self._per_client.add(proto.client or "")
 
     def closed(self, proto: PinguServerProtocol) -> None:
         """A connection is gone, whichever way."""
         if proto in self.connections:
             self.connections.discard(proto)
-            key = proto.client or ""
-            left = self._per_client.get(key, 1) - 1
-            if left > 0:
-                self._per_client[key] = left
-            else:
-                self._per_client.pop(key, None)
+            self._per_client.remove(proto.client or "")
         if not self.connections and self._all_closed is not None:
             d, self._all_closed = self._all_closed, None
             d.callback(None)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pingu.events import EVENT_TYPES
-from pingu.parse import OutputParser
+from pingu.tools.ping_output import OutputParser
 
 
 def parse(text: str) -> list[dict]:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet import defer
 
-from pingu.argv import PING_ENV, build_argv
+from pingu.tools.ping import PING_ENV, build_argv
 from pingu.events import CloseCode
 from pingu.limits import Limits
 from pingu.request import (

@@ -134,6 +134,8 @@ class OutputParser:
 
     def __init__(self) -> None:
         self._stats: Optional[str] = None
+        #: requests sent, from the statistics line (for the end's ``how``)
+        self.transmitted: Optional[int] = None
 
     def feed(self, line: str) -> list[Event]:
         """Take one line (without its newline); return the events it completes."""
@@ -141,8 +143,8 @@ class OutputParser:
         if self._stats is not None:
             stats, self._stats = self._stats, None
             if _RTT.match(line):
-                return [_summary(stats, line)]
-            out.append(_summary(stats, None))
+                return [self._summary(stats, line)]
+            out.append(self._summary(stats, None))
         event = parse_line(line)
         if event is None:
             self._stats = line
@@ -155,4 +157,9 @@ class OutputParser:
         if self._stats is None:
             return []
         stats, self._stats = self._stats, None
-        return [_summary(stats, None)]
+        return [self._summary(stats, None)]
+
+    def _summary(self, stats: str, rtt: Optional[str]) -> Event:
+        event = _summary(stats, rtt)
+        self.transmitted = event["transmitted"]
+        return event

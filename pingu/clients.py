@@ -1,0 +1,166 @@
+"""Who a client is, and the per-client counters every limit is kept in.
+
+A client is its network address as the server (or the WAMP router) sees
+it: an IPv4 address, or the IPv6 prefix of ``--client-prefix6`` bits that
+holds it (one host usually owns a whole /64), or, for a principal that has
+authenticated, its authid.  Every per-client limit counts these keys, so
+more sockets, sessions or tabs from one address change nothing.
+
+Behind a reverse proxy the TCP peer is the proxy: only when the peer is in
+a ``--trusted-proxy`` network is the client taken from ``Forwarded`` or
+``X-Forwarded-For`` (the right-most address no trusted proxy added).
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from typing import Optional, Union
+
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+#: The key of a peer that has no IP address (a UNIX socket, an in-memory test).
+LOCAL = "local"
+
+_FORWARDED_FOR = re.compile(r'(?:^|[;,\s])for=("?)([^";,]+)\1', re.IGNORECASE)
+
+
+def client_key(host: Optional[str], prefix6: int = 64) -> str:
+    """The client an address belongs to: ``192.0.2.7`` or ``2001:db8:1:2::/64``.
+
+    IPv4-mapped IPv6 addresses are their IPv4 host; anything that is not an
+    IP address is :data:`LOCAL`."""
+    if not host:
+        return LOCAL
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0].strip("[]"))
+    except ValueError:
+        return LOCAL
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        network = ipaddress.IPv6Network((address, prefix6), strict=False)
+        return str(network) if prefix6 < 128 else str(address)
+    return str(address)
+
+
+def authid_key(authid: str) -> str:
+    """The client of an authenticated principal (its authid, not its address)."""
+    return f"authid:{authid}"
+
+
+def _addresses(value: str) -> list[str]:
+    return [part.strip().strip("[]") for part in value.split(",") if part.strip()]
+
+
+def _forwarded_chain(headers: Mapping[str, str]) -> list[str]:
+    """The client addresses proxies recorded, nearest proxy last."""
+    forwarded = headers.get("forwarded")
+    if forwarded:
+        chain = []
+        for match in _FORWARDED_FOR.finditer(forwarded):
+            value = match.group(2).strip()
+            if value.startswith("["):  # "[2001:db8::1]:4711"
+                value = value[1 : value.find("]")]
+            elif value.count(":") == 1:  # "192.0.2.1:4711"
+                value = value.split(":", 1)[0]
+            chain.append(value)
+        return chain
+    return _addresses(headers.get("x-forwarded-for", ""))
+
+
+def in_networks(host: str, networks: Iterable[IPNetwork]) -> bool:
+    """Is ``host`` an IP address inside one of ``networks``?"""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in net for net in networks if net.version == address.version)
+
+
+def peer_client(
+    peer: Optional[str],
+    headers: Mapping[str, str],
+    trusted_proxies: tuple[IPNetwork, ...] = (),
+    prefix6: int = 64,
+) -> str:
+    """The client of a connection whose TCP peer is ``peer``.
+
+    ``headers`` are the request's, lower-cased names.  They are read only
+    when ``peer`` is a trusted proxy; then the client is the right-most
+    forwarded address that is not a trusted proxy itself (anything left of it
+    was written by the client and proves nothing)."""
+    host = peer or ""
+    if trusted_proxies and in_networks(host, trusted_proxies):
+        for hop in reversed(_forwarded_chain(headers)):
+            if not in_networks(hop, trusted_proxies):
+                return client_key(hop, prefix6) if _is_ip(hop) else client_key(host, prefix6)
+            host = hop
+    return client_key(host, prefix6)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class Counter:
+    """How many of something each key holds (connections, runs, lookups).
+
+    Keys at zero are forgotten, so the table holds only keys with something
+    open; ``total`` is the sum over every key."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self.total = 0
+
+    def __getitem__(self, key: str) -> int:
+        return self._counts.get(key, 0)
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def add(self, key: str) -> None:
+        """One more for ``key``."""
+        self._counts[key] = self._counts.get(key, 0) + 1
+        self.total += 1
+
+    def remove(self, key: str) -> None:
+        """One less for ``key`` (never below zero)."""
+        left = self._counts.get(key, 0) - 1
+        if left < 0:
+            return
+        self.total -= 1
+        if left:
+            self._counts[key] = left
+        else:
+            del self._counts[key]
+
+
+class RateLimit:
+    """A token bucket per key: at most ``rate`` takes a second, bursts of ``rate``."""
+
+    #: Buckets kept before the full ones are forgotten.
+    PRUNE_AT = 4096
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, updated)
+
+    def take(self, key: str, now: float) -> bool:
+        """Take one token for ``key`` at time ``now``; False when none is left."""
+        if len(self._buckets) > self.PRUNE_AT:
+            # A bucket untouched for a second is full again: forget it.
+            self._buckets = {k: b for k, b in self._buckets.items() if now - b[1] < 1}
+        tokens, updated = self._buckets.get(key, (self.rate, now))
+        tokens = min(self.rate, tokens + (now - updated) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1, now)
+        return True

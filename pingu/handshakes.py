@@ -1,0 +1,98 @@
+"""Sockets that have not finished their HTTP request or WebSocket upgrade.
+
+A client that opens sockets and trickles its request a byte at a time
+costs a descriptor and a buffer each, and Twisted's own timeout is reset
+by every byte.  So every HTTP connection gets an absolute deadline
+(``--handshake-timeout``): unless it has become a WebSocket by then, it is
+closed, however busy it looks.  And the sockets still in that state are
+counted, per client (``--max-handshakes-per-client``) and in total
+(``--max-handshakes``): over either, a new socket is closed at once, so one
+address's flood never keeps another client from being served.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from twisted.logger import Logger
+from twisted.web import http
+
+from pingu.clients import Counter, client_key, in_networks
+
+log = Logger(namespace="pingu")
+
+
+class HandshakeGuard:
+    """The sockets in their handshake, by client."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        deadline: float,
+        per_client: int,
+        total: int,
+        prefix6: int = 64,
+        trusted_proxies: tuple[Any, ...] = (),
+    ) -> None:
+        self.reactor = reactor
+        self.deadline = deadline
+        self.per_client = per_client
+        self.total = total
+        self.prefix6 = prefix6
+        self.trusted_proxies = trusted_proxies
+        self.pending = Counter()
+        self._channels: dict[Any, tuple[str, Any]] = {}  # transport -> (client, timer)
+
+    def _key(self, host: Optional[str]) -> str:
+        key = client_key(host, self.prefix6)
+        # A trusted proxy's sockets carry many clients: the total bounds them.
+        return f"proxy:{key}" if in_networks(host or "", self.trusted_proxies) else key
+
+    def opened(self, transport: Any) -> bool:
+        """A socket was accepted; False (and it is closed) when over a cap."""
+        key = self._key(getattr(transport.getPeer(), "host", None))
+        over_client = not key.startswith("proxy:") and self.pending[key] >= self.per_client
+        if over_client or self.pending.total >= self.total:
+            log.info("pingu: refused {client}: too many sockets in their handshake", client=key)
+            transport.abortConnection()
+            return False
+        self.pending.add(key)
+        timer = self.reactor.callLater(self.deadline, self._expired, transport)
+        self._channels[transport] = (key, timer)
+        return True
+
+    def upgraded(self, transport: Any) -> None:
+        """The socket became a WebSocket: its handshake is over."""
+        self._release(transport)
+
+    def closed(self, transport: Any) -> None:
+        """The socket is gone."""
+        self._release(transport)
+
+    def _expired(self, transport: Any) -> None:
+        entry = self._channels.pop(transport, None)
+        if entry is not None:
+            self.pending.remove(entry[0])
+            transport.abortConnection()
+
+    def _release(self, transport: Any) -> None:
+        entry = self._channels.pop(transport, None)
+        if entry is not None:
+            key, timer = entry
+            self.pending.remove(key)
+            if timer.active():
+                timer.cancel()
+
+
+class GuardedChannel(http.HTTPChannel):
+    """An HTTP connection under the site's :class:`HandshakeGuard`."""
+
+    guard: HandshakeGuard
+
+    def connectionMade(self) -> None:
+        if self.guard.opened(self.transport):
+            super().connectionMade()
+
+    def connectionLost(self, reason: Any) -> None:
+        self.guard.closed(self.transport)
+        super().connectionLost(reason)

@@ -1,0 +1,138 @@
+"""ping, the first tool: its fields, its argv, its output, its end.
+
+The argv always carries ``-n`` (print addresses, no reverse lookups that
+would stall output), ``-O`` (iputils reports each missing reply, which
+becomes a ``timeout`` event), and ``--`` right before the target, which is
+an IP literal the server resolved itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional
+
+from pingu import events
+from pingu.refusal import bad, number, whole_number
+from pingu.tools.ping_output import OutputParser
+
+if TYPE_CHECKING:
+    from pingu.limits import Limits
+    from pingu.request import ResolvedRequest
+
+#: The environment ping runs in: nothing inherited; the C locale keeps the
+#: output in the format the parser reads (decimal points, English words).
+PING_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+#: ping's own interval when the request names none, seconds.
+DEFAULT_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class PingOptions:
+    """The options a client may choose; ``None`` means ping's default."""
+
+    count: Optional[int] = None
+    interval: Optional[float] = None
+    size: Optional[int] = None
+    family: Optional[int] = None
+    deadline: Optional[int] = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as the ``start`` event and WAMP ``runs()`` show them."""
+        return {
+            "count": self.count,
+            "interval": self.interval,
+            "size": self.size,
+            "family": self.family,
+            "deadline": self.deadline,
+        }
+
+
+def _number(value: float) -> str:
+    # "0.2", not "0.2000000001" nor "2e-01": ping parses it with strtod.
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def build_argv(ping: str, request: ResolvedRequest, limits: Limits) -> list[str]:
+    """The full argv (``argv[0]`` is the ping executable)."""
+    options = request.options
+    argv = [ping, "-n", "-O", f"-{request.family}"]
+    # Without a count, the server's ceiling bounds the run; ping stops by itself.
+    argv += ["-c", str(options.count if options.count is not None else limits.max_count)]
+    if options.interval is not None:
+        argv += ["-i", _number(options.interval)]
+    if options.size is not None:
+        argv += ["-s", str(options.size)]
+    if options.deadline is not None:
+        argv += ["-w", str(options.deadline)]
+    argv += ["--", request.address]
+    return argv
+
+
+class Ping:
+    """The :class:`pingu.tools.Tool` for iputils ping (BusyBox and BSD output read too)."""
+
+    name = "ping"
+    executable = "ping"
+    fields = ("count", "interval", "size", "family", "deadline")
+    env = PING_ENV
+
+    def options(self, fields: Mapping[str, Any], limits: Limits) -> PingOptions:
+        """Check count, interval, size and deadline against the limits."""
+
+        def get(name: str, check: Any, *bounds: Any) -> Any:
+            value = fields.get(name)
+            return None if value is None else check(value, name, *bounds)
+
+        options = PingOptions(
+            count=get("count", whole_number, 1, limits.max_count),
+            interval=get("interval", number, limits.min_interval, limits.max_interval),
+            size=get("size", whole_number, 0, limits.max_size),
+            family=fields.get("family"),
+            deadline=get("deadline", whole_number, 1, limits.max_duration),
+        )
+        if options.deadline is not None:
+            # iputils with -w keeps sending past -c until the deadline when
+            # replies do not come: the deadline, not the count, bounds what a
+            # silent target receives, and that must stay within --max-count.
+            interval = options.interval or DEFAULT_INTERVAL
+            sends = math.floor(options.deadline / interval) + 1
+            if sends > limits.max_count:
+                raise bad(
+                    f"a deadline of {options.deadline} s at one request every {interval:g} s "
+                    f"may send {sends} requests; this server sends at most {limits.max_count}",
+                    "deadline",
+                    "out-of-range",
+                )
+        return options
+
+    def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
+        """See :func:`build_argv`."""
+        return build_argv(executable, request, limits)
+
+    def parser(self) -> OutputParser:
+        """A parser that reads iputils, BusyBox and BSD ping output."""
+        return OutputParser()
+
+    def how(
+        self,
+        exit_code: Optional[int],
+        signal: Optional[int],
+        parser: Any,
+        request: ResolvedRequest,
+        limits: Limits,
+    ) -> str:
+        """A run without a count that sent ``--max-count`` requests hit the
+        server's ceiling; otherwise ping's exit status says."""
+        transmitted = getattr(parser, "transmitted", None)
+        if (
+            request.options.count is None
+            and transmitted is not None
+            and transmitted >= limits.max_count
+        ):
+            return "ceiling"
+        return events.how_from_exit(exit_code, signal)
+
+
+TOOL = Ping()
