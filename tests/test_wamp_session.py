@@ -228,8 +228,8 @@ def test_leaving_the_router_ends_every_shared_run(node: Any) -> None:
 def test_the_watch_client_merges_backlog_and_live_events_once_each() -> None:
     import io
 
-    from pingu.client import Printer
-    from pingu.wamp_client import RunFollower
+    from pingu.cli.printer import Printer
+    from pingu.cli.wamp import RunFollower
 
     out = io.StringIO()
     follower = RunFollower(Printer(out, io.StringIO(), prefix="n1: "))

@@ -3,38 +3,53 @@
     pingu watch --router ws://127.0.0.1:8081/ws --node alpha [--node beta] 127.0.0.1
 
 The runs start on every node at once.  Without ``--node`` every node the
-router knows answers (``pingu.nodes``).  With several nodes each line is
-prefixed with its node's name.  The exit status is ping's own when one node
-ran, and the worst of them (the highest) when several did; 2 when the
-router or a node refused.
+router knows answers (:data:`~pingu.events.NODES_PROCEDURE`).  With several
+nodes each line is prefixed with its node's name.  The exit status is
+ping's own when one node ran, and the worst of them (the highest) when
+several did; 2 when the router or a node refused.
 
 Ctrl-C tells each node that this viewer is gone (``stop``): a run nobody
 else watches is stopped as ping stops on Ctrl-C, and its statistics are
 printed; a run that others still watch goes on for them, and this client
 leaves it (exit status 0 if a reply came, else 1).
+
+Only the names in :mod:`pingu.events` tie this module to the node: the
+topic it subscribes to is the one those names give for the run id, never
+one the node chose.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
-from typing import Any, Optional
+from typing import IO, Any, Optional
 
 from autobahn.twisted.component import Component
 from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer
 
 from pingu import events
-from pingu.client import EXIT_ERROR, Printer, exit_status
-from pingu.events import NO_SUCH_RUN, NODES_PROCEDURE
+from pingu.cli.printer import EXIT_ERROR, EXIT_NO_REPLY, EXIT_OK, Printer, exit_status
+from pingu.events import NO_SUCH_RUN, NODES_PROCEDURE, node_uri, run_topic
 
 #: Seconds to wait for the ``end`` after asking a node to stop.
 STOP_WAIT = 10.0
+#: The router's error for a procedure nobody registered (a node that is not there).
+NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure"
+#: The router's error for a call the router's authorization refused.
+NOT_AUTHORIZED = "wamp.error.not_authorized"
+#: How a session ends when it was this client that left.
+NORMAL_CLOSE = ("wamp.close.normal", "wamp.close.goodbye_and_out")
+
+
+def _number(event: events.Event) -> int:
+    n = event.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) else 0
 
 
 class RunFollower:
     """Follows one run: the backlog and the live events, in order of ``n``,
-    each once (the protocol of :mod:`pingu.wamp`)."""
+    each once (the protocol of the node: subscribe, then fetch the backlog)."""
 
     def __init__(self, printer: Printer) -> None:
         self.printer = printer
@@ -44,23 +59,27 @@ class RunFollower:
         self.done: defer.Deferred[Optional[events.Event]] = defer.Deferred()
         self._held: Optional[list[events.Event]] = []  # live events before the backlog
 
-    def take(self, event: events.Event) -> None:
-        """A live event from the topic (held until the backlog is in)."""
+    def take(self, event: Any, *_args: Any, **_kwargs: Any) -> None:
+        """A live event from the topic (held until the backlog is in);
+        anything that is not an event is dropped."""
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return
         if self._held is not None:
             self._held.append(event)
         else:
             self._show(event)
 
-    def catch_up(self, backlog: list[events.Event]) -> None:
+    def catch_up(self, backlog: Any) -> None:
         """The backlog arrived: show it, then what came live meanwhile."""
         held, self._held = self._held or [], None
-        for event in sorted([*backlog, *held], key=lambda e: e.get("n", 0)):
+        valid = [e for e in backlog or () if isinstance(e, dict) and isinstance(e.get("type"), str)]
+        for event in sorted([*valid, *held], key=_number):
             self._show(event)
 
     def _show(self, event: events.Event) -> None:
-        n = event.get("n", 0)
+        n = _number(event)
         if n <= self.last_n:
-            return  # had it already
+            return  # had it already (or it has no number: not from a run)
         self.last_n = n
         if event["type"] == events.REPLY:
             self.replies += 1
@@ -78,7 +97,7 @@ class RunFollower:
         """ping's exit status, or this client's own when it left a shared run."""
         if self.end is not None:
             return exit_status(self.end)
-        return 0 if self.replies else 1
+        return EXIT_OK if self.replies else EXIT_NO_REPLY
 
 
 class NodeRun:
@@ -87,33 +106,37 @@ class NodeRun:
     def __init__(self, session: Any, node: str, printer: Printer) -> None:
         self.session = session
         self.node = node
+        self.printer = printer
         self.follower = RunFollower(printer)
         self.run: Optional[str] = None
         self.failed = False
 
     @defer.inlineCallbacks
     def begin(self, target: str, options: dict[str, Any]) -> Any:
+        """Start (or join) the run on the node and follow it."""
         try:
-            reply = yield self.session.call(f"pingu.{self.node}.start", target, **options)
+            reply = yield self.session.call(node_uri(self.node, "start"), target, **options)
+            if not isinstance(reply, dict) or not isinstance(reply.get("run"), str):
+                raise ValueError(f"node {self.node} answered start with no run id")
             self.run = reply["run"]
-            yield self.session.subscribe(self.follower.take, reply["topic"])
+            yield self.session.subscribe(self.follower.take, run_topic(self.node, self.run))
             # anything published between start and the subscription
             try:
-                backlog = yield self.session.call(f"pingu.{self.node}.backlog", self.run)
+                backlog = yield self.session.call(node_uri(self.node, "backlog"), self.run)
             except ApplicationError as e:
                 if e.error != NO_SUCH_RUN:
                     raise
-                backlog = reply["backlog"]
+                backlog = reply.get("backlog")
             self.follower.catch_up(backlog)
         except ApplicationError as e:
-            self.error(_message(e, self.node))
-        except Exception as e:  # the connection went away meanwhile
+            self.error(refusal(e, self.node))
+        except Exception as e:  # the connection went away meanwhile, a bad answer
             self.error(str(e) or type(e).__name__)
 
     def error(self, message: str) -> None:
+        """This node's part failed: say why, and count it as exit status 2."""
         self.failed = True
-        self.follower.printer.err.write(f"{self.follower.printer.prefix}pingu: {message}\n")
-        self.follower.printer.err.flush()
+        self.printer.error(message)
         self.follower.finish()
 
     @defer.inlineCallbacks
@@ -122,29 +145,41 @@ class NodeRun:
         if self.run is None or self.follower.done.called:
             return
         try:
-            answer = yield self.session.call(f"pingu.{self.node}.stop", self.run)
+            answer = yield self.session.call(node_uri(self.node, "stop"), self.run)
         except ApplicationError:
+            answer = None
+        if not isinstance(answer, dict):
             answer = {"ending": False}
         if not answer.get("ending"):
-            others = answer.get("viewers", 0)
-            self.follower.printer.err.write(
-                f"{self.follower.printer.prefix}pingu: left the run; it goes on for "
-                f"{others} other viewer{'s' if others != 1 else ''}\n"
+            others = answer.get("viewers")
+            others = others if isinstance(others, int) and not isinstance(others, bool) else 0
+            self.printer.error(
+                f"left the run; it goes on for {others} other viewer{'s' if others != 1 else ''}"
             )
             self.follower.finish()
             return
         reactor.callLater(STOP_WAIT, self.follower.finish)
 
     def status(self) -> int:
+        """This node's exit status."""
         return EXIT_ERROR if self.failed else self.follower.status()
 
 
-def _message(error: ApplicationError, node: str) -> str:
-    if error.error == "wamp.error.no_such_procedure":
-        return f"no node {node!r} on this router (pingu.nodes lists them)"
-    if error.error == "wamp.error.not_authorized":
+def refusal(error: ApplicationError, node: str) -> str:
+    """What a WAMP error from ``node`` (or the router) means, for people."""
+    if error.error == NO_SUCH_PROCEDURE:
+        return f"no node {node!r} on this router ({NODES_PROCEDURE} lists them)"
+    if error.error == NOT_AUTHORIZED:
         return f"not allowed: {error.args[0] if error.args else error.error}"
-    return str(error.args[0]) if error.args else error.error
+    return str(error.args[0]) if error.args else str(error.error)
+
+
+def node_names(answer: Any) -> list[str]:
+    """The node names in an answer of :data:`~pingu.events.NODES_PROCEDURE`
+    (strings only, each once, in order)."""
+    if not isinstance(answer, (list, tuple)):
+        return []
+    return list(dict.fromkeys(name for name in answer if isinstance(name, str) and name))
 
 
 def watch_wamp(
@@ -154,12 +189,14 @@ def watch_wamp(
     nodes: list[str],
     target: str,
     options: dict[str, Any],
-    out: Any = None,
-    err: Any = None,
+    out: Optional[IO[str]] = None,
+    err: Optional[IO[str]] = None,
 ) -> defer.Deferred[int]:
-    """Ping ``target`` from ``nodes`` through the router; fires the exit status."""
+    """Ping ``target`` from ``nodes`` (every node when empty) through the
+    router; a Deferred firing the exit status."""
     out = out or sys.stdout
     err = err or sys.stderr
+    console = Printer(out, err)
     status: defer.Deferred[int] = defer.Deferred()
     component = Component(
         transports=[
@@ -180,9 +217,9 @@ def watch_wamp(
             names = list(dict.fromkeys(nodes))
             if not names:
                 try:
-                    names = yield session.call(NODES_PROCEDURE)
+                    names = node_names((yield session.call(NODES_PROCEDURE)))
                 except ApplicationError as e:
-                    if e.error != "wamp.error.no_such_procedure":
+                    if e.error != NO_SUCH_PROCEDURE:
                         raise
             if not names:
                 raise RuntimeError(f"no pingu node is on the router {router}")
@@ -202,31 +239,28 @@ def watch_wamp(
             yield defer.DeferredList([part.follower.done for part in parts], consumeErrors=True)
             finish(max(part.status() for part in parts))
         except ApplicationError as e:
-            err.write(f"pingu: {_message(e, '?')}\n")
+            console.error(refusal(e, "?"))
             finish(EXIT_ERROR)
         except Exception as e:  # no node on the router, ...
-            err.write(f"pingu: {e}\n")
+            console.error(e)
             finish(EXIT_ERROR)
         yield session.leave()
 
     @component.on_leave
     def left(session: Any, details: Any) -> None:
-        if not status.called and details.reason not in (
-            "wamp.close.normal",
-            "wamp.close.goodbye_and_out",
-        ):
-            err.write(f"pingu: the router ended the session: {details.reason} {details.message}\n")
+        if not status.called and details.reason not in NORMAL_CLOSE:
+            console.error(f"the router ended the session: {details.reason} {details.message}")
             finish(EXIT_ERROR)
 
     @component.on_connectfailure
     def failed(_component: Any, reason: Any) -> None:
         if not status.called:
-            err.write(f"pingu: cannot connect to {router}: {reason}\n")
+            console.error(f"cannot connect to {router}: {reason}")
             finish(EXIT_ERROR)
 
     def over(_: Any) -> None:
         if not status.called:
-            err.write(f"pingu: lost the connection to {router}\n")
+            console.error(f"lost the connection to {router}")
             finish(EXIT_ERROR)
 
     component.start(reactor).addBoth(over)

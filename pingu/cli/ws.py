@@ -1,0 +1,129 @@
+"""The WebSocket side of ``pingu watch``: one run on one pingu server.
+
+    pingu watch ws://127.0.0.1:8080/ws 127.0.0.1 -c 5
+
+The request goes as JSON (subprotocol ``pingu.json``); every event that
+comes back is printed by the :class:`~pingu.cli.printer.Printer`.  The exit
+status is ping's, from the ``end`` event; 2 when the server refused, sent
+something that is not an event, or the connection failed or closed before
+the end.  Ctrl-C asks the server to stop ping (``{"stop": true}``), so its
+statistics still print.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import Any, Optional
+
+from autobahn.twisted.websocket import (
+    WebSocketClientFactory,
+    WebSocketClientProtocol,
+    connectWS,
+)
+from twisted.internet import defer
+
+from pingu import events
+from pingu.cli.printer import EXIT_ERROR, Printer, exit_status
+
+#: What asks the server to stop the run, as Ctrl-C stops ping.
+STOP_MESSAGE = b'{"stop":true}'
+
+
+def decode(payload: bytes) -> Optional[events.Event]:
+    """One message from the server as an event, or ``None`` if it is not
+    one (not UTF-8, not JSON, not an object with a string ``type``)."""
+    try:
+        event = json.loads(payload.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError both are
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return None
+    return event
+
+
+class WatchProtocol(WebSocketClientProtocol):
+    """Sends the request, prints the events, fires ``factory.done`` with
+    the exit status when the connection closes."""
+
+    factory: WatchFactory
+    end: Optional[events.Event] = None
+    broken = False
+
+    def onConnect(self, response: Any) -> None:
+        # Autobahn's client leaves Nagle on: each line would wait ~40 ms.
+        self.transport.setTcpNoDelay(True)
+
+    def onOpen(self) -> None:
+        self.sendMessage(json.dumps(self.factory.fields).encode("utf-8"))
+        self.factory.stop = self.stop
+
+    def stop(self) -> None:
+        """Ask the server to stop ping (its statistics and ``end`` follow)."""
+        if self.state == self.STATE_OPEN:
+            self.sendMessage(STOP_MESSAGE)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.broken:
+            return  # closing: nothing more is shown
+        event = None if isBinary else decode(payload)
+        if event is None:
+            self.factory.printer.error("the server sent something that is not a pingu event")
+            self.broken = True
+            self.sendClose()
+            return
+        self.factory.printer.event(event)
+        if event["type"] in (events.END, events.ERROR):
+            self.end = event
+
+    def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
+        self.factory.stop = lambda: None
+        if self.end is None and not self.broken:
+            why = f": {reason}" if reason else ""
+            self.factory.printer.error(f"connection closed before the end{why} ({code})")
+        ended = self.end if self.end and self.end["type"] == events.END else None
+        self.factory.finish(EXIT_ERROR if self.broken else exit_status(ended))
+
+
+class WatchFactory(WebSocketClientFactory):
+    """One watch: the request, the printer, and the Deferred of its status."""
+
+    protocol = WatchProtocol
+
+    def __init__(self, url: str, fields: dict[str, Any], printer: Printer, reactor: Any) -> None:
+        super().__init__(url, protocols=[events.SUBPROTOCOL_JSON], reactor=reactor)
+        self.fields = fields
+        self.printer = printer
+        self.done: defer.Deferred[int] = defer.Deferred()
+        self.stop: Any = lambda: None
+
+    def finish(self, status: int) -> None:
+        """The watch is over with ``status`` (only the first call counts)."""
+        if not self.done.called:
+            self.done.callback(status)
+
+    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+        if not self.done.called:
+            self.printer.error(f"cannot connect to {self.url}: {reason.getErrorMessage()}")
+            self.finish(EXIT_ERROR)
+
+    def clientConnectionLost(self, connector: Any, reason: Any) -> None:
+        # onClose has normally fired the status; this covers a lost handshake
+        if not self.done.called:
+            self.printer.error(f"lost the connection to {self.url}: {reason.getErrorMessage()}")
+            self.finish(EXIT_ERROR)
+
+
+def watch_websocket(
+    reactor: Any, url: str, fields: dict[str, Any], printer: Printer
+) -> defer.Deferred[int]:
+    """Run one ping through the pingu WebSocket server at ``url``; a Deferred
+    firing the exit status.  Ctrl-C (SIGINT) asks the server to stop it."""
+    factory = WatchFactory(url, fields, printer, reactor)
+
+    def interrupted(*_: Any) -> None:
+        reactor.callFromThread(lambda: factory.stop())
+
+    signal.signal(signal.SIGINT, interrupted)
+    connectWS(factory)
+    return factory.done
