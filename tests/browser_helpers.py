@@ -1,5 +1,6 @@
 """Helpers for the browser tests: one headless chromium, pages that record
-console errors, the page's state read through ``window.pingu``.
+console errors, the page's state read through its test hook
+(``window.pinguTest.snapshot()``).
 
 Chromium is Debian's (``/usr/bin/chromium``, or ``PINGU_CHROMIUM``): Playwright
 cannot download its own here.  Screenshots go to ``screenshots/`` at the top
@@ -89,35 +90,40 @@ def start_run(
     page.press("#target", "Enter")
 
 
-#: One panel as the tests see it: state, badge, statistics, lines, chart points.
+#: One panel as the tests see it, read through the page's one test hook,
+#: ``window.pinguTest.snapshot()``: state, badge, statistics, lines, chart points.
 PANEL_STATE_JS = """
 (index) => {
-  const panel = window.pingu.panels[index];
+  const panel = window.pinguTest.snapshot().panels[index];
   if (!panel) return null;
-  const el = panel.el;
-  const stat = (k) => el.querySelector(`dd[data-k="${k}"] .v`).textContent;
+  const stats = panel.stats[0];
   return {
-    state: el.dataset.state,
-    badge: el.querySelector(".state-badge").textContent,
-    sent: stat("sent"),
-    received: stat("received"),
-    loss: stat("loss_pct"),
-    avg: stat("avg_ms"),
-    p95: stat("p95_ms"),
-    replyLines: el.querySelectorAll(".line.reply").length,
-    timeoutLines: el.querySelectorAll(".line.timeout").length,
-    summaryLines: el.querySelectorAll(".line.summary").length,
-    points: panel.xs.filter((x, i) => panel.ys.some((ys) => ys[i] != null)).length,
-    losses: panel.losses.length,
-    notice: el.querySelector(".notice").hidden ? "" : el.querySelector(".notice").textContent,
-    stopVisible: !el.querySelector("button.stop").hidden,
-    restartVisible: !el.querySelector("button.restart").hidden,
-    restartLabel: el.querySelector(".restart-label").textContent,
-    ended: panel.sources.every((s) => s.endEvent != null || s.close != null),
-    text: el.querySelector(".lines").textContent,
+    state: panel.state,
+    badge: panel.badge,
+    sent: stats.sent,
+    received: stats.received,
+    loss: stats.loss_pct,
+    avg: stats.avg_ms,
+    p95: stats.p95_ms,
+    replyLines: panel.lines.reply,
+    timeoutLines: panel.lines.timeout,
+    summaryLines: panel.lines.summary,
+    points: panel.chart.points,
+    losses: panel.chart.losses,
+    notice: panel.notice,
+    stopVisible: panel.stopVisible,
+    restartVisible: panel.restartVisible,
+    restartLabel: panel.restartLabel,
+    ended: panel.ended,
+    text: panel.text,
   };
 }
 """
+
+
+def snapshot(page: Any) -> dict[str, Any]:
+    """The whole page as plain data (``window.pinguTest.snapshot()``)."""
+    return page.evaluate("window.pinguTest.snapshot()")
 
 
 def panel_state(page: Any, index: int = 0) -> dict[str, Any]:

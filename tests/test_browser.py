@@ -27,6 +27,7 @@ from tests.browser_helpers import (
     page_files_missing,
     panel_state,
     screenshot,
+    snapshot,
     start_run,
     wait_ended,
     wait_panel,
@@ -108,7 +109,7 @@ def test_page_loads_without_console_errors(ui: UI) -> None:
     assert page.is_visible("#target")
     assert page.evaluate("document.activeElement.id") == "target"
     assert page.evaluate("typeof window.uPlot") == "function"
-    assert page.evaluate("window.pingu.mode") == "ws"
+    assert snapshot(page)["mode"] == "ws"
     # the limits from /pingu-info.json reach the form
     assert page.get_attribute("#interval", "min") == "0.2"
     assert page.get_attribute("#count", "max") == "10000"
@@ -199,11 +200,10 @@ def test_two_panels_run_at_once_and_are_removed_independently(ui: UI) -> None:
     ui.open()
     page = ui.page
     start_run(page, "127.0.0.1 ::1", count=8, interval=0.2)
-    both = "window.pingu.panels.length === 2 && window.pingu.panels.every(p => p.active)"
-    page.wait_for_function(both)
+    panels = "window.pinguTest.snapshot().panels"
+    page.wait_for_function(f"{panels}.length === 2 && {panels}.every(p => p.active)")
     page.wait_for_function(
-        "window.pingu.panels.every(p => p.el.querySelectorAll('.line.reply').length >= 2)"
-        " && window.pingu.panels.every(p => p.active)",
+        f"{panels}.every(p => p.lines.reply >= 2 && p.active)",
         polling="raf",
     )
     assert page.locator(".panel").count() == 2
@@ -348,7 +348,7 @@ def test_server_limit_is_shown(browser: Any, tmp_path: Any) -> None:
             # both requests leave at once: whichever the server takes second is refused
             page.wait_for_function(
                 """() => {
-                  const states = window.pingu.panels.map((p) => p.el.dataset.state).sort();
+                  const states = window.pinguTest.snapshot().panels.map((p) => p.state).sort();
                   return states.join() === "error,running";
                 }"""
             )
@@ -394,18 +394,19 @@ def test_many_points_stay_smooth(ui: UI) -> None:
     started = time.monotonic()
     result = page.evaluate(
         """async () => {
-          const panel = window.pingu.panels[0];
-          const source = panel.sources[0];
           const t0 = Date.now() / 1000;
           const began = performance.now();
+          const events = [];
           for (let i = 0; i < 5000; i++) {
             const rtt = (i % 50) / 10;
-            source.handle({type: "reply", seq: i + 10, rtt_ms: rtt, t: t0 + i * 0.01,
-                           raw: `64 bytes from x: icmp_seq=${i + 10} time=${rtt} ms`});
+            events.push({type: "reply", seq: i + 10, rtt_ms: rtt, t: t0 + i * 0.01,
+                         raw: `64 bytes from x: icmp_seq=${i + 10} time=${rtt} ms`});
           }
+          window.pinguTest.feed(0, 0, events);
           await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
-          return {ms: performance.now() - began, points: panel.chart.data[0].length,
-                  dom: panel.el.querySelectorAll('.line').length};
+          const ms = performance.now() - began;
+          const panel = window.pinguTest.snapshot().panels[0];
+          return {ms, points: panel.chart.drawn, dom: panel.lines.shown};
         }"""
     )
     assert time.monotonic() - started < 5
@@ -428,7 +429,8 @@ def test_a_zoom_holds_while_the_run_goes_on(ui: UI) -> None:
     page.mouse.down()
     page.mouse.move(over["x"] + over["width"] / 3, y, steps=5)
     page.mouse.up()
-    zoom = "[window.pingu.panels[0].chart.scales.x.min, window.pingu.panels[0].chart.scales.x.max]"
+    chart = "window.pinguTest.snapshot().panels[0].chart"
+    zoom = f"[{chart}.xMin, {chart}.xMax]"
     zoomed = page.evaluate(zoom)
     assert page.is_visible(".panel .zoom-hint")
     before = panel_state(page)["points"]
@@ -437,7 +439,7 @@ def test_a_zoom_holds_while_the_run_goes_on(ui: UI) -> None:
     page.dblclick(".panel .u-over")
     page.wait_for_function(f"{zoom}[1] > {zoomed[1]}")
     assert page.is_hidden(".panel .zoom-hint")
-    newest = page.evaluate("Math.max(...window.pingu.panels[0].xs)")
+    newest = page.evaluate(f"{chart}.lastX")
     assert page.evaluate(zoom)[1] >= newest
     page.keyboard.press("Escape")
     wait_ended(page)

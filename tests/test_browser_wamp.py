@@ -23,6 +23,7 @@ from tests.browser_helpers import (
     open_page,
     panel_state,
     screenshot,
+    snapshot,
     wait_ended,
     wait_panel,
 )
@@ -114,7 +115,8 @@ def start(page: Any, target: str, nodes: list[str], count: str = "", interval: s
 
 def reply_seqs(page: Any, index: int = 0) -> list[int]:
     return page.evaluate(
-        "(i) => [...window.pingu.panels[i].el.querySelectorAll('.line.reply')]"
+        "(i) => [...document.querySelectorAll('#panels > .panel')[i]"
+        ".querySelectorAll('.line.reply')]"
         ".map(l => +l.textContent.match(/icmp_seq=(\\d+)/)[1])",
         index,
     )
@@ -142,14 +144,12 @@ def test_two_nodes_side_by_side_from_the_routers_own_page(cluster, pages):
     # one statistics group and one chart series per node, each line tagged
     groups = page.locator(".panel .stat-node").all_text_contents()
     assert [g.split()[0] for g in groups] == ["north", "south"]  # each with its address
-    assert page.evaluate("window.pingu.panels[0].chart.series.map(s => s.label)") == [
+    assert snapshot(page)["panels"][0]["chart"]["series"] == [
         "Time",
         "north",
         "south",
     ]
-    assert page.evaluate(
-        "window.pingu.panels[0].sources.map(s => s.stats.snapshot().received)"
-    ) == [5, 5]
+    assert [s["figures"]["received"] for s in snapshot(page)["panels"][0]["sources"]] == [5, 5]
     untagged = page.locator(".panel .line:not(.meta):not(:has(.node-tag))").count()
     assert untagged == 0  # the two lines of each summary included
     assert page.locator(".panel .line.summary").count() == 4

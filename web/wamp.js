@@ -1,6 +1,6 @@
 // WAMP mode: the page as a viewer on a Crossbar.io router, behind one small
-// adapter so that app.js never touches autobahn directly. Every URI the page
-// uses is in URIS below (they match pingu/wamp.py).
+// adapter so that nothing else touches autobahn. Every pingu URI comes from
+// vocabulary.js (generated from pingu/events.py).
 //
 //   await connect(url, realm, {onState})   open the session (anonymous); it
 //                                           reconnects by itself, forever
@@ -14,16 +14,10 @@
 // A call made on a session that is then lost never settles (autobahn drops
 // it with the session): callers that must go on after a drop use `timed`.
 
-export const URIS = {
-  nodes: "pingu.nodes", // shared registration: any one node answers
-  joined: "pingu.nodes.joined", // {"node": name}
-  start: (node) => `pingu.${node}.start`, // kwargs: target, count, interval, size, family
-  backlog: (node) => `pingu.${node}.backlog`, // (run) -> [events]
-  stop: (node) => `pingu.${node}.stop`, // (run) -> {ending, viewers}
-};
+import { CLOSE_CODES, ERROR_URIS, JOINED_TOPIC, NODES_PROCEDURE, NO_SUCH_RUN, nodeUri } from "./vocabulary.js";
 
 /** The run is not (or no longer) known to the node. */
-export const NO_SUCH_RUN = "pingu.error.no_such_run";
+export { NO_SUCH_RUN };
 /** Nobody registered the procedure: the node is not (yet, or any more) on the router. */
 export const NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure";
 /** The page's own error for a call that did not come back in time. */
@@ -48,12 +42,15 @@ function loadAutobahn() {
   });
 }
 
-/** A WAMP error as the page shows errors: {code, reason, message, field}. */
+/** A refusal's URI -> the close code the WebSocket face would have used. */
+const URI_CODES = new Map(Object.entries(ERROR_URIS).map(([name, uri]) => [uri, CLOSE_CODES[name] ?? null]));
+
+/** A WAMP error as the page shows errors: {code, reason, uri, message, field}. */
 export function describeError(err) {
   if (err && typeof err === "object" && "error" in err) {
     const kwargs = err.kwargs || {};
     const message = (err.args && err.args[0]) || kwargs.message || err.error;
-    return { code: kwargs.code ?? null, reason: kwargs.reason || err.error, uri: err.error, message: String(message), field: kwargs.field };
+    return { code: kwargs.code ?? URI_CODES.get(err.error) ?? null, reason: kwargs.reason || err.error, uri: err.error, message: String(message), field: kwargs.field };
   }
   return { code: null, reason: "wamp", uri: null, message: String(err && err.message ? err.message : err) };
 }
@@ -139,12 +136,12 @@ export function timed(promise, ms) {
 }
 
 export async function listNodes() {
-  const names = await live().call(URIS.nodes);
+  const names = await live().call(NODES_PROCEDURE);
   return Array.isArray(names) ? names : [];
 }
 
 export async function onNodeJoined(fn) {
-  await live().subscribe(URIS.joined, (args) => {
+  await live().subscribe(JOINED_TOPIC, (args) => {
     const payload = args && args[0];
     if (payload && typeof payload.node === "string") fn(payload.node);
   });
@@ -152,7 +149,7 @@ export async function onNodeJoined(fn) {
 
 export async function start(node, request) {
   const { target, ...options } = request;
-  return live().call(URIS.start(node), [target], options);
+  return live().call(nodeUri(node, "start"), [target], options);
 }
 
 export async function subscribe(topic, onEvent) {
@@ -166,9 +163,9 @@ export async function subscribe(topic, onEvent) {
 }
 
 export async function backlog(node, run) {
-  return live().call(URIS.backlog(node), [run]);
+  return live().call(nodeUri(node, "backlog"), [run]);
 }
 
 export async function stop(node, run) {
-  return live().call(URIS.stop(node), [run]);
+  return live().call(nodeUri(node, "stop"), [run]);
 }

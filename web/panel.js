@@ -1,0 +1,264 @@
+// One panel: one target, one source per vantage node (or the one WebSocket),
+// each with its run state (run.js), statistics (stats.js), events (for
+// export), a series in the chart (chart.js); the DOM is panel-view.js's.
+
+import { Chart } from "./chart.js";
+import { clockTime, schedule, unschedule } from "./dom.js";
+import { download, exportRows, fileStem, toCSV, toJSON } from "./export.js";
+import { PanelView } from "./panel-view.js";
+import { STOPPED_HOW, capitalize, initial, isActive, outcome, panelStatus, step } from "./run.js";
+import { RunStats } from "./stats.js";
+
+let panelIds = 0;
+
+export const panelKey = (target, options, nodes) => JSON.stringify([target, options, nodes]);
+
+/** "5× · every 0.2 s · 56 B · IPv6 only · from alpha, beta" */
+export function describeOptions(options, nodes) {
+  const parts = [options.count ? `${options.count}×` : "until stopped", `every ${options.interval ?? 1} s`];
+  if (options.size != null) parts.push(`${options.size} B`);
+  if (options.family) parts.push(`IPv${options.family} only`);
+  if (nodes.length) parts.push(`from ${nodes.join(", ")}`);
+  return parts.join(" · ");
+}
+
+function countTypes(events) {
+  const counts = {};
+  for (const e of events) counts[e.type] = (counts[e.type] || 0) + 1;
+  return counts;
+}
+
+const plural = (count, one, many) => (count === 1 ? one : many);
+
+export class Panel {
+  /**
+   * openSource(node, request, sink): a run source (ws-source.js, wamp-source.js);
+   * hooks: changed(panel, source, before), refusal(panel, text, field), remove(panel), about() -> {version, mode}.
+   */
+  constructor(target, options, nodes, { openSource, hooks }) {
+    this.id = ++panelIds;
+    this.target = target;
+    this.options = options; // {count, interval, size, family}
+    this.nodes = nodes; // [] in WebSocket mode
+    this.openSource = openSource;
+    this.hooks = hooks;
+    this.sources = (nodes.length ? nodes : [null]).map((node, index) => ({ node, index, run: initial(), token: 0, conn: null }));
+    this.multi = this.sources.length > 1;
+    this.view = new PanelView({ id: this.id, target, subtitle: describeOptions(options, nodes), nodes }, {
+      stop: () => this.stop(),
+      restart: () => this.start(),
+      remove: () => hooks.remove(this),
+      exportCSV: () => this.exportCSV(),
+      exportJSON: () => this.exportJSON(),
+    });
+    this.el = this.view.el;
+    this.chart = new Chart(this.view.chartParts, this.sources.map((s) => s.node ?? "RTT"), { changed: () => schedule(this) });
+    this.reset();
+  }
+
+  get request() {
+    const request = { target: this.target };
+    for (const key of ["count", "interval", "size", "family"]) if (this.options[key] != null) request[key] = this.options[key];
+    return request;
+  }
+
+  get key() {
+    return panelKey(this.target, this.options, this.nodes);
+  }
+
+  get active() {
+    return this.sources.some((s) => isActive(s.run));
+  }
+
+  reset() {
+    for (const source of this.sources) Object.assign(source, { stats: new RunStats(), events: [] });
+    this.view.clearLines();
+    this.chart.reset();
+    this.chart.setZoomed(false);
+    this.statsDirty = this.stateDirty = true;
+  }
+
+  start() {
+    this.hooks.refusal(this, null);
+    for (const source of this.sources) this.abortSource(source);
+    this.reset();
+    const request = this.request;
+    for (const source of this.sources) {
+      const token = ++source.token; // a connection of an earlier run has no say any more
+      source.run = step(source.run, { type: "begin" });
+      source.conn = this.openSource(source.node, request, (action) => token === source.token && this.act(source, action));
+    }
+    this.changed();
+  }
+
+  stop() {
+    for (const source of this.sources) {
+      const before = source.run;
+      source.run = step(before, { type: "stop" });
+      if (source.run !== before) source.conn?.stop();
+    }
+    this.changed();
+  }
+
+  abortSource(source) {
+    source.token += 1;
+    source.conn?.abort();
+    source.conn = null;
+    source.run = step(source.run, { type: "abort" });
+  }
+
+  /** WAMP: the router connection is gone (suspend) or back (resume). */
+  suspend(detail) {
+    for (const s of this.sources) if (isActive(s.run)) s.conn?.suspend?.(detail);
+  }
+
+  resume() {
+    for (const s of this.sources) if (isActive(s.run)) s.conn?.resume?.();
+  }
+
+  destroy() {
+    this.hooks.refusal(this, null);
+    for (const source of this.sources) this.abortSource(source);
+    this.chart.destroy();
+    this.el.remove();
+    unschedule(this);
+  }
+
+  changed() {
+    this.stateDirty = true;
+    schedule(this);
+  }
+
+  /** What a source says: a run machine action, or a note for the output. */
+  act(source, action) {
+    const before = source.run;
+    if (action.type === "event") this.took(source, action.event);
+    source.run = step(before, action);
+    const meta = (text, kind = "meta") => this.view.line({ index: source.index, type: kind, text, meta: true });
+    switch (action.type) {
+      case "event":
+        this.eventLines(source, action.event, meta);
+        break;
+      case "close": {
+        // refusals and ends are already in the output; say what only the close tells
+        const { notice } = outcome(source.run);
+        if (notice && !source.run.error && !source.run.end) meta(notice, source.run.phase === "stopped" ? "meta" : "meta error");
+        source.conn = null;
+        break;
+      }
+      case "suspend":
+        meta(`Router connection lost${action.detail ? ` (${action.detail})` : ""}: reconnecting…`, "meta error");
+        break;
+      case "resume":
+        meta("Reconnected: following the run again, nothing missed");
+        break;
+      case "joined": {
+        const when = typeof action.since === "number" ? ` since ${clockTime(action.since).replace(/\.\d$/, "")}` : "";
+        meta(`Joined the run going on ${source.node}${when}: the lines above are its backlog, live from here`);
+        break;
+      }
+      case "skipped": {
+        const n = action.count;
+        meta(`${n} earlier event${plural(n, "", "s")} of this run ${plural(n, "is", "are")} no longer kept by node ${source.node}: figures count from here`);
+        break;
+      }
+      default:
+        break;
+    }
+    this.changed();
+    if (source.run !== before) this.hooks.changed(this, source, before);
+  }
+
+  /** One server event into the figures, the chart and the export. */
+  took(source, event) {
+    source.events.push({ ...event, t_client: Date.now() / 1000 });
+    const point = source.stats.add(event);
+    if (point) this.chart.add(source.index, event, point);
+    this.statsDirty = true;
+  }
+
+  eventLines(source, event, meta) {
+    if (event.raw != null) {
+      // a summary is two of ping's lines: one row each, each with its node tag
+      for (const text of String(event.raw).split("\n")) {
+        this.view.line({ index: source.index, type: event.type, text, dup: !!event.dup, icmpError: event.error != null });
+      }
+    } else if (event.type === "start") {
+      const fam = event.family ? ` over IPv${event.family}` : "";
+      const address = event.address && event.address !== event.target ? ` (${event.address})` : "";
+      meta(`Pinging ${event.target}${address}${fam}`);
+    } else if (event.type === "error") {
+      meta(`${event.message || event.reason || "error"}${event.code ? ` (${event.code})` : ""}`, "meta error");
+    } else if (event.type === "end") {
+      const took = event.duration_s != null ? ` after ${event.duration_s.toFixed(1)} s` : "";
+      const stopped = source.run.userStopped && STOPPED_HOW.has(event.how);
+      const ok = event.how === "completed" || stopped;
+      meta(`${stopped ? "Stopped" : capitalize(event.message || event.how)}${took}`, ok ? "meta" : "meta error");
+    }
+    if (event.type === "error") {
+      // refusals are said next to the form too (and the field in question marked)
+      const node = this.multi ? ` (node ${source.node})` : "";
+      const text = `refused${node}: ${event.message || event.reason || "error"}${event.code ? ` (${event.code})` : ""}`;
+      this.hooks.refusal(this, text, event.field);
+    }
+  }
+
+  /** Once per animation frame (dom.js's schedule). */
+  render() {
+    this.view.renderLines();
+    if (this.statsDirty) {
+      this.statsDirty = false;
+      this.view.renderStats(
+        this.sources.map((s) => s.stats.snapshot()),
+        this.sources.map((s) => s.run.start?.address || ""),
+      );
+    }
+    this.chart.render();
+    if (this.stateDirty) {
+      this.stateDirty = false;
+      const start = this.sources[0].run.start;
+      const address = start ? [start.address !== this.target ? start.address : "", start.family ? `IPv${start.family}` : ""].filter(Boolean).join(" · ") : "";
+      const noData = !this.sources.some((s) => s.run.start || s.stats.sent > 0);
+      this.view.renderStatus(panelStatus(this.sources.map((s) => s.run), this.nodes), address, noData);
+    }
+  }
+
+  exportCSV() {
+    download(`${fileStem(this.target)}.csv`, "text/csv;charset=utf-8", toCSV(exportRows(this.sources)));
+  }
+
+  exportJSON() {
+    const sources = this.sources.map((s) => ({ node: s.node, state: s.run.phase, close: s.run.close, stats: s.stats.snapshot(), events: s.events }));
+    const text = toJSON({ ...this.hooks.about(), target: this.target, request: this.request, sources });
+    download(`${fileStem(this.target)}.json`, "application/json", text);
+  }
+
+  /** The test hook's view of this panel (test-hook.js). */
+  snapshot() {
+    return {
+      id: this.id,
+      target: this.target,
+      options: { ...this.options },
+      nodes: [...this.nodes],
+      active: this.active,
+      ended: this.sources.every((s) => s.run.end != null || s.run.close != null),
+      ...this.view.snapshot(),
+      chart: this.chart.snapshot(),
+      sources: this.sources.map((s) => ({
+        node: s.node,
+        phase: s.run.phase,
+        events: s.events.length,
+        types: countTypes(s.events),
+        figures: s.stats.snapshot(),
+        close: s.run.close,
+        address: s.run.start?.address ?? null,
+      })),
+    };
+  }
+
+  /** Events into source `index` as if its connection had brought them (the test hook's feed). */
+  feed(index, events) {
+    const source = this.sources[index];
+    for (const event of events) this.act(source, { type: "event", event });
+  }
+}
