@@ -6,12 +6,18 @@ prints its statistics) and then firmer (SIGTERM, then SIGKILL) after a grace
 period, and a child that has already gone (``ProcessExitedAlready``) is not
 an error.  Twisted reaps the child, so it never lingers as a zombie, and its
 pipes are closed when it ends.
+
+A child must also end when the server itself dies without stopping it
+(SIGKILL, a crash): :func:`spawn` tells a :class:`Watcher` (in practice
+:class:`pingu.watchdog.Watchdog`) each child's pid as soon as it exists, and
+again once Twisted has reaped it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 from twisted.internet import error, protocol
 from twisted.python.failure import Failure
@@ -68,6 +74,16 @@ class LineSplitter:
 SIGNAL_ORDER = ("INT", "TERM", "KILL")
 
 
+class Watcher(Protocol):
+    """What :func:`spawn` tells about its children (see :mod:`pingu.watchdog`)."""
+
+    def started(self, pid: int) -> None:
+        """A child with this pid now exists (and is not reaped yet)."""
+
+    def ended(self, pid: int) -> None:
+        """The child with this pid has been reaped."""
+
+
 class PingProcess(protocol.ProcessProtocol):
     """The protocol of one ping child.
 
@@ -92,6 +108,8 @@ class PingProcess(protocol.ProcessProtocol):
         self.ended = False
         self._escalation: Optional[Any] = None
         self._level = -1  # index in SIGNAL_ORDER of the last signal sent
+        #: Called once when the child has been reaped (set by :func:`spawn`).
+        self.on_reaped: Optional[Callable[[], None]] = None
 
     def connectionMade(self) -> None:
         # ping reads nothing; its stdin is a pipe only so that fd 0 is taken.
@@ -111,6 +129,11 @@ class PingProcess(protocol.ProcessProtocol):
 
     def processEnded(self, reason: Failure) -> None:
         self.ended = True
+        # First, before anything that could raise: Twisted has reaped the
+        # child, so its pid may be reused and must no longer be watched.
+        reaped, self.on_reaped = self.on_reaped, None
+        if reaped is not None:
+            reaped()
         if self._escalation is not None and self._escalation.active():
             self._escalation.cancel()
         for fd, splitter in self.splitters.items():
@@ -153,17 +176,33 @@ class PingProcess(protocol.ProcessProtocol):
 
 
 def spawn(
-    reactor: Any, proto: PingProcess, argv: list[str], env: dict[str, str]
+    reactor: Any,
+    proto: PingProcess,
+    argv: list[str],
+    env: dict[str, str],
+    watchdog: Optional[Watcher] = None,
 ) -> Any:
     """Start the child; ``OSError`` when the executable is missing or not
     executable (checked here because a failed ``exec`` in the forked child
     would otherwise only show as exit status 1, indistinguishable from a
-    ping that got no reply)."""
+    ping that got no reply).
+
+    With a ``watchdog``, the child's pid is handed to it before this returns
+    (so before the reactor runs again, the earliest moment the pid is
+    known), and taken back once Twisted has reaped the child.
+    """
     executable = argv[0]
     if not os.path.isfile(executable):
         raise FileNotFoundError(f"{executable}: no such file")
     if not os.access(executable, os.X_OK):
         raise PermissionError(f"{executable}: not executable")
-    return reactor.spawnProcess(
+    transport = reactor.spawnProcess(
         proto, executable, argv, env=env, childFDs={0: "w", 1: "r", 2: "r"}
     )
+    pid = proto.pid
+    # Twisted reaps a child that has already exited inside spawnProcess (and
+    # calls processEnded then): such a pid is free again and is not watched.
+    if watchdog is not None and pid is not None and not proto.ended:
+        watchdog.started(pid)
+        proto.on_reaped = functools.partial(watchdog.ended, pid)
+    return transport
