@@ -1,161 +1,60 @@
-"""Start and stop the servers under test, on 127.0.0.1 and free ports.
+"""The servers under test, on 127.0.0.1 and free ports, from the shared
+harness (``tests/harness``): pingu, websocketd, and pingu's WAMP mode (a
+Crossbar.io router and one ``twistd pingu --router ... --no-web`` node).
 
-Every server runs in its own session (process group) so that stopping it
-also ends anything it left behind; each is stopped with SIGTERM, then
-SIGKILL to its group after a timeout.
+Every server runs in its own session (process group); stopping it sends
+SIGTERM, waits, and then SIGKILLs whatever is left in its group, so that
+nothing a server left behind skews the next step.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any, Optional
 
-from procstat import children
+from tests.harness import REPO
+from tests.harness import crossbar as harness_crossbar
+from tests.harness import pingu as harness_pingu
+from tests.harness.ports import free_port, listening
+from tests.harness.service import Service
 
 BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
 CHILDREN = BENCH / "children"
 
 #: pingu's limits are per client address and all bench clients are
 #: 127.0.0.1: raised so that the bench measures the server, not the policy.
 PINGU_BENCH_LIMITS = [
-    "--max-runs",
-    "5000",
-    "--max-runs-per-client",
-    "5000",
-    "--max-connections-per-client",
-    "10000",
-    "--max-starts-per-second",
-    "100000",
-    "--min-interval",
-    "0.01",
-    "--max-count",
-    "1000000",
-]
+    "--max-runs", "5000",
+    "--max-runs-per-client", "5000",
+    "--max-connections-per-client", "10000",
+    "--max-starts-per-second", "100000",
+    "--min-interval", "0.01",
+    "--max-count", "1000000",
+]  # fmt: skip
+
+#: the WAMP node's name and the router's secret, for this run only
+NODE = "bench"
+SECRET = "bench-" + os.urandom(6).hex()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class BenchServer:
+    """What the scenarios use of a server: ``url``, ``pid``, ``children()``,
+    ``stop()``; the log and the output share one file."""
 
-
-def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with status {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:g}s")
-
-
-def write_wrapper(folder: Path, name: str, command: list[str]) -> Path:
-    """A one-line script for ``--ping``: pingu runs one executable with
-    ping's argv and a clean environment, so the child's own settings are
-    baked in here."""
-    path = folder / name
-    path.write_text("#!/bin/sh\nexec " + " ".join(shlex.quote(c) for c in command) + ' "$@"\n')
-    path.chmod(0o755)
-    return path
-
-
-class Server:
-    kind = "server"
+    sweep = True
     path = "/"
-
-    def __init__(self, workdir: Path, name: str) -> None:
-        self.workdir = workdir
-        self.name = name
-        self.port = free_port()
-        self.proc: Optional[subprocess.Popen] = None
-        self.log_path = workdir / f"{name}.log"
+    port: int
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}{self.path}"
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
 
-    def command(self) -> list[str]:
-        raise NotImplementedError
+class Pingu(BenchServer, harness_pingu.Pingu):
+    """``twistd -n pingu`` from the bench's venv with the bench's limits,
+    optionally from another source tree (``--pingu-src``) and under cProfile."""
 
-    def env(self) -> dict[str, str]:
-        return dict(os.environ)
-
-    #: seconds to wait for the port (Crossbar compiles its imports on a first start)
-    start_timeout = 20.0
-
-    def start(self) -> Server:
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            self.command(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-            env=self.env(),
-            start_new_session=True,
-        )
-        log.close()
-        try:
-            wait_port(self.port, self.proc, self.start_timeout)
-        except Exception:
-            self.stop()
-            raise
-        return self
-
-    def stop(self, timeout: float = 15.0) -> Optional[int]:
-        proc = self.proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        # Whatever is left in the server's own process group (it was
-        # started with its own session): children that did not end.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-        return proc.returncode
-
-    def children(self) -> list[int]:
-        return children(self.pid) if self.proc else []
-
-    def log_tail(self, n: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-
-class Pingu(Server):
-    """``twistd -n pingu`` from the bench's venv, optionally with another
-    source tree first on ``sys.path`` (``--pingu-src``, to measure a patch)
-    and optionally under cProfile."""
-
-    kind = "pingu"
     path = "/ws"
 
     def __init__(
@@ -163,59 +62,71 @@ class Pingu(Server):
         workdir: Path,
         name: str,
         ping: Path,
-        extra: Optional[list[str]] = None,
         src: Optional[Path] = None,
         profile: Optional[Path] = None,
     ) -> None:
-        super().__init__(workdir, name)
-        self.ping = ping
-        self.extra = extra or []
-        self.src = src
-        self.profile = profile
-
-    def command(self) -> list[str]:
-        twistd = Path(sys.executable).parent / "twistd"
-        cmd = [str(twistd), "-n", "--pidfile=", f"--logfile={self.log_path}"]
-        if self.profile is not None:
-            cmd += [f"--profile={self.profile}", "--profiler=cprofile", "--savestats"]
-        return [
-            *cmd,
-            "pingu",
-            "--port",
-            f"tcp:{self.port}:interface=127.0.0.1",
-            "--ping",
-            str(self.ping),
-            *PINGU_BENCH_LIMITS,
-            *self.extra,
-        ]
-
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        if self.src is not None:
-            env["PYTHONPATH"] = str(self.src)
-        return env
+        super().__init__(
+            workdir, name, ping=ping, args=PINGU_BENCH_LIMITS, src=src, profile=profile, wait="port"
+        )
 
 
-class Websocketd(Server):
-    kind = "websocketd"
+class Websocketd(BenchServer, Service):
+    """``websocketd --port=P --address=127.0.0.1 CHILD ARGS``."""
 
     def __init__(self, workdir: Path, name: str, child: list[str]) -> None:
-        super().__init__(workdir, name)
-        self.child = child
+        self.port = free_port()
+        argv = ["websocketd", f"--port={self.port}", "--address=127.0.0.1", "--loglevel=error"]
+        log = workdir / f"{name}.log"
+        super().__init__([*argv, *child], workdir, name, log_path=log, out_path=log)
 
-    def command(self) -> list[str]:
-        return [
-            "websocketd",
-            f"--port={self.port}",
-            "--address=127.0.0.1",
-            "--loglevel=error",
-            *self.child,
-        ]
+    def is_ready(self) -> bool:
+        return listening(self.port)
 
 
-def stop_all(servers: list[Any]) -> None:
-    for s in servers:
-        try:
-            s.stop()
-        except Exception:
-            pass
+class Router(BenchServer, harness_crossbar.Router):
+    """The router for the WAMP fan-out (Crossbar compiles its imports on a
+    first start: a long timeout)."""
+
+    start_timeout = 120.0
+    path = "/ws"
+
+    def __init__(self, workdir: Path, name: str) -> None:
+        super().__init__(workdir, SECRET, name=name)
+
+    def viewer_spec(self, target: str) -> dict[str, Any]:
+        """What bench/wampclient.py needs to watch ``target`` on the node."""
+        return {
+            "url": self.url,
+            "subprotocol": "wamp.2.json",
+            "realm": "pingu",
+            "node": NODE,
+            "target": target,
+        }
+
+
+class Node(BenchServer, harness_pingu.Node):
+    """One ``twistd pingu --router URL --node bench --no-web`` node."""
+
+    def __init__(self, workdir: Path, name: str, router: Router, ping: Path, src: Any) -> None:
+        super().__init__(
+            workdir,
+            router.url,
+            NODE,
+            SECRET,
+            args=PINGU_BENCH_LIMITS,
+            ping=ping,
+            name=name,
+            src=src,
+        )
+
+
+def wamp_available(src: Optional[Path] = None) -> Any:
+    """True, or why the WAMP fan-out cannot run here."""
+    tree = (src or REPO) / "pingu"
+    if not ((tree / "wamp.py").exists() or (tree / "wamp").is_dir()):
+        return f"{tree}/wamp(.py) is missing"
+    if not (REPO / ".crossbar" / "config.json").exists():
+        return ".crossbar/config.json is missing"
+    if not harness_crossbar.available():
+        return f"no Crossbar.io at {harness_crossbar.CROSSBAR} (run .ci/crossbar-venv)"
+    return True

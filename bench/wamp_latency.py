@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,8 +25,9 @@ sys.path.insert(0, str(REPO))
 from autobahn.twisted.component import Component  # noqa: E402
 from twisted.internet import defer  # noqa: E402
 
-from tests.crossbar import CrossbarRouter  # noqa: E402
-from tests.server import TWISTD, free_port  # noqa: E402
+from tests.harness.crossbar import Router  # noqa: E402
+from tests.harness.pingu import Node  # noqa: E402
+from tests.harness.ports import free_port  # noqa: E402
 
 
 def percentiles(delays: list[float]) -> dict[str, float]:
@@ -101,28 +101,19 @@ def main() -> None:
     args = parser.parse_args()
     secret = os.urandom(8).hex()
     workdir = Path(tempfile.mkdtemp(prefix="pingu-wamp-latency-"))
-    router = CrossbarRouter(workdir, secret).start()
+    router = Router(workdir, secret).start()
     port = free_port()
-    node = subprocess.Popen(
-        [str(TWISTD), "-n", "--pidfile=", "--logfile", str(workdir / "node.log"), "pingu",
-         "--port", f"tcp:{port}:interface=127.0.0.1", "--router", router.url, "--node", "bench",
-         "--min-interval", "0.01", "--max-starts-per-second", "100"],
-        env={**os.environ, "PINGU_WAMP_SECRET": secret}, cwd=workdir,
-    )  # fmt: skip
+    node = Node(workdir, router.url, "bench", secret, port=port, name="node",
+                args=["--min-interval", "0.01", "--max-starts-per-second", "100"])  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        log = workdir / "node.log"
-        while not log.exists() or "node bench joined" not in log.read_text(errors="replace"):
-            assert time.monotonic() < deadline, "the node did not join"
-            time.sleep(0.1)
+        node.start(30)
         websocket = percentiles(measure_websocket(port, args.events))
         wamp_delays = measure_wamp(router.url, args.events)
         if os.environ.get("PINGU_DEBUG"):
             print([round(d * 1000, 1) for d in wamp_delays[:40]], file=sys.stderr)
         wamp = percentiles(wamp_delays)
     finally:
-        node.terminate()
-        node.wait(15)
+        node.stop()
         router.stop()
     print(f"{'path':<28} {'events':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for name, row in (("plain WebSocket (/ws)", websocket), ("WAMP via Crossbar", wamp)):

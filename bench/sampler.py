@@ -1,16 +1,17 @@
-"""CPU and memory of a server and of its children, from /proc.
+"""CPU and memory of a server and of its children over time.
 
-A :class:`Sampler` thread reads, every ``interval`` seconds:
+A :class:`Sampler` thread reads, every ``interval`` seconds (with the
+harness's /proc readers, ``tests/harness/procs.py``):
 
 * the server's own CPU (all threads' scheduler run time) and RSS;
 * the CPU its reaped children have used (cutime + cstime), plus the CPU and
-  RSS of its live children (from ``/proc/PID/task/PID/children``).
+  RSS of its live children.
 
 The children's CPU over a window is then Δ(cutime + cstime) + Δ(live
 children's CPU): a child that ends inside the window moves its total into
 the parent's cutime, which makes the sum right without tracking each child
 (close enough: cutime is tick-sampled, the live children's time comes from
-the scheduler, see :func:`run_ns`).  Both Twisted and websocketd reap their
+the scheduler, see ``procs.run_ns``).  Both Twisted and websocketd reap their
 children.
 
 Times are CLOCK_MONOTONIC nanoseconds, the clock the load client reports
@@ -25,111 +26,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-TICK = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def read_stat(pid: int) -> Optional[tuple[int, int, int]]:
-    """(utime + stime, cutime + cstime, rss_kb) of a process, None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data.rsplit(b")", 1)[1].split()
-    # fields[0] is state (field 3); utime is field 14 -> index 11
-    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-    rss_pages = int(fields[21])
-    return utime + stime, cutime + cstime, rss_pages * PAGE_KB
-
-
-def children(pid: int) -> list[int]:
-    """Live (and zombie) children of ``pid``, all threads."""
-    out: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out.extend(int(x) for x in f.read().split())
-        except OSError:
-            pass
-    return out
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (for routers that run worker processes)."""
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        kids = children(p)
-        found.extend(kids)
-        todo.extend(kids)
-    return found
-
-
-def run_ns(pid: int) -> Optional[int]:
-    """Time on CPU, nanoseconds, from the scheduler (``/proc/PID/schedstat``).
-
-    Exact, unlike utime + stime, which the kernel samples at each tick: a
-    process that wakes up briefly after a timer (ping) is seldom the one
-    running at a tick and shows no CPU at all there.  Main thread only."""
-    try:
-        with open(f"/proc/{pid}/schedstat", "rb") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def tasks_run_ns(pid: int) -> Optional[int]:
-    """:func:`run_ns` summed over every thread of a process."""
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return None
-    total = 0
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
-                total += int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
-
-
-def pss_kb(pid: int) -> int:
-    """Proportional set size (shared pages divided among their users)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def vm_hwm_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) CPU ticks of the whole machine, all CPUs (/proc/stat)."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:9]]
-    idle = fields[3] + fields[4]
-    total = sum(fields)
-    return total - idle, total
+from tests.harness.procs import (
+    TICK,
+    children_of,
+    descendants,
+    machine_ticks,
+    parents,
+    read_stat,
+    run_ns,
+    tasks_run_ns,
+)
 
 
 @dataclass
@@ -162,10 +68,11 @@ class Sampler:
     def sample(self) -> Sample:
         t = time.monotonic_ns()
         cpu = ticks = reaped = kids_cpu = rss = kids_rss = nkids = procs = 0
+        table = parents()  # one pass over /proc for the whole tree
         servers = list(self.pids)
         if self.tree:
             for p in self.pids:
-                servers += descendants(p)
+                servers += descendants(p, table)
         server_set = set(servers)
         for pid in servers:
             st = read_stat(pid)
@@ -179,7 +86,7 @@ class Sampler:
             rss += st[2]
             if self.tree:
                 continue
-            for kid in children(pid):
+            for kid in children_of(pid, table):
                 if kid in server_set:
                     continue
                 ks = read_stat(kid)

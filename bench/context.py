@@ -1,0 +1,146 @@
+"""What every scenario shares: the run's context (options, folders, the
+servers it started), the compared variants and how a client greets each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from servers import CHILDREN, Node, Pingu, Router, Websocketd
+
+from tests.harness.procs import machine_ticks
+from tests.harness.service import Service, write_wrapper
+
+PY = "/usr/bin/python3"  # the children's interpreter (pingu gives them PATH only)
+
+__all__ = ["CHILDREN", "PY", "Ctx", "greeting", "log", "stop", "stop_all", "wait_children"]
+
+LIVE: list[Service] = []  # servers to stop whatever happens
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class Ctx:
+    """One bench run: its options, its folders, the servers it starts."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.quick = args.quick
+        self.out = Path(args.out).resolve()
+        self.tmp = self.out / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.src = Path(args.pingu_src).resolve() if args.pingu_src else None
+        self.serial = 0
+        self.quiet_budget = float(args.wait_quiet)  # seconds, for the whole run
+
+    def gate(self) -> float:
+        """The machine's CPU use by others right before a step (% of one
+        CPU); with --wait-quiet, first wait for it to fall under 30 % (the
+        option's seconds are a budget for the whole run).  Other jobs on the
+        machine skew every figure."""
+
+        def busy(seconds: float = 0.3) -> float:
+            b0, t0 = machine_ticks()
+            time.sleep(seconds)
+            b1, t1 = machine_ticks()
+            return 100.0 * (os.cpu_count() or 1) * (b1 - b0) / max(t1 - t0, 1)
+
+        load = busy()
+        started = time.monotonic()
+        while load > 30 and time.monotonic() - started < self.quiet_budget:
+            load = busy(2.0)
+        self.quiet_budget = max(0.0, self.quiet_budget - (time.monotonic() - started))
+        if load > 30:
+            log(f"the machine is busy ({load:.0f}% of a CPU used by others): figures are skewed")
+        return load
+
+    def pick(self, names: list[str]) -> list[str]:
+        """``names``, less those --servers leaves out."""
+        wanted = self.args.servers.split(",") if self.args.servers else None
+        return [n for n in names if wanted is None or n in wanted]
+
+    def name(self, what: str) -> str:
+        self.serial += 1
+        return f"{self.serial:02d}-{what}"
+
+    def _start(self, server: Any) -> Any:
+        LIVE.append(server)
+        return server.start()
+
+    def pingu(self, child: list[str], tag: str, profile: Optional[Path] = None) -> Pingu:
+        wrapper = write_wrapper(self.tmp, f"child-{tag}", child)
+        name = self.name(f"pingu-{tag}")
+        return self._start(Pingu(self.tmp, name, wrapper, src=self.src, profile=profile))
+
+    def websocketd(self, child: list[str], tag: str) -> Websocketd:
+        return self._start(Websocketd(self.tmp, self.name(f"websocketd-{tag}"), child))
+
+    def server(self, variant: str, child: list[str], tag: str) -> Any:
+        """The server that ``variant`` runs, serving ``child``, started."""
+        if VARIANTS[variant]["server"] == "pingu":
+            return self.pingu(child, tag)
+        return self.websocketd(child, tag)
+
+    def wamp(self, child: list[str]) -> tuple[Router, Node]:
+        """A Crossbar router and a pingu node whose ping is ``child``, started."""
+        router = self._start(Router(self.tmp, self.name("crossbar")))
+        wrapper = write_wrapper(self.tmp, "child-wamp", child)
+        node = self._start(Node(self.tmp, self.name("pingu-node"), router, wrapper, self.src))
+        return router, node
+
+
+def stop(server: Any) -> None:
+    server.stop()
+    if server in LIVE:
+        LIVE.remove(server)
+
+
+def stop_all() -> None:
+    """Every server still running, the last started first."""
+    for server in reversed(list(LIVE)):
+        try:
+            stop(server)
+        except Exception as e:
+            log(f"{server.name}: {e}")
+
+
+#: The compared variants: the server kind and how the client speaks to it.
+VARIANTS = {
+    "pingu": {"server": "pingu", "subprotocol": None},
+    "pingu.json": {"server": "pingu", "subprotocol": "pingu.json"},
+    "websocketd": {"server": "websocketd", "subprotocol": None},
+}
+
+
+def first_message(variant: str, target: str) -> str:
+    if VARIANTS[variant]["subprotocol"] == "pingu.json":
+        return json.dumps({"target": target})
+    return target
+
+
+def greeting(variant: str, target: str) -> dict[str, Any]:
+    """The client spec's ``first`` message and ``subprotocol`` for ``variant``."""
+    return {
+        "first": first_message(variant, target),
+        "subprotocol": VARIANTS[variant]["subprotocol"],
+    }
+
+
+def wait_children(server: Any, n: int, timeout: float) -> int:
+    """Wait until the server has ``n`` children (at least n, or none when n == 0)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        count = len(server.children())
+        if count >= n if n else count == 0:
+            return count
+        if time.monotonic() > deadline:
+            log(f"{server.name}: {count} children after {timeout:g}s (waited for {n})")
+            return count
+        time.sleep(0.1)
