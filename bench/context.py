@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,7 +19,9 @@ from tests.harness.service import Service, write_wrapper
 
 PY = "/usr/bin/python3"  # the children's interpreter (pingu gives them PATH only)
 
-__all__ = ["CHILDREN", "PY", "Ctx", "greeting", "log", "stop", "stop_all", "wait_children"]
+__all__ = [
+    "CHILDREN", "PY", "Ctx", "failed", "greeting", "log", "stop", "stop_all", "wait_children",
+]  # fmt: skip
 
 LIVE: list[Service] = []  # servers to stop whatever happens
 
@@ -96,7 +99,17 @@ class Ctx:
         return router, node
 
 
+def failed(row: dict[str, Any], e: Exception) -> dict[str, Any]:
+    """Record ``e`` as the row's error (its traceback goes to the log); the row."""
+    row["error"] = f"{type(e).__name__}: {e}"
+    log(traceback.format_exc())
+    return row
+
+
 def stop(server: Any) -> None:
+    """Stop a server this run started (nothing when ``server`` is None)."""
+    if server is None:
+        return
     server.stop()
     if server in LIVE:
         LIVE.remove(server)

@@ -3,11 +3,10 @@ delivered per second, server CPU, CPU time per message."""
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 from clients import run_client, session_errors
-from context import CHILDREN, PY, Ctx, greeting, log, stop
+from context import CHILDREN, PY, Ctx, failed, greeting, log, stop
 from report import COLORS, FAILURES, Column, fmt, num, series
 from sampler import Sampler
 
@@ -79,11 +78,9 @@ def run(ctx: Ctx) -> dict:
                     errors=dict(session_errors(res)),
                 )
             except Exception as e:
-                row["error"] = f"{type(e).__name__}: {e}"
-                log(traceback.format_exc())
+                failed(row, e)
             finally:
-                if server is not None:
-                    stop(server)
+                stop(server)
             log(f"a {variant:10} clients={clients:2} -> {fmt(row.get('lines_per_s'), 0)} lines/s")
             rows.append(row)
     return {"rows": rows}

@@ -8,11 +8,10 @@ import json
 import subprocess
 import sys
 import time
-import traceback
 from typing import Any
 
 from clients import BENCH, finish_client, ms_stats, run_client, session_errors, start_client
-from context import CHILDREN, Ctx, greeting, log, stop, wait_children
+from context import CHILDREN, Ctx, failed, greeting, log, stop, wait_children
 from report import COLORS, FAILURES, Column, fmt, num
 from sampler import Sampler
 
@@ -93,8 +92,7 @@ def run(ctx: Ctx) -> dict:
                         )
                     sampler.stop()
                 except Exception as e:
-                    row["error"] = f"{type(e).__name__}: {e}"
-                    log(traceback.format_exc())
+                    failed(row, e)
                 finally:
                     if bg is not None:
                         bg.kill()
@@ -106,11 +104,9 @@ def run(ctx: Ctx) -> dict:
                 rows.append(row)
                 wait_children(server, 0, 10)
         except Exception as e:
-            rows.append({"variant": variant, "error": f"{type(e).__name__}: {e}"})
-            log(traceback.format_exc())
+            rows.append(failed({"variant": variant}, e))
         finally:
-            if server is not None:
-                stop(server)
+            stop(server)
     if "pipe" in ctx.pick(["pipe"]):
         # the floor: the same child read straight from its pipe, no server
         row = {"variant": "pipe (no server)", "background": 0}

@@ -5,11 +5,10 @@ second, time to the first line."""
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 from clients import ms_stats, run_client_measured, session_errors
-from context import CHILDREN, Ctx, greeting, log, stop
+from context import CHILDREN, Ctx, failed, greeting, log, stop
 from report import COLORS, FAILURES, Column, fmt, lead, series, slash
 from sampler import Sampler
 
@@ -101,11 +100,9 @@ def run(ctx: Ctx) -> dict:
                     ],
                 )
             except Exception as e:
-                row["error"] = f"{type(e).__name__}: {e}"
-                log(traceback.format_exc())
+                failed(row, e)
             finally:
-                if server is not None:
-                    stop(server)
+                stop(server)
             log(
                 f"c {variant:10} n={n:4} -> cpu {fmt(row.get('server_cpu_pct'), 1)}% "
                 f"rss {fmt(row.get('server_rss_mb'), 1)} MB, kids {row.get('kids')} "

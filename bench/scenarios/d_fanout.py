@@ -6,11 +6,10 @@ of them, events delivered per second, delay from ping's print to the viewer."""
 from __future__ import annotations
 
 import time
-import traceback
 from typing import Any
 
 from clients import WAMPCLIENT, WSCLIENT, ms_stats, run_client_measured, session_errors
-from context import CHILDREN, Ctx, greeting, log, stop, wait_children
+from context import CHILDREN, Ctx, failed, greeting, log, stop, wait_children
 from report import COLORS, FAILURES, Column, fmt, lead, series, slash
 from sampler import Sampler
 from servers import wamp_available
@@ -138,8 +137,7 @@ def run(ctx: Ctx) -> dict:
                         errors=dict(errors),
                     )
                 except Exception as e:
-                    row["error"] = f"{type(e).__name__}: {e}"
-                    log(traceback.format_exc())
+                    failed(row, e)
                 log(
                     f"d {mode:10} viewers={v:4} -> procs {row.get('processes')} "
                     f"cpu {fmt(row.get('cpu_pct'), 1)}% (server {fmt(row.get('server_cpu_pct'))}"
@@ -154,8 +152,7 @@ def run(ctx: Ctx) -> dict:
                 else:
                     time.sleep(1)  # the shared run ends when its last viewer leaves
         except Exception as e:
-            rows.append({"mode": mode, "viewers": 0, "error": f"{type(e).__name__}: {e}"})
-            log(traceback.format_exc())
+            rows.append(failed({"mode": mode, "viewers": 0}, e))
         finally:
             for s in reversed(servers):
                 stop(s)

@@ -4,11 +4,10 @@ no longer keeps up (under 90 % of the asked rate)."""
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 from clients import ms_stats, run_client, session_errors
-from context import CHILDREN, Ctx, greeting, log, stop, wait_children
+from context import CHILDREN, Ctx, failed, greeting, log, stop, wait_children
 from report import COLORS, FAILURES, Column, fmt, num, series, slash
 from sampler import Sampler
 
@@ -77,8 +76,7 @@ def run(ctx: Ctx) -> dict:
                         max_kids=usage["kids"],
                     )
                 except Exception as e:
-                    row["error"] = f"{type(e).__name__}: {e}"
-                    log(traceback.format_exc())
+                    failed(row, e)
                 rows.append(row)
                 log(
                     f"e {variant:10} rate={rate:4}/s -> ok {row.get('ok')} "
@@ -89,11 +87,9 @@ def run(ctx: Ctx) -> dict:
                 if row.get("error") or churn_broke(row):
                     break
         except Exception as e:
-            rows.append({"variant": variant, "error": f"{type(e).__name__}: {e}"})
-            log(traceback.format_exc())
+            rows.append(failed({"variant": variant}, e))
         finally:
-            if server is not None:
-                stop(server)
+            stop(server)
     return {"rows": rows, "step_s": step}
 
 

@@ -187,7 +187,7 @@ class Chain:
         nodes = self.namespaces
         for ns in nodes:
             ip("netns", "add", ns.name)
-            ns.sh("ip", "link", "set", "lo", "up")
+            ip("-n", ns.name, "link", "set", "lo", "up")
         for ns in self.routers:
             ns.sh("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
             if self.ipv6:
@@ -199,13 +199,13 @@ class Chain:
             ip("link", "add", a, "netns", left.name, "type", "veth", "peer", "name", b,
                "netns", right.name)  # fmt: skip
             for ns, dev, end in ((left, a, 1), (right, b, 2)):
-                ns.sh("ip", "addr", "add", f"10.213.{i}.{end}/24", "dev", dev)
+                ip("-n", ns.name, "addr", "add", f"10.213.{i}.{end}/24", "dev", dev)
                 ns.v4.append(f"10.213.{i}.{end}")
                 if self.ipv6:
                     v6 = str(ipaddress.IPv6Address(f"fd00:213:{i}::{end}"))  # as ping prints it
-                    ns.sh("ip", "-6", "addr", "add", f"{v6}/64", "dev", dev, "nodad")
+                    ip("-n", ns.name, "-6", "addr", "add", f"{v6}/64", "dev", dev, "nodad")
                     ns.v6.append(v6)
-                ns.sh("ip", "link", "set", dev, "up")
+                ip("-n", ns.name, "link", "set", dev, "up")
         # the ends: everything through their one neighbour; a router: the
         # links on its left through its left neighbour, on its right through
         # its right one
@@ -215,9 +215,9 @@ class Chain:
                     continue  # its own links
                 via = k - 1 if j < k else k  # its link towards link j
                 end = 1 if j < k else 2
-                ns.sh("ip", "route", "add", f"10.213.{j}.0/24", "via", f"10.213.{via}.{end}")
+                ip("-n", ns.name, "route", "add", f"10.213.{j}.0/24", "via", f"10.213.{via}.{end}")
                 if self.ipv6:
-                    ns.sh("ip", "-6", "route", "add", f"fd00:213:{j}::/64", "via",
+                    ip("-n", ns.name, "-6", "route", "add", f"fd00:213:{j}::/64", "via",
                           f"fd00:213:{via}::{end}")  # fmt: skip
 
     def _wait(self, timeout: float) -> None:
