@@ -102,10 +102,8 @@ class Limits:
     #: ceiling, is a typo, and the larger limit would silently win.
     ORDERED = (
         ("min_interval", "max_interval"),
-        ("max_runs_per_client", "max_runs"),
-        ("max_resolving_per_client", "max_resolving"),
-        ("max_handshakes_per_client", "max_handshakes"),
-        ("max_calls_per_second", "max_calls_per_second_total"),
+        # (A per-client limit above its total is not nonsense: the total
+        # binds first, as on a small box run with --max-runs 1.)
         # a client whose queue cannot hold one line would be dropped on its first line
         ("max_line", "max_buffered"),
     )

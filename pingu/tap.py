@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -21,8 +20,9 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
+from pingu import __version__
 from pingu.limits import Limits, limit_options
-from pingu.request import Policy, system_resolver
+from pingu.request import Policy
 
 log = Logger(namespace="pingu")
 
@@ -75,6 +75,23 @@ class Options(usage.Options):
         self["allow"] = []
         self["deny"] = []
         self["allow-origin"] = []
+        self["server-name"] = []
+        self["trusted-proxy"] = []
+
+    def opt_version(self) -> None:
+        """print pingu's version and exit"""
+        print(f"pingu {__version__}")
+        raise SystemExit(0)
+
+    def opt_server_name(self, name: str) -> None:
+        """a host name this server is reached by (repeatable); requests for any
+        other name but IP literals, localhost and this machine's are refused"""
+        self["server-name"].append(name.strip().lower().rstrip("."))
+
+    def opt_trusted_proxy(self, cidr: str) -> None:
+        """a reverse proxy's network (repeatable): only from it are Forwarded
+        and X-Forwarded-For believed"""
+        self["trusted-proxy"].append(_network(cidr))
 
     def opt_allow(self, cidr: str) -> None:
         """only ping addresses in this network (repeatable)"""
@@ -89,14 +106,12 @@ class Options(usage.Options):
         self["allow-origin"].append(origin)
 
     def postOptions(self) -> None:
-        ping = self["ping"]
-        found = shutil.which(ping, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/bin")
-        if found is None or not os.access(found, os.X_OK):
-            raise fail(
-                f"ping executable {ping!r} not found or not executable "
-                "(install iputils-ping, or pass --ping PATH)"
-            )
-        self["ping"] = os.path.abspath(found)
+        from pingu.config import check_limits, find_executable
+
+        try:
+            self["ping"] = find_executable(self["ping"])
+        except ValueError as e:
+            raise fail(f"ping executable {e}") from None
         self["port"] = endpoint_description(self["port"])
         from twisted.internet import reactor
 
@@ -108,6 +123,7 @@ class Options(usage.Options):
             self["limits"] = Limits(
                 **{name.replace("-", "_"): self[name] for name, *_ in limit_options()}
             )
+            check_limits(self["limits"])
         except (TypeError, ValueError) as e:
             raise fail(str(e)) from None
         if self["webdir"] is not None and not Path(self["webdir"]).is_dir():
@@ -170,7 +186,8 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor
-    from pingu.runs import RunHub
+    from pingu.config import build_hub
+    from pingu.hosts import ServerNames
     from pingu.site import default_webdir, make_site, missing_page_files
     from pingu.websocket import PinguWebSocketFactory
 
@@ -178,7 +195,11 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     policy = Policy.build(
         tuple(options["allow"]), tuple(options["deny"]), options["public"], options["allow-zone"]
     )
-    hub = RunHub(reactor, options["ping"], limits, system_resolver(reactor), policy)
+    try:
+        hub = build_hub(reactor, limits, policy, ping=options["ping"])
+    except ValueError as e:
+        raise fail(str(e)) from None
+    trusted = tuple(options["trusted-proxy"])
     top = service.MultiService()
     factory = None
     if not options["no-web"]:
@@ -190,7 +211,13 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
                 "run `npm ci` in web/ (the WebSocket endpoint works regardless)",
                 file=sys.stderr,
             )
-        factory = PinguWebSocketFactory(hub, reactor, tuple(options["allow-origin"]))
+        factory = PinguWebSocketFactory(
+            hub,
+            reactor,
+            tuple(options["allow-origin"]),
+            ServerNames.default(tuple(options["server-name"])),
+            trusted,
+        )
         _Listener(reactor, options["port"], make_site(factory, webdir)).setServiceParent(top)
     if options["router"]:
         from pingu.wamp import make_wamp_service
@@ -202,6 +229,7 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             options["node"],  # None: the wamp module names the node after the host
             os.environ.get("PINGU_WAMP_SECRET"),
             reactor,
+            trusted,
         ).setServiceParent(top)
     # Added last, so stopped first: runs end and sockets close while the
     # listener and the WAMP session still stand.

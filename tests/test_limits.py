@@ -106,10 +106,6 @@ def test_min_interval_above_max_interval() -> None:
 @pytest.mark.parametrize(
     "small, large",
     [
-        ("max_runs_per_client", "max_runs"),
-        ("max_resolving_per_client", "max_resolving"),
-        ("max_handshakes_per_client", "max_handshakes"),
-        ("max_calls_per_second", "max_calls_per_second_total"),
         ("max_line", "max_buffered"),
     ],
 )
@@ -119,6 +115,12 @@ def test_a_share_above_its_whole_is_refused(small: str, large: str) -> None:
     assert message.startswith(f"--{small.replace('_', '-')} (")
     assert f"is above --{large.replace('_', '-')} (" in message
     Limits().replace(**{small: whole}).check(root=False)
+
+
+def test_a_per_client_limit_above_its_total_is_allowed() -> None:
+    # the total binds first: a small box runs with --max-runs 1
+    Limits(max_runs=1).check(root=False)
+    Limits(max_resolving=1, max_handshakes=1, max_calls_per_second_total=1.0).check(root=False)
 
 
 def test_the_interval_floor_of_a_user_other_than_root() -> None:

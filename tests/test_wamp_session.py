@@ -39,9 +39,21 @@ class MemoryNode(wamp.PinguNode):
         self.published.append((topic, args[0]))
 
     def call(self, procedure: str, *args: Any, **kwargs: Any) -> defer.Deferred:
+        if procedure == "wamp.session.get":  # every session comes from one host here
+            return defer.succeed(session_details(args[0]))
         assert procedure == "wamp.subscription.get"
         self.lookups[args[0]] = d = defer.Deferred()
         return d
+
+
+def session_details(session_id: int, host: str = "127.0.0.1") -> dict:
+    """What a router tells of an anonymous session (``wamp.session.get``)."""
+    return {
+        "session": session_id,
+        "authid": f"anon-{session_id}",
+        "authmethod": "anonymous",
+        "transport": {"peer": f"tcp4:{host}:{40000 + session_id}"},
+    }
 
 
 @pytest.fixture

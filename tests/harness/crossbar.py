@@ -42,6 +42,11 @@ def router_config(
     transport = router["transports"][0]
     transport["endpoint"] = {"type": "tcp", "port": port, "interface": "127.0.0.1"}
     transport["paths"]["/"]["directory"] = str(webdir or REPO / "web")
+    # the router's own page, on this port: the only origin it lets in
+    options = transport["paths"]["ws"]["options"]
+    options["allowed_origins"] = [
+        origin.replace(":8081", f":{port}") for origin in options.get("allowed_origins", [])
+    ]
     # relative to the cbdir, which is a copy here: the shipped one's
     options = router.get("options", {})
     if "pythonpath" in options:

@@ -1,0 +1,72 @@
+"""The one way a hub is built from an operator's settings.
+
+``twistd pingu`` (:func:`pingu.tap.makeService`) and a node that Crossbar
+starts itself (``config.extra`` in the router's configuration) both come
+here: the same discovery of the tools' executables, the same start-up
+checks of the limits.  Problems an operator can fix are a ``ValueError``
+with one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any, Optional
+
+from pingu import tools
+from pingu.limits import Limits
+from pingu.request import Policy, system_resolver
+from pingu.runs import RunHub
+
+#: Where executables are looked for after the server's own PATH.
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def find_executable(name: str, package: str = "iputils-ping") -> str:
+    """The absolute path of ``name`` (a name on PATH or a path)."""
+    found = shutil.which(name, path=os.environ.get("PATH", "") + ":" + SYSTEM_PATH)
+    if found is None or not os.access(found, os.X_OK):
+        raise ValueError(
+            f"{name!r} not found or not executable (install {package}, or pass its path)"
+        )
+    return os.path.abspath(found)
+
+
+def check_limits(limits: Limits) -> None:
+    """The start-up checks of every limit, for the user this process runs as."""
+    limits.check(root=os.geteuid() == 0)
+
+
+def build_hub(
+    reactor: Any,
+    limits: Limits,
+    policy: Policy,
+    ping: str = "ping",
+    resolver: Optional[Any] = None,
+) -> RunHub:
+    """A hub with the executables found, the limits checked, and a thread
+    pool big enough for ``--max-resolving`` lookups at once."""
+    check_limits(limits)
+    executables = {"ping": find_executable(ping)}
+    for name, tool in tools.TOOLS.items():
+        if name not in executables:
+            executables[name] = find_executable(tool.executable, tool.executable)
+    # A lookup holds a thread until getaddrinfo returns, timed out or not.
+    reactor.suggestThreadPoolSize(max(10, limits.max_resolving))
+    return RunHub(
+        reactor,
+        executables["ping"],
+        limits,
+        resolver if resolver is not None else system_resolver(reactor),
+        policy,
+        executables=executables,
+    )
+
+
+def hub_from_extra(reactor: Any, extra: dict[str, Any]) -> RunHub:
+    """A hub for a node that Crossbar starts itself, from ``config.extra`` in
+    the router's configuration: ``ping`` (a path), ``limits`` (by name, as
+    :class:`pingu.limits.Limits`) and ``public`` (true: ``--public``'s policy)."""
+    limits = Limits(**dict(extra.get("limits", {})))
+    policy = Policy.build(public=bool(extra.get("public")))
+    return build_hub(reactor, limits, policy, ping=extra.get("ping") or "ping")

@@ -1,0 +1,352 @@
+"""The node's session: its procedures, and the translation of refusals.
+
+Everything a procedure decides is the hub's (:meth:`pingu.runs.RunHub.request`
+for ``start``); this module only turns WAMP calls into requests and the
+hub's answers and :class:`~pingu.refusal.Refused` into results and WAMP
+errors.  Who watches what is :mod:`.viewers`; ended runs are :mod:`.retention`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from autobahn.twisted.wamp import ApplicationSession
+from autobahn.wamp import auth
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import RegisterOptions
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from pingu import events
+from pingu.clients import RateLimit
+from pingu.events import (
+    JOINED_TOPIC,
+    NO_SUCH_RUN,
+    NODE_AUTHID,
+    NODES_PROCEDURE,
+    CloseCode,
+)
+from pingu.refusal import Refused, busy
+from pingu.runs import Run, RunHub
+from pingu.wamp.names import START_URI, check_node_name, node_name
+from pingu.wamp.retention import EndedRuns
+from pingu.wamp.viewers import Pending, SessionClients, ViewerBook, session_of
+
+log = Logger(namespace="pingu")
+
+#: The most PBKDF2 iterations a router's salted WAMP-CRA challenge may ask
+#: for: a hostile router must not make the node spend unbounded CPU.
+MAX_CRA_ITERATIONS = 100_000
+MAX_CRA_KEYLEN = 64
+
+
+def wamp_error(refused: Refused) -> ApplicationError:
+    """The WAMP error of a refusal: its URI says the kind, kwargs the details."""
+    uri = events.ERROR_URIS.get(refused.code, events.ERROR_URIS[CloseCode.BAD_REQUEST])
+    return ApplicationError(
+        uri, refused.message, reason=refused.reason, field=refused.field, code=int(refused.code)
+    )
+
+
+class CallMeter:
+    """Calls per second, per client and in total (``--max-calls-per-second*``)."""
+
+    TOTAL = "*"
+
+    def __init__(self, per_client: float, total: float) -> None:
+        self.per_client = RateLimit(per_client)
+        self.total = RateLimit(total)
+
+    def take(self, client: str, now: float) -> None:
+        """Count one call; :class:`Refused` (busy) over either rate."""
+        if not self.total.take(self.TOTAL, now):
+            raise busy("too-many-calls", "this node is answering too many calls")
+        if not self.per_client.take(client, now):
+            raise busy(
+                "too-many-calls-per-client",
+                f"at most {self.per_client.rate:g} calls per second per client",
+            )
+
+
+class PinguNode(ApplicationSession):
+    """One node's session.
+
+    ``config.extra`` carries ``hub``, ``node``, ``secret`` and
+    ``trusted_proxies``.  Crossbar can also start this class itself, as a
+    router component (``"type": "class"``), with ``extra`` from the router's
+    configuration (``node``, ``ping``, ``limits``, ``public``) and no secret:
+    it then joins inside the router, in the role the configuration gives it.
+    """
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        extra = config.extra if config is not None and config.extra else {}
+        if "hub" in extra:
+            self.hub: RunHub = extra["hub"]
+        else:
+            from twisted.internet import reactor
+
+            from pingu.config import hub_from_extra
+
+            self.hub = hub_from_extra(reactor, extra)
+        self.node: str = check_node_name(extra.get("node") or node_name())
+        self.secret: Optional[str] = extra.get("secret")
+        self.prefix = events.node_uri(self.node, "")[:-1]
+        limits = self.hub.limits
+        self.clients = SessionClients(
+            self._ask, tuple(extra.get("trusted_proxies", ())), limits.client_prefix6
+        )
+        self.viewers = ViewerBook(
+            self.hub, self.clients, self._run_of_topic, self._ask, self.hub.reactor
+        )
+        self.ended = EndedRuns(self.hub.reactor)
+        self.meter = CallMeter(limits.max_calls_per_second, limits.max_calls_per_second_total)
+        self._published: set[str] = set()
+
+    def _ask(self, procedure: str, *args: Any) -> Any:
+        return self.call(procedure, *args)
+
+    # -- joining ---------------------------------------------------------------
+
+    def onConnect(self) -> None:
+        # Nagle off: a small event must not wait for the previous one's ACK.
+        transport = getattr(getattr(self, "_transport", None), "transport", None)
+        if transport is not None and hasattr(transport, "setTcpNoDelay"):
+            try:
+                transport.setTcpNoDelay(True)
+            except OSError:  # not a TCP socket
+                pass
+        if self.secret:
+            self.join(self.config.realm, authmethods=["wampcra"], authid=NODE_AUTHID)
+        else:
+            self.join(self.config.realm)
+
+    def onChallenge(self, challenge: Any) -> str:
+        if challenge.method != "wampcra" or not self.secret:
+            raise ApplicationError("pingu.error.auth", f"unexpected challenge {challenge.method}")
+        secret = self.secret
+        if "salt" in challenge.extra:  # a salted secret in the router's configuration
+            iterations = challenge.extra.get("iterations", 1000)
+            keylen = challenge.extra.get("keylen", 32)
+            if not (
+                isinstance(iterations, int)
+                and 0 < iterations <= MAX_CRA_ITERATIONS
+                and isinstance(keylen, int)
+                and 0 < keylen <= MAX_CRA_KEYLEN
+            ):
+                raise ApplicationError(
+                    "pingu.error.auth",
+                    f"the router asks for {iterations!r} key derivation iterations "
+                    f"(keylen {keylen!r}); this node allows {MAX_CRA_ITERATIONS} at most",
+                )
+            secret = auth.derive_key(
+                secret, challenge.extra["salt"], iterations, keylen
+            ).decode("ascii")
+        return auth.compute_wcs(secret, challenge.extra["challenge"]).decode("ascii")
+
+    @defer.inlineCallbacks
+    def onJoin(self, details: Any) -> Any:
+        try:
+            yield self._register_all()
+        except ApplicationError as e:
+            # Most often a node of this name is still registered: another
+            # machine, or this one's last session that the router has not
+            # yet seen go.  Leaving with an error makes the runner retry.
+            log.error(
+                "pingu: node {node} cannot serve on this router: {error}",
+                node=self.node,
+                error=e.error_message(),
+            )
+            yield self.leave("pingu.error.node_not_registered", e.error_message())
+            return
+        yield self.publish(JOINED_TOPIC, {"node": self.node})
+        log.info("pingu: node {node} joined realm {realm}", node=self.node, realm=details.realm)
+
+    @defer.inlineCallbacks
+    def _register_all(self) -> Any:
+        with_caller = RegisterOptions(details_arg="details")
+        viewers = self.viewers
+        # meta events first: a viewer must not come before they are heard
+        yield self.subscribe(self.clients.joined, "wamp.session.on_join")
+        yield self.subscribe(self._on_create, "wamp.subscription.on_create")
+        yield self.subscribe(self._on_subscribe, "wamp.subscription.on_subscribe")
+        yield self.subscribe(viewers.unsubscribed, "wamp.subscription.on_unsubscribe")
+        yield self.subscribe(self._on_delete, "wamp.subscription.on_delete")
+        yield self.subscribe(self._on_leave, "wamp.session.on_leave")
+        yield self.register(self.start, events.node_uri(self.node, "start"), options=with_caller)
+        for name, procedure in (
+            ("backlog", self.backlog),
+            ("stop", self.stop),
+            ("runs", self.runs),
+        ):
+            yield self.register(
+                self._metered(procedure), events.node_uri(self.node, name), options=with_caller
+            )
+        yield self.register(
+            self._metered(self.nodes),
+            NODES_PROCEDURE,
+            options=RegisterOptions(invoke="roundrobin", details_arg="details"),
+        )
+
+    def onLeave(self, details: Any) -> None:
+        # Every viewer was a session of the router we left: nobody can see
+        # these runs any more, and nobody could be counted leaving.
+        for run in list(self.hub.runs.values()):
+            if run.shared:
+                run.stop("viewers")
+        self.viewers.topics.clear()
+        log.info("pingu: node {node} left: {reason}", node=self.node, reason=details.reason)
+        super().onLeave(details)
+
+    # -- procedures ------------------------------------------------------------
+
+    def _metered(self, procedure: Callable[..., Any]) -> Callable[..., Any]:
+        """``procedure`` as registered: counted against its caller's client."""
+
+        @defer.inlineCallbacks
+        def metered(*args: Any, details: Any = None, **kwargs: Any) -> Any:
+            client = yield self.clients.client(getattr(details, "caller", None))
+            try:
+                self.meter.take(client, self.hub.reactor.seconds())
+            except Refused as refused:
+                raise wamp_error(refused) from None
+            result = yield defer.maybeDeferred(procedure, *args, details=details, **kwargs)
+            return result
+
+        return metered
+
+    @defer.inlineCallbacks
+    def start(self, *args: Any, details: Any = None, **options: Any) -> Any:
+        """``pingu.<node>.start``: join or start a shared run."""
+        caller = getattr(details, "caller", None)
+        client = yield self.clients.client(caller)
+        try:
+            self.meter.take(client, self.hub.reactor.seconds())
+            if len(args) > 1 or (args and "target" in options):
+                raise Refused(
+                    CloseCode.BAD_REQUEST,
+                    "wrong-type",
+                    "start takes the target as its only positional argument; "
+                    "the options are keyword arguments",
+                )
+            fields = {"target": args[0], **options} if args else dict(options)
+            run = yield self.hub.request(fields, client, shared=True)
+            if caller is not None and not run.ended:
+                self.viewers.pending(run, caller, client)
+        except Refused as refused:
+            raise wamp_error(refused) from None
+        topic = self.topic(run)
+        if run.id not in self._published:
+            self._published.add(run.id)
+            self.ended.retain(run.backlog)
+            # the spawn's own events (start, and end when it failed) are in
+            # the backlog already; everything after goes out on the topic
+            run.add_listener(lambda event: self._publish(topic, event, run))
+            if run.ended:
+                self._keep_ended(run)
+        page = run.backlog.since(0, self.hub.limits.max_backlog_page)
+        return {"run": run.id, "topic": topic, "backlog": page}
+
+    def backlog(self, run_id: Any, since: Any = 0, details: Any = None) -> list[events.Event]:
+        """``pingu.<node>.backlog``: the run's events numbered above ``since``
+        (also for a while after it ended), at most ``--max-backlog-page`` of
+        them: a viewer asks again from the last ``n`` it got while a page is
+        full."""
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise wamp_error(Refused(CloseCode.BAD_REQUEST, "out-of-range", "since must be n >= 0"))
+        kept = self.ended.get(str(run_id))
+        backlog = kept if kept is not None else self._run(run_id).backlog
+        return backlog.since(since, self.hub.limits.max_backlog_page)
+
+    def stop(self, run_id: Any, details: Any = None) -> dict[str, Any]:
+        """``pingu.<node>.stop``: the caller is no longer interested.
+
+        When nobody else watches, ping is stopped as a client's stop is in the
+        WebSocket mode (SIGINT: its statistics and the ``end`` still come on
+        the topic); otherwise the run goes on for the others."""
+        if str(run_id) in self.ended:
+            return {"ending": True, "viewers": 0}
+        run = self._run(run_id)
+        caller = getattr(details, "caller", None)
+        mine = {caller, Pending(caller)}
+        others = [key for key in run.viewers if key not in mine]
+        if not others:
+            run.stop("client")
+            return {"ending": True, "viewers": 0}
+        for key in mine & set(run.viewers):
+            run.remove_viewer(key)
+        return {"ending": False, "viewers": len({session_of(k) for k in others})}
+
+    def runs(self, details: Any = None) -> list[dict[str, Any]]:
+        """``pingu.<node>.runs``: the live shared runs."""
+        described = []
+        for run in self.hub.runs.values():
+            if run.shared:
+                info = run.describe()
+                # a session counts once, subscribed or about to be
+                info["viewers"] = self.viewers.sessions(run)
+                described.append({**info, "topic": self.topic(run), "node": self.node})
+        return described
+
+    @defer.inlineCallbacks
+    def nodes(self, details: Any = None) -> Any:
+        """``pingu.nodes``: every node on the router, from its registrations."""
+        found = yield self.call("wamp.registration.list")
+        names = set()
+        for registration_id in found.get("exact", []):
+            info = yield self.call("wamp.registration.get", registration_id)
+            match = START_URI.match(info.get("uri", "")) if info else None
+            if match:
+                names.add(match.group(1))
+        return sorted(names)
+
+    # -- viewers, from the router's meta events ----------------------------------
+
+    def topic(self, run: Run) -> str:
+        """The topic a run's events are published on."""
+        return events.run_topic(self.node, run.id)
+
+    def _run(self, run_id: Any) -> Run:
+        run = self.hub.find(str(run_id))
+        if run is None or not run.shared:
+            raise ApplicationError(NO_SUCH_RUN, f"no live run {run_id!r} on node {self.node}")
+        return run
+
+    def _run_of_topic(self, uri: str) -> Optional[Run]:
+        prefix = events.run_topic(self.node, "")
+        if not uri.startswith(prefix):
+            return None
+        run = self.hub.find(uri[len(prefix) :])
+        return run if run is not None and run.shared and not run.ended else None
+
+    # The meta-event handlers, by the names the router's part in tests calls.
+    @property
+    def _topics(self) -> dict[int, str]:
+        return self.viewers.topics
+
+    def _on_create(self, session_id: int, subscription: dict[str, Any]) -> None:
+        self.viewers.created(subscription)
+
+    def _on_subscribe(self, session_id: int, subscription_id: int) -> Any:
+        return self.viewers.subscribed(session_id, subscription_id)
+
+    def _on_unsubscribe(self, session_id: int, subscription_id: int) -> None:
+        self.viewers.unsubscribed(session_id, subscription_id)
+
+    def _on_delete(self, session_id: int, subscription_id: int) -> None:
+        self.viewers.deleted(session_id, subscription_id)
+
+    def _on_leave(self, session_id: Any, *_: Any) -> None:
+        self.viewers.left(session_id)
+
+    # -- publishing --------------------------------------------------------------
+
+    def _publish(self, topic: str, event: events.Event, run: Run) -> None:
+        if self.is_attached():
+            self.publish(topic, event)
+        if event["type"] == events.END:
+            self._keep_ended(run)
+
+    def _keep_ended(self, run: Run) -> None:
+        self._published.discard(run.id)
+        self.ended.add(run.id, run.backlog)

@@ -1,0 +1,111 @@
+"""The node as a Twisted service: join the router, and rejoin it, for ever.
+
+Also the transport settings of that connection and the process tuning a
+long-running node wants.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any, Optional
+
+from autobahn.twisted.component import Component
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from pingu.events import SECRET_ENV
+from pingu.runs import RunHub
+from pingu.wamp.names import check_node_name, node_name
+
+log = Logger(namespace="pingu")
+
+
+class ComponentService(service.Service):
+    """Runs a reconnecting Autobahn ``Component`` for as long as the service runs."""
+
+    def __init__(self, component: Component, reactor: Any) -> None:
+        self.component = component
+        self.reactor = reactor
+        self._running: Optional[defer.Deferred[Any]] = None
+
+    def startService(self) -> None:
+        super().startService()
+        self.reactor.callWhenRunning(freeze_boot_objects)
+        self._running = self.component.start(self.reactor)
+        self._running.addErrback(
+            lambda f: log.error("pingu: WAMP node gave up: {f}", f=f.getErrorMessage())
+        )
+
+    def stopService(self) -> Any:
+        super().stopService()
+        d = self.component.stop()
+        return d if isinstance(d, defer.Deferred) else None
+
+
+def freeze_boot_objects() -> None:
+    """Move what exists once the process has started out of the garbage
+    collector's reach (:func:`gc.freeze`): a full collection then walks only
+    what came later, instead of stalling the reactor, and every event in it,
+    for tens of milliseconds (the router does the same, see
+    ``.crossbar/pingu_router.py``)."""
+    gc.collect()
+    gc.freeze()
+
+
+def transport_config(router: str) -> dict[str, Any]:
+    """The runner's transport: retry forever, with back-off; Nagle off."""
+    return {
+        "type": "websocket",
+        "url": router,
+        "serializers": ["json"],
+        "max_retries": -1,  # forever
+        "initial_retry_delay": 0.5,
+        "max_retry_delay": 10,
+        "retry_delay_growth": 1.5,
+        "retry_delay_jitter": 0.1,
+        "options": {"tcpNoDelay": True, "autoPingInterval": 30, "autoPingTimeout": 30},
+    }
+
+
+def make_wamp_service(
+    hub: RunHub,
+    router: str,
+    realm: str,
+    node: Optional[str],
+    secret: Optional[str],
+    reactor: Any,
+    trusted_proxies: tuple[Any, ...] = (),
+) -> service.IService:
+    """The node as a Twisted service: joins ``router`` and rejoins, with
+    back-off, whenever the connection is lost.
+
+    Without a secret there is nothing to authenticate with: the shipped
+    router configuration lets no anonymous session register, so this is an
+    operator's error (``SystemExit`` with one line, as ``twistd`` shows it).
+    """
+    from pingu.wamp.node import PinguNode
+
+    if not secret:
+        raise SystemExit(
+            f"pingu: --router needs the nodes' shared secret in the environment "
+            f"variable {SECRET_ENV} (the same as the router's)"
+        )
+    try:
+        name = check_node_name(node) if node else node_name()
+    except ValueError as e:
+        raise SystemExit(f"pingu: --node: {e}") from None
+
+    def make_session(config: Any) -> PinguNode:
+        config.extra = {
+            "hub": hub,
+            "node": name,
+            "secret": secret,
+            "trusted_proxies": trusted_proxies,
+        }
+        return PinguNode(config)
+
+    component = Component(
+        transports=[transport_config(router)], realm=realm, session_factory=make_session
+    )
+    return ComponentService(component, reactor)
