@@ -34,7 +34,9 @@ const TRANSITIONS = Object.freeze({
 });
 
 export class WampSource {
-  constructor(node, request, sink) {
+  /** session: the calls it makes (wamp.js by default; the unit tests give their own). */
+  constructor(node, request, sink, session = wamp) {
+    this.session = session;
     this.node = node;
     this.request = request;
     this.sink = sink;
@@ -99,7 +101,7 @@ export class WampSource {
   async fill(mine) {
     this.filling = true;
     try {
-      const events = await wamp.timed(wamp.backlog(this.node, this.run), CALL_MS);
+      const events = await wamp.timed(this.session.backlog(this.node, this.run), CALL_MS);
       if (mine === this.attempt) this.take(events, true);
     } finally {
       if (mine === this.attempt) this.filling = false;
@@ -107,7 +109,7 @@ export class WampSource {
   }
 
   async follow(mine) {
-    const s = await wamp.subscribe(this.topic, (event) => mine === this.attempt && this.take([event]));
+    const s = await this.session.subscribe(this.topic, (event) => mine === this.attempt && this.take([event]));
     if (mine !== this.attempt || this.state === "finished") {
       s.unsubscribe().catch(() => {});
       return;
@@ -120,7 +122,7 @@ export class WampSource {
     const mine = ++this.attempt;
     try {
       if (this.run == null) {
-        const result = await wamp.timed(wamp.start(this.node, this.request), CALL_MS);
+        const result = await wamp.timed(this.session.start(this.node, this.request), CALL_MS);
         if (mine !== this.attempt) return;
         this.run = result.run;
         this.topic = result.topic || runTopic(this.node, result.run);
@@ -134,7 +136,7 @@ export class WampSource {
         }
         if (this.state === "finished") return;
         if (this.stopAsked) {
-          wamp.stop(this.node, this.run).catch(() => {});
+          this.session.stop(this.node, this.run).catch(() => {});
           this.finish({ code: CLOSE_CODES.NORMAL, reason: "stopped", clean: true });
           return;
         }
@@ -161,7 +163,7 @@ export class WampSource {
     } else if (this.state === "resuming" && this.resumeTries < RESUME_TRIES) {
       // the node itself may still be on its way back to the router
       this.resumeTries += 1;
-      this.later(() => this.state === "resuming" && wamp.currentGeneration() && this.begin(), RESUME_DELAY_MS);
+      this.later(() => this.state === "resuming" && this.session.currentGeneration() && this.begin(), RESUME_DELAY_MS);
     } else if (this.state === "starting") {
       // a refusal (or a node that is not on the router): say it as the WebSocket face does
       const message = error.uri === wamp.NO_SUCH_PROCEDURE ? `node ${node} is not on the router` : error.message;
@@ -184,7 +186,7 @@ export class WampSource {
     if (!this.to("stopping")) return;
     const node = this.node;
     wamp
-      .timed(wamp.stop(node, this.run), CALL_MS)
+      .timed(this.session.stop(node, this.run), CALL_MS)
       .then((answer) => {
         if (answer && answer.ending === false) {
           const others = answer.viewers === 1 ? "another viewer keeps" : `${answer.viewers} other viewers keep`;
@@ -200,7 +202,7 @@ export class WampSource {
   abort() {
     const following = this.run != null && !["suspended", "resuming"].includes(this.state);
     if (!this.to("finished")) return;
-    if (following) wamp.stop(this.node, this.run).catch(() => {});
+    if (following) this.session.stop(this.node, this.run).catch(() => {});
     this.release();
   }
 

@@ -1,0 +1,245 @@
+// The WAMP run source (web/wamp-source.js) against a fake session: start,
+// subscribe, backlog; gaps; a lost session, resubscription and the backlog
+// that fills the gap; refusals; stop; abort. Its actions go through the run
+// machine (web/run.js) too, as the panel does.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { initial, step } from "../run.js";
+import { WampSource } from "../wamp-source.js";
+
+const settle = async () => {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+};
+
+/** One node with one run, as the source sees it through the router. */
+class FakeSession {
+  constructor({ refuse = null, stopAnswer = { ending: true, viewers: 0 } } = {}) {
+    this.log = []; // every event of the run, as the node keeps it
+    this.subscriber = null;
+    this.refuse = refuse;
+    this.stopAnswer = stopAnswer;
+    this.calls = [];
+    this.gone = false; // the node no longer has the run
+  }
+  event(type, extra = {}) {
+    const e = { n: this.log.length + 1, type, seq: this.log.length, t: this.log.length, raw: `${type} ${this.log.length + 1}`, ...extra };
+    this.log.push(e);
+    return e;
+  }
+  /** A new event, published on the topic (deliver = false: the subscription misses it). */
+  publish(type, extra, deliver = true) {
+    const e = this.event(type, extra);
+    if (deliver) this.subscriber?.({ ...e });
+    return e;
+  }
+  async start(node, request) {
+    this.calls.push(["start", node, request]);
+    if (this.refuse) throw this.refuse;
+    return { run: "r1", topic: `pingu.${node}.run.r1`, backlog: this.log.map((e) => ({ ...e })) };
+  }
+  async subscribe(topic, fn) {
+    this.calls.push(["subscribe", topic]);
+    this.subscriber = fn;
+    return { unsubscribe: async () => this.calls.push(["unsubscribe", topic]) };
+  }
+  async backlog(node, run) {
+    this.calls.push(["backlog", node, run]);
+    if (this.gone) throw { error: "pingu.error.no_such_run", args: ["no such run"], kwargs: {} };
+    return this.log.map((e) => ({ ...e }));
+  }
+  async stop(node, run) {
+    this.calls.push(["stop", node, run]);
+    return this.stopAnswer;
+  }
+  currentGeneration() {
+    return 1;
+  }
+  /** The session is lost: nothing reaches the old subscription. */
+  drop() {
+    this.subscriber = null;
+  }
+}
+
+function follow(session, request = { target: "127.0.0.1" }) {
+  const actions = [];
+  let run = step(initial(), { type: "begin" });
+  const source = new WampSource("north", request, (a) => {
+    actions.push(a);
+    run = step(run, a);
+  }, session);
+  const shown = () => actions.filter((a) => a.type === "event").map((a) => a.event.n ?? a.event.type);
+  return { source, actions, shown, run: () => run };
+}
+
+describe("WampSource", () => {
+  it("start, subscribe, backlog: each event once, in order, to the end", async () => {
+    const session = new FakeSession();
+    session.event("start");
+    const f = follow(session);
+    await settle();
+    assert.deepEqual(session.calls.map((c) => c[0]), ["start", "subscribe", "backlog"]);
+    assert.deepEqual(session.calls[0], ["start", "north", { target: "127.0.0.1" }]);
+    assert.equal(session.calls[1][1], "pingu.north.run.r1");
+    assert.equal(f.source.state, "following");
+    session.publish("reply");
+    session.publish("reply");
+    session.publish("end", { code: 1000, how: "completed", message: "" });
+    assert.deepEqual(f.shown(), [1, 2, 3, 4]);
+    assert.equal(f.source.state, "finished");
+    assert.deepEqual(f.actions.at(-1), { type: "close", close: { code: 1000, reason: "", clean: true } });
+    assert.equal(f.run().phase, "done");
+    await settle();
+    assert.deepEqual(session.calls.at(-1), ["unsubscribe", "pingu.north.run.r1"]);
+  });
+
+  it("joins a run already going, and says so after its backlog", async () => {
+    const session = new FakeSession();
+    session.event("start");
+    session.event("reply");
+    const f = follow(session);
+    await settle();
+    assert.deepEqual(f.shown(), [1, 2]);
+    const joined = f.actions.find((a) => a.type === "joined");
+    assert.deepEqual(joined, { type: "joined", since: 0 });
+    assert.equal(f.run().phase, "running");
+  });
+
+  it("a gap in what the topic brings is filled from the backlog", async () => {
+    const session = new FakeSession();
+    const f = follow(session);
+    await settle();
+    session.publish("start");
+    session.publish("reply", {}, false); // the subscription misses it
+    session.publish("reply");
+    assert.deepEqual(f.shown(), [1]); // 3 waits for 2
+    await settle();
+    assert.deepEqual(f.shown(), [1, 2, 3]);
+    assert.equal(session.calls.filter((c) => c[0] === "backlog").length, 2);
+  });
+
+  it("a lost session: suspend, then resubscribe and fill the gap by n, nothing twice", async () => {
+    const session = new FakeSession();
+    const f = follow(session);
+    await settle();
+    session.publish("start");
+    session.publish("reply");
+    session.drop();
+    f.source.suspend("lost");
+    assert.equal(f.source.state, "suspended");
+    assert.equal(f.run().phase, "reconnecting");
+    f.source.resume(); // a new session
+    assert.equal(f.source.state, "resuming");
+    session.publish("reply"); // published while the new subscription is being made
+    session.publish("reply");
+    await settle();
+    assert.equal(f.source.state, "following");
+    assert.deepEqual(f.shown(), [1, 2, 3, 4]);
+    assert.deepEqual(f.actions.filter((a) => ["suspend", "resume"].includes(a.type)).map((a) => a.type), ["suspend", "resume"]);
+    assert.equal(f.run().phase, "running");
+    session.publish("reply");
+    assert.deepEqual(f.shown(), [1, 2, 3, 4, 5]);
+  });
+
+  it("a run that ended while the session was lost: ended while away", async () => {
+    const session = new FakeSession();
+    const f = follow(session);
+    await settle();
+    session.publish("start");
+    session.drop();
+    f.source.suspend("");
+    session.publish("end", { code: 4002, how: "signal", message: "ping was ended by a signal" });
+    f.source.resume();
+    await settle();
+    assert.deepEqual(f.shown(), [1, 2]);
+    assert.equal(f.source.state, "finished");
+    assert.equal(f.run().phase, "away");
+  });
+
+  it("a run the node no longer has after a reconnection: away", async () => {
+    const session = new FakeSession();
+    const f = follow(session);
+    await settle();
+    session.drop();
+    f.source.suspend("");
+    session.gone = true;
+    f.source.resume();
+    await settle();
+    assert.equal(f.actions.at(-1).close.away, true);
+    assert.equal(f.run().phase, "away");
+  });
+
+  it("a refusal: the node's message as an error event, then the close with its code", async () => {
+    const refuse = { error: "pingu.error.forbidden", args: ["224.0.0.1 is a multicast address"], kwargs: { reason: "forbidden", field: "target" } };
+    const f = follow(new FakeSession({ refuse }));
+    await settle();
+    const [error] = f.actions.filter((a) => a.type === "event").map((a) => a.event);
+    assert.deepEqual(error, { type: "error", raw: null, code: 4403, reason: "forbidden", message: "224.0.0.1 is a multicast address", field: "target" });
+    assert.equal(f.actions.at(-1).close.code, 4403);
+    assert.equal(f.run().phase, "refused");
+  });
+
+  it("a node that is not on the router, said so", async () => {
+    const refuse = { error: "wamp.error.no_such_procedure", args: [], kwargs: {} };
+    const f = follow(new FakeSession({ refuse }));
+    await settle();
+    assert.equal(f.actions.find((a) => a.type === "event").event.message, "node north is not on the router");
+    assert.equal(f.run().phase, "refused");
+  });
+
+  it("stop, the last viewer: the summary and the end still come on the topic", async () => {
+    const session = new FakeSession();
+    const f = follow(session);
+    await settle();
+    session.publish("start");
+    f.source.stop();
+    assert.equal(f.source.state, "stopping");
+    await settle();
+    assert.deepEqual(session.calls.at(-1), ["stop", "north", "r1"]);
+    session.publish("summary");
+    session.publish("end", { code: 1000, how: "completed" });
+    assert.equal(f.source.state, "finished");
+    assert.deepEqual(f.shown(), [1, 2, 3]);
+  });
+
+  it("stop while others watch: stopped here, the run goes on", async () => {
+    const f = follow(new FakeSession({ stopAnswer: { ending: false, viewers: 1 } }));
+    await settle();
+    f.source.stop();
+    await settle();
+    const { close } = f.actions.at(-1);
+    assert.equal(close.detached, true);
+    assert.equal(close.reason, "stopped here; another viewer keeps the run going on north");
+  });
+
+  it("stop before the node answered start: stopped as soon as it is known", async () => {
+    const session = new FakeSession();
+    const f = follow(session);
+    f.source.stop();
+    assert.equal(f.source.state, "starting");
+    await settle();
+    assert.ok(session.calls.some((c) => c[0] === "stop"));
+    assert.equal(f.actions.at(-1).close.reason, "stopped");
+  });
+
+  it("abort: tells the node, and reports nothing more", async () => {
+    const session = new FakeSession();
+    const f = follow(session);
+    await settle();
+    const count = f.actions.length;
+    f.source.abort();
+    session.publish("reply");
+    await settle();
+    assert.equal(f.actions.length, count);
+    assert.ok(session.calls.some((c) => c[0] === "stop"));
+    assert.equal(f.source.state, "finished");
+  });
+
+  it("transitions the table has not are refused", async () => {
+    const f = follow(new FakeSession());
+    await settle();
+    assert.equal(f.source.to("starting"), false);
+    f.source.resume(); // following: nothing to resume
+    assert.equal(f.source.state, "following");
+  });
+});
