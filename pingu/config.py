@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Any, Optional
+from functools import partial
+from typing import Any, Callable, Optional
 
 from pingu import tools
 from pingu.limits import Limits
+from pingu.process import spawn
 from pingu.request import Policy, system_resolver
 from pingu.runs import RunHub
+from pingu.watchdog import Watchdog
 
 #: Where executables are looked for after the server's own PATH.
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -43,6 +46,7 @@ def build_hub(
     policy: Policy,
     ping: str = "ping",
     resolver: Optional[Any] = None,
+    spawner: Callable[..., Any] = spawn,
 ) -> RunHub:
     """A hub with the executables found, the limits checked, and a thread
     pool big enough for ``--max-resolving`` lookups at once."""
@@ -59,6 +63,7 @@ def build_hub(
         limits,
         resolver if resolver is not None else system_resolver(reactor),
         policy,
+        spawner=spawner,
         executables=executables,
     )
 
@@ -69,4 +74,14 @@ def hub_from_extra(reactor: Any, extra: dict[str, Any]) -> RunHub:
     :class:`pingu.limits.Limits`) and ``public`` (true: ``--public``'s policy)."""
     limits = Limits(**dict(extra.get("limits", {})))
     policy = Policy.build(public=bool(extra.get("public")))
-    return build_hub(reactor, limits, policy, ping=extra.get("ping") or "ping")
+    # No service tree here: the watchdog lives as long as the router worker,
+    # and the worker's exit (any way) is what it watches for.
+    watchdog = Watchdog(reactor)
+    watchdog.start()
+    return build_hub(
+        reactor,
+        limits,
+        policy,
+        ping=extra.get("ping") or "ping",
+        spawner=partial(spawn, watchdog=watchdog),
+    )

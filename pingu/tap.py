@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
@@ -68,6 +69,8 @@ class Options(usage.Options):
         ["public", None, "refuse loopback, private, link-local, CGNAT, reserved and "
          "documentation ranges (for a page open to the Internet)"],
         ["allow-zone", None, "accept IPv6 zone ids (fe80::1%eth0)"],
+        ["no-watchdog", None, "do not start the watchdog that kills the children when the "
+         "server dies (for tests and debugging)"],
     ]
 
     def __init__(self) -> None:
@@ -188,19 +191,26 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
         reactor = default_reactor
     from pingu.config import build_hub
     from pingu.hosts import ServerNames
+    from pingu.process import spawn
     from pingu.site import default_webdir, make_site, missing_page_files
+    from pingu.watchdog import WatchdogService
     from pingu.websocket import PinguWebSocketFactory
 
     limits: Limits = options["limits"]
     policy = Policy.build(
         tuple(options["allow"]), tuple(options["deny"]), options["public"], options["allow-zone"]
     )
+    top = service.MultiService()
+    spawner: Any = spawn
+    if not options["no-watchdog"]:
+        guard = WatchdogService(reactor, drain_timeout=2 * limits.grace + 1)
+        guard.setServiceParent(top)
+        spawner = partial(spawn, watchdog=guard.watchdog)
     try:
-        hub = build_hub(reactor, limits, policy, ping=options["ping"])
+        hub = build_hub(reactor, limits, policy, ping=options["ping"], spawner=spawner)
     except ValueError as e:
         raise fail(str(e)) from None
     trusted = tuple(options["trusted-proxy"])
-    top = service.MultiService()
     factory = None
     if not options["no-web"]:
         webdir = Path(options["webdir"]) if options["webdir"] else default_webdir()

@@ -42,6 +42,15 @@ def children_of(pid: int, table: Optional[dict[int, int]] = None) -> list[int]:
     return sorted(child for child, parent in table.items() if parent == pid)
 
 
+def is_watchdog(pid: int) -> bool:
+    """Is ``pid`` pingu's watchdog (``pingu/watchdog.py``)?"""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"pingu/watchdog.py" in f.read()
+    except OSError:
+        return False
+
+
 def descendants(pid: int, table: Optional[dict[int, int]] = None) -> list[int]:
     """Every process below ``pid`` (a router's workers, their children)."""
     table = parents() if table is None else table

@@ -180,8 +180,11 @@ class Service:
         return self.proc.pid
 
     def children(self) -> list[int]:
-        """Pids of its live (and zombie) children."""
-        return procs.children_of(self.pid) if self.proc is not None else []
+        """Pids of its live (and zombie) children, but for pingu's watchdog
+        (one per server, not a child of any run)."""
+        if self.proc is None:
+            return []
+        return [pid for pid in procs.children_of(self.pid) if not procs.is_watchdog(pid)]
 
     def log(self) -> str:
         """What it logged so far."""
