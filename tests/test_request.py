@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet import defer
 
-from pingu.tools.ping import PING_ENV, build_argv
 from pingu.events import CloseCode
 from pingu.limits import Limits
 from pingu.request import (
@@ -27,6 +26,7 @@ from pingu.request import (
     parse_text,
     resolve,
 )
+from pingu.tools.ping import PING_ENV, build_argv
 
 LIMITS = Limits()
 
