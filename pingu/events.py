@@ -39,7 +39,9 @@ LINE = "line"
 SUMMARY = "summary"
 END = "end"
 ERROR = "error"
-EVENT_TYPES = (START, REPLY, TIMEOUT, LINE, SUMMARY, END, ERROR)
+HOP = "hop"
+HOP_STATS = "hop_stats"
+EVENT_TYPES = (START, REPLY, TIMEOUT, LINE, SUMMARY, END, ERROR, HOP, HOP_STATS)
 
 #: Subprotocols offered by the WebSocket face.
 SUBPROTOCOL_TEXT = "pingu"
@@ -99,13 +101,13 @@ HOW_CLOSE = {
 
 #: Short reason texts for close frames (a close reason is at most 123 bytes).
 HOW_TEXT = {
-    "completed": "ping completed",
-    "no-reply": "ping got no reply",
-    "ping-error": "ping reported an error",
-    "signal": "ping was ended by a signal",
+    "completed": "{tool} completed",
+    "no-reply": "{tool} got no reply",
+    "ping-error": "{tool} reported an error",
+    "signal": "{tool} was ended by a signal",
     "ceiling": "a server limit ended the run",
     "shutdown": "server shutting down",
-    "spawn-failed": "ping could not be started",
+    "spawn-failed": "{tool} could not be started",
 }
 
 #: WAMP error URIs for refusals, keyed by the close code of the same meaning.
@@ -236,8 +238,58 @@ def summary(
     }
 
 
-def end(how: str, exit_code: Optional[int], signal: Optional[int], duration_s: float) -> Event:
-    """The run is over: ``how`` is a key of :data:`HOW_CLOSE`."""
+def hop(
+    raw: str, number: int, address: Optional[str], rtt_ms: list[Optional[float]], **extra: Any
+) -> Event:
+    """One hop of a path (traceroute, mtr): ``hop`` from 1, ``address`` or
+    ``None`` for ``*``, one ``rtt_ms`` per probe (``None`` for a lost one)."""
+    event: Event = {"type": HOP, "raw": raw, "hop": number, "address": address, "rtt_ms": rtt_ms}
+    event.update(extra)
+    return event
+
+
+def hop_stats(
+    raw: Optional[str],
+    number: int,
+    addresses: list[str],
+    sent: int,
+    received: int,
+    last_ms: Optional[float],
+    best_ms: Optional[float],
+    avg_ms: Optional[float],
+    worst_ms: Optional[float],
+    stdev_ms: Optional[float],
+    jitter_ms: Optional[float],
+) -> Event:
+    """mtr's statistics of one hop after a round: what it sent and got back."""
+    loss = round(100.0 * (sent - received) / sent, 1) if sent else None
+    return {
+        "type": HOP_STATS,
+        "raw": raw,
+        "hop": number,
+        "address": addresses[0] if addresses else None,
+        "addresses": list(addresses),
+        "sent": sent,
+        "received": received,
+        "loss_pct": loss,
+        "last_ms": last_ms,
+        "best_ms": best_ms,
+        "avg_ms": avg_ms,
+        "worst_ms": worst_ms,
+        "stdev_ms": stdev_ms,
+        "jitter_ms": jitter_ms,
+    }
+
+
+def end(
+    how: str,
+    exit_code: Optional[int],
+    signal: Optional[int],
+    duration_s: float,
+    tool: str = "ping",
+) -> Event:
+    """The run is over: ``how`` is a key of :data:`HOW_CLOSE` (``ping-error``
+    means the tool itself reported an error, whichever tool it is)."""
     return {
         "type": END,
         "raw": None,
@@ -245,7 +297,7 @@ def end(how: str, exit_code: Optional[int], signal: Optional[int], duration_s: f
         "exit_code": exit_code,
         "signal": signal,
         "code": int(HOW_CLOSE[how]),
-        "message": HOW_TEXT[how],
+        "message": HOW_TEXT[how].format(tool=tool),
         "duration_s": round(duration_s, 3),
     }
 

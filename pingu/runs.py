@@ -207,7 +207,7 @@ class Run:
         self.ended = True
         if self._ceiling_call is not None and self._ceiling_call.active():
             self._ceiling_call.cancel()
-        end = events.end(how, exit_code, signal, self.age)
+        end = events.end(how, exit_code, signal, self.age, self.tool.name)
         self.end_event = end
         self._emit(end)
         for key in list(self._viewer_client):

@@ -1,6 +1,6 @@
 // Generated from pingu/events.py by `python -m pingu.events > web/vocabulary.js`;
 // do not edit (tests/test_events.py checks that it matches).
-export const EVENT_TYPES = Object.freeze(["start", "reply", "timeout", "line", "summary", "end", "error"]);
+export const EVENT_TYPES = Object.freeze(["start", "reply", "timeout", "line", "summary", "end", "error", "hop", "hop_stats"]);
 export const SUBPROTOCOL_TEXT = "pingu";
 export const SUBPROTOCOL_JSON = "pingu.json";
 export const CLOSE_CODES = Object.freeze({"NORMAL": 1000, "GOING_AWAY": 1001, "NO_REPLY": 4000, "PING_ERROR": 4001, "SIGNAL": 4002, "CEILING": 4003, "BAD_REQUEST": 4400, "UNRESOLVED": 4404, "FORBIDDEN": 4403, "UNEXPECTED": 4409, "TOO_BIG": 4413, "UNSUPPORTED_DATA": 4415, "BUSY": 4429, "IDLE": 4408, "SPAWN_FAILED": 4500});
