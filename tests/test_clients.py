@@ -213,3 +213,156 @@ def test_a_rate_below_one_still_allows_one_take_now_and_then() -> None:
     assert r.take("a", 0.0)
     assert not r.take("a", 1.0)
     assert r.take("a", 2.0)
+
+
+# -- HandshakeGuard: sockets still in their handshake, by client --------------------
+
+
+class FakeTransport:
+    def __init__(self, host: str) -> None:
+        from twisted.internet.address import IPv4Address, IPv6Address
+
+        kind = IPv6Address if ":" in host else IPv4Address
+        self.peer = kind("TCP", host, 40000)
+        self.aborted = 0
+
+    def getPeer(self):
+        return self.peer
+
+    def abortConnection(self) -> None:
+        self.aborted += 1
+
+
+def guard(**kw):
+    from twisted.internet.testing import MemoryReactorClock
+
+    from pingu.handshakes import HandshakeGuard
+
+    clock = MemoryReactorClock()
+    options = {"deadline": 10.0, "per_client": 2, "total": 5, **kw}
+    return HandshakeGuard(clock, **options), clock
+
+
+def test_handshakes_are_capped_per_client() -> None:
+    g, _ = guard()
+    a = [FakeTransport("192.0.2.1") for _ in range(3)]
+    assert [g.opened(t) for t in a] == [True, True, False]
+    assert [t.aborted for t in a] == [0, 0, 1]
+    assert g.opened(FakeTransport("192.0.2.2"))  # another client is served
+    # one IPv6 /64 is one client
+    v6 = [FakeTransport(f"2001:db8::{i}") for i in range(1, 4)]
+    assert [g.opened(t) for t in v6[:2]] == [True, True]
+    assert not g.opened(v6[2]) and v6[2].aborted == 1
+
+
+def test_handshakes_are_capped_in_total() -> None:
+    g, _ = guard(per_client=10, total=3)
+    ts = [FakeTransport(f"192.0.2.{i}") for i in range(1, 5)]
+    assert [g.opened(t) for t in ts] == [True, True, True, False]
+    assert ts[3].aborted == 1 and g.pending.total == 3
+    g.closed(ts[0])
+    assert g.opened(FakeTransport("192.0.2.9"))
+
+
+def test_the_deadline_is_absolute_even_if_data_keeps_arriving() -> None:
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.testing import StringTransport
+
+    from pingu.handshakes import GuardedChannel
+
+    g, clock = guard(deadline=10.0)
+
+    class Channel(GuardedChannel):
+        pass
+
+    class Transport(StringTransport):
+        aborted = 0
+
+        def abortConnection(self) -> None:
+            self.aborted += 1
+            super().abortConnection()
+
+    Channel.guard = g
+    channel = Channel()
+    channel.callLater = clock.callLater  # Twisted's own timeout, reset by every byte
+    transport = Transport(peerAddress=IPv4Address("TCP", "192.0.2.1", 40000))
+    channel.makeConnection(transport)
+    assert g.pending["192.0.2.1"] == 1
+    trickle = b"GET / HTTP/1.1\r\nX-Slow: " + b"a" * 100
+    for byte in trickle[:19]:  # a byte every half second, for 9.5 s
+        clock.advance(0.5)
+        channel.dataReceived(bytes([byte]))
+    assert transport.aborted == 0
+    clock.advance(0.5)  # 10 s after the socket opened
+    assert transport.aborted == 1 and g.pending.total == 0
+    channel.connectionLost(None)  # the abort's connectionLost: nothing more to release
+    assert g.pending.total == 0
+
+
+def test_the_deadline_aborts_a_trickling_socket() -> None:
+    g, clock = guard(deadline=10.0)
+    t = FakeTransport("192.0.2.1")
+    g.opened(t)
+    clock.advance(9.9)
+    assert t.aborted == 0
+    clock.advance(0.1)
+    assert t.aborted == 1 and g.pending.total == 0
+    g.closed(t)  # the abort's connectionLost
+    assert g.pending.total == 0 and not clock.getDelayedCalls()
+
+
+def test_upgraded_releases_the_slot_and_the_deadline() -> None:
+    g, clock = guard(per_client=1)
+    t = FakeTransport("192.0.2.1")
+    assert g.opened(t)
+    assert not g.opened(FakeTransport("192.0.2.1"))
+    g.upgraded(t)
+    assert g.pending.total == 0 and not clock.getDelayedCalls()
+    clock.advance(60)
+    assert t.aborted == 0  # a WebSocket lives past the handshake deadline
+    assert g.opened(FakeTransport("192.0.2.1"))
+    g.closed(t)  # closing after the upgrade releases nothing twice
+    assert g.pending.total == 1
+
+
+def test_a_refused_socket_releases_nothing_when_it_closes() -> None:
+    g, _ = guard(per_client=1)
+    first, second = FakeTransport("192.0.2.1"), FakeTransport("192.0.2.1")
+    g.opened(first)
+    assert not g.opened(second)
+    g.closed(second)
+    assert g.pending["192.0.2.1"] == 1
+    assert not g.opened(FakeTransport("192.0.2.1"))
+
+
+def test_a_trusted_proxy_is_not_capped_per_client_but_in_total() -> None:
+    g, _ = guard(per_client=2, total=5, trusted_proxies=PROXY)
+    proxied = [FakeTransport("10.0.0.1") for _ in range(6)]
+    assert [g.opened(t) for t in proxied] == [True] * 5 + [False]
+    g2, _ = guard(per_client=2, total=5)  # not trusted: capped like anyone
+    assert [g2.opened(FakeTransport("10.0.0.1")) for _ in range(3)] == [True, True, False]
+
+
+def test_a_refused_channel_is_aborted_and_its_close_is_harmless() -> None:
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.testing import StringTransport
+
+    from pingu.handshakes import GuardedChannel
+
+    g, clock = guard(per_client=1)
+
+    class Channel(GuardedChannel):
+        pass
+
+    Channel.guard = g
+    transports = []
+    for _ in range(2):
+        channel = Channel()
+        channel.callLater = clock.callLater
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.1", 40000))
+        channel.makeConnection(transport)
+        transports.append((channel, transport))
+    (_, first), (second_channel, second) = transports
+    assert not first.disconnecting and second.disconnecting
+    second_channel.connectionLost(None)
+    assert g.pending["192.0.2.1"] == 1
