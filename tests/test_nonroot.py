@@ -24,7 +24,9 @@ import stat
 import struct
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -234,8 +236,12 @@ def _as_user(user: str, sandbox: list[str], argv: list[str]) -> list[str]:
 def _pings(port: int, target: str) -> list[dict[str, Any]]:
     from websockets.sync.client import connect
 
-    events = []
-    with connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["pingu.json"]) as ws:
+    events: list[dict[str, Any]] = []
+    try:
+        ws = connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["pingu.json"], open_timeout=10)
+    except Exception as e:  # shown in the assertion, with the server's output
+        return [{"type": "handshake-failed", "error": repr(e)}]
+    with ws:
         ws.send(json.dumps({"target": target, "count": 2, "interval": 0.2}))
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -339,8 +345,6 @@ def _readable_python(user: str, tmp_dir: Path) -> tuple[str, str]:
     """
     if _can_run(user, sys.executable):
         return sys.executable, str(Path(sys.executable).with_name("twistd"))
-    for folder in (tmp_dir, *tmp_dir.parents):  # pytest's base folder is 0700
-        folder.chmod(folder.stat().st_mode | 0o005)
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     system_python = shutil.which(version, path="/usr/bin:/usr/local/bin")
     if system_python is None:
@@ -365,12 +369,19 @@ def _readable_python(user: str, tmp_dir: Path) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server_python(tmp_path_factory) -> tuple[str, str]:
+def server_python() -> Iterator[tuple[str, str]]:
     if os.geteuid() != 0:
         pytest.skip("switching to an unprivileged user needs root")
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is missing")
-    return _readable_python("nobody", tmp_path_factory.mktemp("nonroot"))
+    # Not under pytest's own temporary folder: every pytest run that starts
+    # meanwhile makes that 0700 again.
+    folder = Path(tempfile.mkdtemp(prefix="pingu-nonroot-", dir="/tmp"))
+    folder.chmod(0o755)
+    try:
+        yield _readable_python("nobody", folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _run_case(
