@@ -1,8 +1,12 @@
-// pingu's page: a form, and one panel per target with live statistics, an
-// RTT chart and ping's own output. This module only wires the others:
+// pingu's page: a form, and one panel per target and tool: ping's live
+// statistics and RTT chart, or traceroute's and mtr's hop table, and the
+// tool's own output. This module only wires the others:
 //   ws-source.js / wamp-source.js  a run over /ws, or through a WAMP node
 //   run.js, sequence.js            the run's states; events in order of n (pure)
 //   panel.js, panel-view.js        one panel; its DOM
+//   tools.js                       the tools and their fields (pure)
+//   hops.js, hop-table-view.js,    the hop table (pure); its DOM; mtr's bars
+//   mtr-view.js
 //   chart.js, stats.js, export.js  the chart; the figures (pure); CSV and JSON
 //   form.js, url-state.js          the form; the link that reopens it
 //   board.js, nodes.js, status.js  the panels; WAMP's nodes; the header's status
@@ -26,7 +30,10 @@ const app = { mode: "ws", ready: false, info: null, wsUrl: null, wampReady: fals
 const form = (app.form = new Form());
 
 const board = (app.board = new Board({
-  openSource: (node, request, sink) => (node == null ? new WsSource(app.wsUrl, request, sink) : new WampSource(node, request, sink)),
+  openSource: (node, request, sink) =>
+    node == null
+      ? new WsSource(app.wsUrl, request, sink)
+      : new WampSource(node, request, sink, wamp, { pageSize: app.info?.limits?.max_backlog_page }),
   on: {
     changed: () => form.showButton(formLivePanels() != null),
     refusals: (refusals) => form.showRefusals(refusals),

@@ -123,6 +123,17 @@ function options(chart, labels) {
   };
 }
 
+/** A panel without a chart (traceroute, mtr): every call a chart takes, doing nothing. */
+export const NO_CHART = Object.freeze({
+  reset() {},
+  add() {},
+  fit() {},
+  setZoomed() {},
+  render() {},
+  destroy() {},
+  snapshot: () => ({ series: [], points: 0, losses: 0, drawn: 0, xMin: null, xMax: null, lastX: null, zoomed: false }),
+});
+
 export class Chart {
   /** wrap: .chart-wrap; box: .chart; legend: .chart-legend; labels: one per series. */
   constructor({ wrap, box, legend }, labels, { changed }) {

@@ -1,7 +1,17 @@
 // Export of one panel's runs as CSV or JSON. Everything but download() is
-// pure (and tested with node --test, web/test/export.test.js).
+// pure (and tested with node --test, web/test/export.test.js). Both carry the
+// tool: a first CSV column, a field of the JSON document.
 
 export const CSV_COLUMNS = Object.freeze(["node", "n", "type", "time", "t", "seq", "ttl", "rtt_ms", "bytes", "from", "dup", "error", "raw"]);
+
+/** The columns of traceroute's and mtr's events (hop, hop_stats, and the rest). */
+export const PATH_CSV_COLUMNS = Object.freeze([
+  "tool", "node", "n", "type", "time", "t", "hop", "address", "addresses", "rtt_ms", "sent", "received", "loss_pct",
+  "last_ms", "best_ms", "avg_ms", "worst_ms", "stdev_ms", "jitter_ms", "error", "raw",
+]);
+
+/** A panel's CSV columns: ping's with the tool first, or the path tools'. */
+export const csvColumns = (tool = "ping") => (tool === "ping" ? ["tool", ...CSV_COLUMNS] : [...PATH_CSV_COLUMNS]);
 
 /** What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"). */
 const FORMULA = /^[=+\-@\t\r]/;
@@ -23,20 +33,20 @@ export function csvCell(value) {
   return /[",\r\n]/.test(cell) ? `"${cell.replace(/"/g, '""')}"` : cell;
 }
 
-/** sources: [{node, events}] -> one row per event, tagged with its node ("" for the WebSocket). */
-export function exportRows(sources) {
+/** sources: [{node, events}] -> one row per event, tagged with its node ("" for the WebSocket) and the tool when given. */
+export function exportRows(sources, tool) {
   const rows = [];
   for (const source of sources) {
-    for (const e of source.events) rows.push({ node: source.node ?? "", ...e });
+    for (const e of source.events) rows.push(tool ? { tool, node: source.node ?? "", ...e } : { node: source.node ?? "", ...e });
   }
   return rows;
 }
 
 /** The rows as a CSV document, CRLF line ends, a header line first. */
-export function toCSV(rows) {
-  const lines = [CSV_COLUMNS.join(",")];
+export function toCSV(rows, columns = CSV_COLUMNS) {
+  const lines = [columns.join(",")];
   for (const row of rows) {
-    const values = CSV_COLUMNS.map((c) => {
+    const values = columns.map((c) => {
       if (c === "time") return typeof row.t === "number" ? new Date(row.t * 1000).toISOString() : "";
       if (c === "error" && row.type === "error") return row.message;
       return row[c];
@@ -46,16 +56,16 @@ export function toCSV(rows) {
   return lines.join("\r\n") + "\r\n";
 }
 
-/** The JSON export: {pingu, mode, exported, target, request, sources: [{node, state, close, stats, events}]}. */
-export function toJSON({ version = null, mode, target, request, sources, now = new Date() }) {
-  const body = { pingu: version, mode, exported: now.toISOString(), target, request, sources };
+/** The JSON export: {pingu, mode, exported, tool, target, request, sources: [{node, state, close, stats | hops, events}]}. */
+export function toJSON({ version = null, mode, tool, target, request, sources, now = new Date() }) {
+  const body = { pingu: version, mode, exported: now.toISOString(), tool, target, request, sources }; // no tool given: none
   return JSON.stringify(body, null, 1) + "\n";
 }
 
-/** "pingu-<target, safe for a file name>-<YYYYMMDD-HHMMSS>" */
-export function fileStem(target, now = new Date()) {
+/** "pingu-<target, safe for a file name>-<YYYYMMDD-HHMMSS>", "pingu-mtr-<target>-…" for another tool than ping. */
+export function fileStem(target, now = new Date(), tool = "ping") {
   const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
-  return `pingu-${String(target).replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 60)}-${stamp}`;
+  return `pingu-${tool === "ping" ? "" : `${tool}-`}${String(target).replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 60)}-${stamp}`;
 }
 
 /** Let the browser save `text` as the file `name`. */

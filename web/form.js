@@ -1,35 +1,49 @@
-// The form: what it asks for (checkForm, pure), what is wrong with it, what
-// the server refused (next to it, the field in question marked), the one
-// button that applies (Start, or Stop while what it says is live), the limits.
+// The form: the tool, what it asks for (checkForm, pure), what is wrong with
+// it, what the server refused (next to it, the field in question marked), the
+// one button that applies (Start, or Stop while what it says is live), the
+// limits. Each tool's own fields are shown only while that tool is chosen.
 
 import { $, el } from "./dom.js";
 import { capitalize } from "./run.js";
+import { DEFAULT_TOOL, TOOL_FIELDS, bound, fieldRule, toolOf } from "./tools.js";
 
 /** The option fields, by request field name. */
-export const FIELDS = Object.freeze({ count: "#count", interval: "#interval", size: "#size" });
+export const FIELDS = Object.freeze({
+  count: "#count",
+  interval: "#interval",
+  size: "#size",
+  max_hops: "#max-hops",
+  queries: "#queries",
+  wait: "#wait",
+});
 
 export function parseTargets(text) {
   return [...new Set(String(text).split(/[\s,;]+/).filter(Boolean))];
 }
 
+function rangeText(rule) {
+  if (rule.min != null && rule.max != null) return `between ${rule.min} and ${rule.max}`;
+  return rule.max != null ? `at most ${rule.max}` : `at least ${rule.min}`;
+}
+
 /**
- * The form's values ({target, count, interval, size: strings, badInput: {key:
- * bool}, family: "" | "4" | "6", nodes: [checked names]}) against the server's
- * limits -> {targets, options, nodes}, or {error, field} (the field's name:
- * target, count, interval, size or nodes). wamp: {nodes: every known node} in
- * WAMP mode, null in WebSocket mode.
+ * The form's values ({tool, target, count, interval, size, max_hops, queries,
+ * wait: strings, badInput: {key: bool}, family: "" | "4" | "6", nodes: [checked
+ * names]}) against the server's limits -> {targets, options, nodes}, or {error,
+ * field} (the field's name: target, an option's, or nodes). Only the chosen
+ * tool's fields count; options carry `tool` when it is not ping. wamp: {nodes:
+ * every known node} in WAMP mode, null in WebSocket mode.
  */
 export function checkForm(values, limits = {}, wamp = null) {
+  const tool = toolOf(values.tool);
   const targets = parseTargets(values.target || "");
-  if (!targets.length) return { error: "Enter a host name or an IP address to ping.", field: "target" };
+  if (!targets.length) {
+    return { error: `Enter a host name or an IP address to ${tool === "ping" ? "ping" : "trace"}.`, field: "target" };
+  }
   if (targets.some((t) => t.length > 253)) return { error: "A host name is at most 253 characters.", field: "target" };
-  const rules = {
-    count: { int: true, min: 1, max: limits.max_count, what: "Count", unit: "" },
-    interval: { int: false, min: limits.min_interval, max: limits.max_interval, what: "Interval", unit: " seconds" },
-    size: { int: true, min: 0, max: limits.max_size, what: "Size", unit: " bytes" },
-  };
-  const options = {};
-  for (const [key, rule] of Object.entries(rules)) {
+  const options = tool === DEFAULT_TOOL ? {} : { tool };
+  for (const key of TOOL_FIELDS[tool]) {
+    const rule = fieldRule(tool, key, limits);
     const raw = String(values[key] ?? "").trim();
     if (raw === "") {
       if (values.badInput?.[key]) return { error: `${rule.what} must be a number.`, field: key };
@@ -40,8 +54,7 @@ export function checkForm(values, limits = {}, wamp = null) {
       return { error: `${rule.what} must be ${rule.int ? "a whole number" : "a number"}.`, field: key };
     }
     if ((rule.min != null && value < rule.min) || (rule.max != null && value > rule.max)) {
-      const range = rule.max != null ? `between ${rule.min} and ${rule.max}` : `at least ${rule.min}`;
-      return { error: `${rule.what} must be ${range}${rule.unit}.`, field: key };
+      return { error: `${rule.what} must be ${rangeText(rule)}${rule.unit}.`, field: key };
     }
     options[key] = value;
   }
@@ -63,10 +76,34 @@ export class Form {
   constructor() {
     this.el = $("#form");
     this.limits = {};
+    for (const radio of this.el.querySelectorAll("input[name=tool]")) radio.addEventListener("change", () => this.showTool());
+    this.showTool();
+  }
+
+  get tool() {
+    return toolOf($("#form input[name=tool]:checked")?.value);
+  }
+
+  /** Only the chosen tool's fields, with its words, placeholders and bounds. */
+  showTool() {
+    const tool = this.tool;
+    this.el.dataset.tool = tool;
+    for (const field of this.el.querySelectorAll("[data-tools]")) field.hidden = !field.dataset.tools.split(" ").includes(tool);
+    for (const node of this.el.querySelectorAll("[data-text-ping]")) node.textContent = node.dataset[`text${capitalize(tool)}`] ?? node.dataset.textPing;
+    for (const input of this.el.querySelectorAll("input[data-placeholder-ping]")) {
+      input.placeholder = input.dataset[`placeholder${capitalize(tool)}`] ?? input.dataset.placeholderPing;
+    }
+    for (const [key, selector] of Object.entries(FIELDS)) {
+      for (const end of ["min", "max"]) {
+        const value = bound(this.limits, tool, key, end);
+        if (value != null) $(selector).setAttribute(end, value);
+        else $(selector).removeAttribute(end);
+      }
+    }
   }
 
   values() {
-    const values = { target: $("#target").value, badInput: {}, family: $("#form input[name=f]:checked")?.value || "" };
+    const values = { tool: this.tool, target: $("#target").value, badInput: {}, family: $("#form input[name=f]:checked")?.value || "" };
     for (const [key, selector] of Object.entries(FIELDS)) {
       values[key] = $(selector).value;
       values.badInput[key] = $(selector).validity.badInput;
@@ -128,25 +165,24 @@ export class Form {
   }
 
   /** Fill in what a link asked for (url-state.js's readQuery). */
-  load({ targets, count, interval, size, family }) {
+  load(query) {
+    const { targets, family } = query;
     if (targets.length) $("#target").value = targets.join(" ");
-    if (count != null) $("#count").value = count;
-    if (interval != null) $("#interval").value = interval;
-    if (size != null) $("#size").value = size;
+    const tool = $(`#form input[name=tool][value="${toolOf(query.tool)}"]`);
+    if (tool) tool.checked = true;
+    for (const [key, selector] of Object.entries(FIELDS)) if (query[key] != null) $(selector).value = query[key];
     const radio = $(`#form input[name=f][value="${family || ""}"]`);
     if (radio) radio.checked = true;
+    this.showTool();
   }
 
   applyLimits(limits) {
     this.limits = limits || {};
-    const set = (selector, attr, value) => value != null && $(selector).setAttribute(attr, value);
-    set("#count", "max", limits?.max_count);
-    set("#interval", "min", limits?.min_interval);
-    set("#interval", "max", limits?.max_interval);
-    set("#size", "max", limits?.max_size);
+    this.showTool();
     if (!limits) return;
     const hours = limits.max_duration >= 3600 ? `${limits.max_duration / 3600} h` : `${limits.max_duration} s`;
     const parts = [`interval ≥ ${limits.min_interval} s`, `count ≤ ${limits.max_count}`, `size ≤ ${limits.max_size} B`, `runs ≤ ${hours}`];
+    if (limits.max_hops != null) parts.splice(3, 0, `hops ≤ ${limits.max_hops}`);
     $("#limits-text").textContent = `Server limits: ${parts.join(" · ")}`;
   }
 

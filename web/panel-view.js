@@ -2,16 +2,19 @@
 // data. It never inserts server text as HTML: textContent and text nodes only.
 
 import { $, el, fromTemplate, seriesVar, textNodes } from "./dom.js";
+import { HopTableView } from "./hop-table-view.js";
 import { formatLoss, formatRtt } from "./stats.js";
+import { isPathTool } from "./tools.js";
 
 const MAX_DOM_LINES = 2000; // output lines kept on screen per panel (all are kept for export)
 const RTT_KEYS = ["last_ms", "min_ms", "avg_ms", "max_ms", "p95_ms", "mdev_ms", "mean_delta_ms"];
 
 export class PanelView {
-  /** nodes: one name per source ([] for the one WebSocket source); on: the buttons' handlers. */
-  constructor({ id, target, subtitle, nodes }, on) {
+  /** tool: ping, traceroute or mtr; nodes: one name per source ([] for the one WebSocket source); on: the buttons' handlers. */
+  constructor({ id, target, subtitle, nodes, tool = "ping" }, on) {
     const root = fromTemplate("panel-template");
     this.el = root;
+    root.dataset.tool = tool;
     this.nodes = nodes;
     this.multi = nodes.length > 1;
     this.pending = [];
@@ -29,7 +32,7 @@ export class PanelView {
       const [key, selector] = name.split(":");
       this[key] = $(selector, root);
     }
-    this.lines.setAttribute("aria-label", `ping output for ${target}`);
+    this.lines.setAttribute("aria-label", `${tool} output for ${target}`);
     this.stopButton.addEventListener("click", on.stop);
     this.restartButton.addEventListener("click", () => {
       on.restart();
@@ -39,9 +42,22 @@ export class PanelView {
     $(".export-csv", root).addEventListener("click", on.exportCSV);
     $(".export-json", root).addEventListener("click", on.exportJSON);
     for (const b of root.querySelectorAll("button[title]")) b.setAttribute("aria-label", `${b.title} (${target})`);
-    this.statGroups = (nodes.length ? nodes : [null]).map((node, i) => this.buildStats(node, i));
     this.chartParts = { wrap: $(".chart-wrap", root), box: $(".chart", root), legend: $(".chart-legend", root) };
+    if (isPathTool(tool)) {
+      // a path: a hop table instead of the figures and the RTT chart
+      this.statGroups = [];
+      $(".stats", root).hidden = this.chartParts.wrap.hidden = true;
+      this.hops = new HopTableView($(".hops", root), { tool, nodes, target });
+      return;
+    }
+    this.hops = null;
+    this.statGroups = (nodes.length ? nodes : [null]).map((node, i) => this.buildStats(node, i));
     this.chartParts.box.setAttribute("aria-label", `Round-trip times for ${target}`);
+  }
+
+  /** tables: hops.js states, one per source (path tools only). */
+  renderHops(tables) {
+    this.hops?.render(tables);
   }
 
   /** One group of statistics tiles for one source. */
@@ -178,6 +194,7 @@ export class PanelView {
       restartVisible: !this.restartButton.hidden,
       restartLabel: this.restartLabel.textContent,
       noData: this.el.classList.contains("no-data"),
+      hopTable: this.hops ? this.hops.snapshot() : null,
     };
   }
 }

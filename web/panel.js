@@ -1,26 +1,22 @@
-// One panel: one target, one source per vantage node (or the one WebSocket),
-// each with its run state (run.js), statistics (stats.js), events (for
-// export), a series in the chart (chart.js); the DOM is panel-view.js's.
+// One panel: one target, one tool, one source per vantage node (or the one
+// WebSocket), each with its run state (run.js), statistics (stats.js) or hop
+// table (hops.js), events (for export), a series in the chart (chart.js, ping
+// only); the DOM is panel-view.js's.
 
-import { Chart } from "./chart.js";
+import { Chart, NO_CHART } from "./chart.js";
 import { clockTime, schedule, unschedule } from "./dom.js";
-import { download, exportRows, fileStem, toCSV, toJSON } from "./export.js";
+import { csvColumns, download, exportRows, fileStem, toCSV, toJSON } from "./export.js";
+import { hopsSnapshot, hopsStep, initialHops } from "./hops.js";
 import { PanelView } from "./panel-view.js";
 import { STOPPED_HOW, capitalize, initial, isActive, outcome, panelStatus, step } from "./run.js";
 import { RunStats } from "./stats.js";
+import { buildRequest, describeOptions, isPathTool, toolOf } from "./tools.js";
 
 let panelIds = 0;
 
 export const panelKey = (target, options, nodes) => JSON.stringify([target, options, nodes]);
 
-/** "5× · every 0.2 s · 56 B · IPv6 only · from alpha, beta" */
-export function describeOptions(options, nodes) {
-  const parts = [options.count ? `${options.count}×` : "until stopped", `every ${options.interval ?? 1} s`];
-  if (options.size != null) parts.push(`${options.size} B`);
-  if (options.family) parts.push(`IPv${options.family} only`);
-  if (nodes.length) parts.push(`from ${nodes.join(", ")}`);
-  return parts.join(" · ");
-}
+const STARTED = { ping: "Pinging", traceroute: "Tracing the route to", mtr: "mtr to" };
 
 function countTypes(events) {
   const counts = {};
@@ -38,13 +34,15 @@ export class Panel {
   constructor(target, options, nodes, { openSource, hooks }) {
     this.id = ++panelIds;
     this.target = target;
-    this.options = options; // {count, interval, size, family}
+    this.options = options; // {tool (not ping), count, interval, size, family, max_hops, queries, wait}
+    this.tool = toolOf(options.tool);
+    this.path = isPathTool(this.tool);
     this.nodes = nodes; // [] in WebSocket mode
     this.openSource = openSource;
     this.hooks = hooks;
     this.sources = (nodes.length ? nodes : [null]).map((node, index) => ({ node, index, run: initial(), token: 0, conn: null }));
     this.multi = this.sources.length > 1;
-    this.view = new PanelView({ id: this.id, target, subtitle: describeOptions(options, nodes), nodes }, {
+    this.view = new PanelView({ id: this.id, target, subtitle: describeOptions(options, nodes), nodes, tool: this.tool }, {
       stop: () => this.stop(),
       restart: () => this.start(),
       remove: () => hooks.remove(this),
@@ -52,14 +50,12 @@ export class Panel {
       exportJSON: () => this.exportJSON(),
     });
     this.el = this.view.el;
-    this.chart = new Chart(this.view.chartParts, this.sources.map((s) => s.node ?? "RTT"), { changed: () => schedule(this) });
+    this.chart = this.path ? NO_CHART : new Chart(this.view.chartParts, this.sources.map((s) => s.node ?? "RTT"), { changed: () => schedule(this) });
     this.reset();
   }
 
   get request() {
-    const request = { target: this.target };
-    for (const key of ["count", "interval", "size", "family"]) if (this.options[key] != null) request[key] = this.options[key];
-    return request;
+    return buildRequest(this.target, this.tool, this.options);
   }
 
   get key() {
@@ -71,7 +67,7 @@ export class Panel {
   }
 
   reset() {
-    for (const source of this.sources) Object.assign(source, { stats: new RunStats(), events: [] });
+    for (const source of this.sources) Object.assign(source, { stats: new RunStats(), hops: initialHops(this.tool), events: [] });
     this.view.clearLines();
     this.chart.reset();
     this.chart.setZoomed(false);
@@ -172,6 +168,11 @@ export class Panel {
   /** One server event into the figures, the chart and the export. */
   took(source, event) {
     source.events.push({ ...event, t_client: Date.now() / 1000 });
+    if (this.path) {
+      source.hops = hopsStep(source.hops, event);
+      this.statsDirty = true;
+      return;
+    }
     const point = source.stats.add(event);
     if (point) this.chart.add(source.index, event, point);
     this.statsDirty = true;
@@ -186,7 +187,7 @@ export class Panel {
     } else if (event.type === "start") {
       const fam = event.family ? ` over IPv${event.family}` : "";
       const address = event.address && event.address !== event.target ? ` (${event.address})` : "";
-      meta(`Pinging ${event.target}${address}${fam}`);
+      meta(`${STARTED[toolOf(event.tool ?? this.tool)]} ${event.target}${address}${fam}`);
     } else if (event.type === "error") {
       meta(`${event.message || event.reason || "error"}${event.code ? ` (${event.code})` : ""}`, "meta error");
     } else if (event.type === "end") {
@@ -206,7 +207,10 @@ export class Panel {
   /** Once per animation frame (dom.js's schedule). */
   render() {
     this.view.renderLines();
-    if (this.statsDirty) {
+    if (this.statsDirty && this.path) {
+      this.statsDirty = false;
+      this.view.renderHops(this.sources.map((s) => s.hops));
+    } else if (this.statsDirty) {
       this.statsDirty = false;
       this.view.renderStats(
         this.sources.map((s) => s.stats.snapshot()),
@@ -218,18 +222,25 @@ export class Panel {
       this.stateDirty = false;
       const start = this.sources[0].run.start;
       const address = start ? [start.address !== this.target ? start.address : "", start.family ? `IPv${start.family}` : ""].filter(Boolean).join(" · ") : "";
-      const noData = !this.sources.some((s) => s.run.start || s.stats.sent > 0);
+      const noData = !this.sources.some((s) => s.run.start || s.stats.sent > 0 || s.hops.rows.length > 0);
       this.view.renderStatus(panelStatus(this.sources.map((s) => s.run), this.nodes), address, noData);
     }
   }
 
   exportCSV() {
-    download(`${fileStem(this.target)}.csv`, "text/csv;charset=utf-8", toCSV(exportRows(this.sources)));
+    const rows = exportRows(this.sources, this.tool);
+    download(`${fileStem(this.target, undefined, this.tool)}.csv`, "text/csv;charset=utf-8", toCSV(rows, csvColumns(this.tool)));
   }
 
   exportJSON() {
-    const sources = this.sources.map((s) => ({ node: s.node, state: s.run.phase, close: s.run.close, stats: s.stats.snapshot(), events: s.events }));
-    const text = toJSON({ ...this.hooks.about(), target: this.target, request: this.request, sources });
+    const sources = this.sources.map((s) => ({
+      node: s.node,
+      state: s.run.phase,
+      close: s.run.close,
+      ...(this.path ? { hops: hopsSnapshot(s.hops) } : { stats: s.stats.snapshot() }),
+      events: s.events,
+    }));
+    const text = toJSON({ ...this.hooks.about(), tool: this.tool, target: this.target, request: this.request, sources });
     download(`${fileStem(this.target)}.json`, "application/json", text);
   }
 
@@ -238,6 +249,7 @@ export class Panel {
     return {
       id: this.id,
       target: this.target,
+      tool: this.tool,
       options: { ...this.options },
       nodes: [...this.nodes],
       active: this.active,
@@ -253,6 +265,8 @@ export class Panel {
         close: s.run.close,
         address: s.run.start?.address ?? null,
       })),
+      // traceroute, mtr: each source's hop rows (hops.js), and what the table shows (hopTable)
+      hops: this.path ? this.sources.map((s) => ({ node: s.node, ...hopsSnapshot(s.hops) })) : null,
     };
   }
 

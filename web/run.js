@@ -115,6 +115,8 @@ function took(state, event) {
     case "reply":
     case "timeout":
     case "line":
+    case "hop":
+    case "hop_stats":
       // a run joined late may have no start event left in its backlog
       changes.started = true;
       if (early) changes.phase = "running";

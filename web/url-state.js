@@ -1,28 +1,40 @@
 // The form and the open panels as a link, pure:
-//   ?t=a&t=b&c=5&i=0.5&s=56&f=4&n=alpha[&router=ws://…&realm=…]
-// so that a link reopens the same pings.
+//   ?t=a&t=b&c=5&i=0.5&s=56&f=4&n=alpha[&tool=mtr&m=30&q=3&w=2][&router=ws://…&realm=…]
+// so that a link reopens the same runs. A link without a tool is ping's.
 
 import { parseTargets } from "./form.js";
+import { DEFAULT_TOOL, TOOLS } from "./tools.js";
 
-/** A query (URLSearchParams or string) -> what it asks for. */
+/** The option fields' names in a link (tool is `tool`). */
+const PARAMS = Object.freeze({ count: "c", interval: "i", size: "s", max_hops: "m", queries: "q", wait: "w" });
+const PATH_PARAMS = ["max_hops", "queries", "wait"];
+
+/**
+ * A query (URLSearchParams or string) -> what it asks for. `tool`, max_hops,
+ * queries and wait are there only when the link has them.
+ */
 export function readQuery(query) {
   const params = new URLSearchParams(query);
   const family = params.get("f");
-  return {
+  const asked = {
     targets: params.getAll("t").flatMap(parseTargets),
-    count: params.get("c"),
-    interval: params.get("i"),
-    size: params.get("s"),
+    count: params.get(PARAMS.count),
+    interval: params.get(PARAMS.interval),
+    size: params.get(PARAMS.size),
     family: family === "4" || family === "6" ? family : "",
     nodes: params.getAll("n"),
     router: params.get("router"),
     realm: params.get("realm"),
   };
+  const tool = params.get("tool");
+  if (tool != null) asked.tool = TOOLS.includes(tool) ? tool : DEFAULT_TOOL;
+  for (const key of PATH_PARAMS) if (params.has(PARAMS[key])) asked[key] = params.get(PARAMS[key]);
+  return asked;
 }
 
 /**
  * The query for these panels ([{target, options, nodes}], in order): every
- * target once, the options and nodes of the last; `keep` (router, realm)
+ * target once, the tool, options and nodes of the last; `keep` (router, realm)
  * from the query the page was opened with.
  */
 export function writeQuery(panels, keep = {}) {
@@ -31,9 +43,8 @@ export function writeQuery(panels, keep = {}) {
   for (const t of new Set(panels.map((p) => p.target))) params.append("t", t);
   const last = panels[panels.length - 1];
   const options = last ? last.options : {};
-  if (options.count != null) params.set("c", options.count);
-  if (options.interval != null) params.set("i", options.interval);
-  if (options.size != null) params.set("s", options.size);
+  if (options.tool && options.tool !== DEFAULT_TOOL) params.set("tool", options.tool);
+  for (const [key, name] of Object.entries(PARAMS)) if (options[key] != null) params.set(name, options[key]);
   if (options.family) params.set("f", options.family);
   if (last) for (const n of last.nodes) params.append("n", n);
   return params.toString();

@@ -5,7 +5,9 @@
 //
 // start, subscribe to the run's topic, then ask for the backlog: the backlog
 // has everything published before the subscription, the subscription
-// everything after. When the router connection drops, the app calls
+// everything after. The node answers a page at a time (at most pageSize
+// events numbered above `since`; start's own backlog is the first page):
+// while a page comes back full, ask again from the last n it had. When the router connection drops, the app calls
 // suspend(); when autobahn has joined again, resume() subscribes to the same
 // topic again and asks for the backlog again, which fills the gap.
 //
@@ -22,6 +24,9 @@ const STOP_WAIT_MS = 6000; // how long a stopped run may take to send its end
 const CALL_MS = 10000; // a call that takes longer is taken as lost
 const RESUME_TRIES = 30; // after a reconnection, how often to look for a node not back yet
 const RESUME_DELAY_MS = 1000;
+export const PAGE_SIZE = 1000; // the node's --max-backlog-page when the page is not told it
+const MAX_PAGES = 10000; // a node that answers full pages for ever is not followed for ever
+const JOINED_TYPES = new Set(["reply", "timeout", "hop", "hop_stats"]); // in a backlog: the run was going already
 
 const TRANSITIONS = Object.freeze({
   starting: ["subscribing", "suspended", "finished"],
@@ -33,10 +38,21 @@ const TRANSITIONS = Object.freeze({
   finished: [],
 });
 
+/** The highest n of a page (null for none). */
+function lastN(page) {
+  let last = null;
+  for (const e of Array.isArray(page) ? page : []) if (e && typeof e.n === "number" && (last == null || e.n > last)) last = e.n;
+  return last;
+}
+
 export class WampSource {
-  /** session: the calls it makes (wamp.js by default; the unit tests give their own). */
-  constructor(node, request, sink, session = wamp) {
+  /**
+   * session: the calls it makes (wamp.js by default; the unit tests give their own);
+   * pageSize: the most events the node sends in one backlog answer (/pingu-info.json's max_backlog_page).
+   */
+  constructor(node, request, sink, session = wamp, { pageSize } = {}) {
     this.session = session;
+    this.pageSize = Number.isInteger(pageSize) && pageSize > 0 ? pageSize : PAGE_SIZE;
     this.node = node;
     this.request = request;
     this.sink = sink;
@@ -98,11 +114,20 @@ export class WampSource {
     if (gap && live && !this.filling) this.fill(this.attempt).catch(() => {});
   }
 
+  /** The backlog from what was shown last, a page at a time, until a page is not full. */
   async fill(mine) {
     this.filling = true;
     try {
-      const events = await wamp.timed(this.session.backlog(this.node, this.run), CALL_MS);
-      if (mine === this.attempt) this.take(events, true);
+      let since = this.seq.last;
+      for (let pages = 0; pages < MAX_PAGES; pages++) {
+        const page = await wamp.timed(this.session.backlog(this.node, this.run, since), CALL_MS);
+        if (mine !== this.attempt) return;
+        this.take(page, true);
+        const last = lastN(page);
+        if (!Array.isArray(page) || page.length < this.pageSize || last == null || last <= since) break;
+        if (this.state === "finished") break;
+        since = last;
+      }
     } finally {
       if (mine === this.attempt) this.filling = false;
     }
@@ -131,7 +156,7 @@ export class WampSource {
         this.take(result.backlog, true);
         // someone else's run, already going: say so after its backlog
         const backlog = Array.isArray(result.backlog) ? result.backlog : [];
-        if (backlog.some((e) => e && (e.type === "reply" || e.type === "timeout"))) {
+        if (backlog.some((e) => e && JOINED_TYPES.has(e.type))) {
           this.sink({ type: "joined", since: backlog[0]?.type === "start" ? backlog[0].t : null });
         }
         if (this.state === "finished") return;

@@ -8,7 +8,7 @@
 //   await onNodeJoined(fn)                  fn(name) when a node joins later
 //   await start(node, request)              -> {run, topic, backlog: [events]}
 //   await subscribe(topic, onEvent)         -> {unsubscribe()}
-//   await backlog(node, run)                -> [events]
+//   await backlog(node, run, since)         -> [events numbered above since, a page]
 //   await stop(node, run)                   -> {ending, viewers}
 //
 // A call made on a session that is then lost never settles (autobahn drops
@@ -162,8 +162,9 @@ export async function subscribe(topic, onEvent) {
   };
 }
 
-export async function backlog(node, run) {
-  return live().call(nodeUri(node, "backlog"), [run]);
+/** The run's events numbered above `since` (0: from the first), at most the node's page of them. */
+export async function backlog(node, run, since = 0) {
+  return live().call(nodeUri(node, "backlog"), [run], { since });
 }
 
 export async function stop(node, run) {

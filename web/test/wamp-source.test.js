@@ -14,7 +14,8 @@ const settle = async () => {
 
 /** One node with one run, as the source sees it through the router. */
 class FakeSession {
-  constructor({ refuse = null, stopAnswer = { ending: true, viewers: 0 } } = {}) {
+  constructor({ refuse = null, stopAnswer = { ending: true, viewers: 0 }, page = 1000 } = {}) {
+    this.page = page; // the node's --max-backlog-page
     this.log = []; // every event of the run, as the node keeps it
     this.subscriber = null;
     this.refuse = refuse;
@@ -36,17 +37,21 @@ class FakeSession {
   async start(node, request) {
     this.calls.push(["start", node, request]);
     if (this.refuse) throw this.refuse;
-    return { run: "r1", topic: `pingu.${node}.run.r1`, backlog: this.log.map((e) => ({ ...e })) };
+    return { run: "r1", topic: `pingu.${node}.run.r1`, backlog: this.since(0) };
   }
   async subscribe(topic, fn) {
     this.calls.push(["subscribe", topic]);
     this.subscriber = fn;
     return { unsubscribe: async () => this.calls.push(["unsubscribe", topic]) };
   }
-  async backlog(node, run) {
-    this.calls.push(["backlog", node, run]);
+  /** At most a page of the events numbered above n, as the node answers. */
+  since(n) {
+    return this.log.filter((e) => e.n > n).slice(0, this.page).map((e) => ({ ...e }));
+  }
+  async backlog(node, run, since = 0) {
+    this.calls.push(["backlog", node, run, since]);
     if (this.gone) throw { error: "pingu.error.no_such_run", args: ["no such run"], kwargs: {} };
-    return this.log.map((e) => ({ ...e }));
+    return this.since(since);
   }
   async stop(node, run) {
     this.calls.push(["stop", node, run]);
@@ -61,13 +66,13 @@ class FakeSession {
   }
 }
 
-function follow(session, request = { target: "127.0.0.1" }) {
+function follow(session, request = { target: "127.0.0.1" }, options = { pageSize: session.page }) {
   const actions = [];
   let run = step(initial(), { type: "begin" });
   const source = new WampSource("north", request, (a) => {
     actions.push(a);
     run = step(run, a);
-  }, session);
+  }, session, options);
   const shown = () => actions.filter((a) => a.type === "event").map((a) => a.event.n ?? a.event.type);
   return { source, actions, shown, run: () => run };
 }
@@ -241,5 +246,87 @@ describe("WampSource", () => {
     assert.equal(f.source.to("starting"), false);
     f.source.resume(); // following: nothing to resume
     assert.equal(f.source.state, "following");
+  });
+
+  it("a backlog longer than a page: fetched page by page from the last n, start's own page first", async () => {
+    const session = new FakeSession({ page: 4 });
+    session.event("start");
+    for (let i = 0; i < 9; i++) session.event("reply");
+    const f = follow(session);
+    await settle();
+    assert.deepEqual(f.shown(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // start's page was 1..4; then from 4 (5..8, full), from 8 (9..10, short: the last)
+    assert.deepEqual(session.calls.filter((c) => c[0] === "backlog").map((c) => c[3]), [4, 8]);
+    assert.equal(f.source.state, "following");
+    session.publish("reply");
+    assert.deepEqual(f.shown().at(-1), 11);
+  });
+
+  it("a page exactly full: one more call, which comes back empty", async () => {
+    const session = new FakeSession({ page: 3 });
+    for (let i = 0; i < 6; i++) session.event(i ? "reply" : "start");
+    const f = follow(session);
+    await settle();
+    assert.deepEqual(f.shown(), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(session.calls.filter((c) => c[0] === "backlog").map((c) => c[3]), [3, 6]);
+  });
+
+  it("events published while the pages come are kept and shown in order, once", async () => {
+    const session = new FakeSession({ page: 2 });
+    for (let i = 0; i < 5; i++) session.event(i ? "reply" : "start");
+    const backlog = session.backlog.bind(session);
+    session.backlog = async (...args) => {
+      const page = await backlog(...args);
+      if (session.log.length < 8) session.publish("reply"); // live, while the viewer still pages
+      return page;
+    };
+    const f = follow(session);
+    await settle();
+    assert.deepEqual(f.shown(), [1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it("the end in a later page ends the run, and no more pages are asked for", async () => {
+    const session = new FakeSession({ page: 2 });
+    session.event("start");
+    session.event("hop", { hop: 1, address: "10.0.0.1", rtt_ms: [0.1] });
+    session.event("hop", { hop: 2, address: null, rtt_ms: [null] });
+    session.event("end", { code: 1000, how: "completed", message: "" });
+    const f = follow(session);
+    await settle();
+    assert.deepEqual(f.shown(), [1, 2, 3, 4]);
+    assert.equal(f.run().phase, "done");
+    assert.deepEqual(session.calls.filter((c) => c[0] === "backlog").map((c) => c[3]), [2]);
+  });
+
+  it("after a reconnection, the gap is fetched from the last n shown, page by page", async () => {
+    const session = new FakeSession({ page: 3 });
+    const f = follow(session);
+    await settle();
+    session.publish("start");
+    session.drop();
+    f.source.suspend("lost");
+    for (let i = 0; i < 7; i++) session.publish("reply");
+    f.source.resume();
+    await settle();
+    assert.deepEqual(f.shown(), [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(session.calls.filter((c) => c[0] === "backlog").map((c) => c[3]).slice(-3), [1, 4, 7]);
+  });
+
+  it("the page size defaults to the node's default, 1000", async () => {
+    const session = new FakeSession();
+    const f = follow(session, { target: "h", tool: "mtr" }, {});
+    await settle();
+    assert.equal(f.source.pageSize, 1000);
+    assert.deepEqual(session.calls[0], ["start", "north", { target: "h", tool: "mtr" }]);
+  });
+
+  it("a joined path run is said so too", async () => {
+    const session = new FakeSession();
+    session.event("start", { tool: "traceroute" });
+    session.event("hop", { hop: 1, address: "10.0.0.1", rtt_ms: [0.1] });
+    const f = follow(session);
+    await settle();
+    assert.ok(f.actions.some((a) => a.type === "joined"));
+    assert.equal(f.run().phase, "running");
   });
 });

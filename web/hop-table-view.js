@@ -1,0 +1,142 @@
+// The hop table of a traceroute or mtr panel: one row per hop number, one
+// column group per source (the WebSocket, or each vantage node side by side),
+// drawn from hops.js's tables. It never inserts server text as HTML:
+// textContent only.
+
+import { el, seriesVar } from "./dom.js";
+import { cellText, hopColumns, hopNumbers, scaleMax, worstHop } from "./hops.js";
+import { fillBar, mtrNote } from "./mtr-view.js";
+
+export class HopTableView {
+  /** box: where the table goes; tool: traceroute or mtr; nodes: one name per source ([] for the one WebSocket source). */
+  constructor(box, { tool, nodes, target }) {
+    this.box = box;
+    this.tool = tool;
+    this.nodes = nodes;
+    this.groups = Math.max(1, nodes.length);
+    this.columnsKey = "";
+    const scroll = el("div", "hop-scroll");
+    scroll.tabIndex = 0;
+    scroll.setAttribute("role", "region");
+    scroll.setAttribute("aria-label", `${tool === "mtr" ? "mtr hops" : "route"} to ${target}`);
+    this.table = el("table", `hop-table tool-${tool}`);
+    this.thead = el("thead");
+    this.tbody = el("tbody");
+    this.table.append(this.thead, this.tbody);
+    scroll.append(this.table);
+    this.note = el("p", "hop-note muted");
+    this.note.setAttribute("aria-live", "off");
+    box.append(scroll, this.note);
+    box.hidden = false;
+    this.worst = [];
+    this.render(nodes.length ? nodes.map(() => ({ tool, rows: [], probes: 0, rounds: 0 })) : [{ tool, rows: [], probes: 0, rounds: 0 }]);
+  }
+
+  /** The head: the node names over their groups (several nodes), then each group's columns. */
+  head(columns) {
+    const rows = [];
+    if (this.nodes.length > 1) {
+      const names = el("tr", "node-row");
+      names.append(el("td", "hop-no"));
+      this.nodes.forEach((node, i) => {
+        const th = el("th", "node-name");
+        th.scope = "colgroup";
+        th.colSpan = columns.length;
+        const swatch = el("span", "swatch");
+        swatch.style.setProperty("--swatch", seriesVar(i));
+        th.append(swatch, el("span", "", node));
+        names.append(th);
+      });
+      rows.push(names);
+    }
+    const labels = el("tr");
+    const hash = el("th", "hop-no", "#");
+    hash.scope = "col";
+    hash.title = "hop";
+    labels.append(hash);
+    for (let g = 0; g < this.groups; g++) {
+      columns.forEach((c, i) => {
+        const th = el("th", `col-${c.key.replace(".", "-")}${c.numeric ? " num" : ""}${i === 0 && g > 0 ? " group-start" : ""}`, c.label);
+        th.scope = "col";
+        if (c.title) th.title = c.title;
+        labels.append(th);
+      });
+    }
+    rows.push(labels);
+    this.thead.replaceChildren(...rows);
+  }
+
+  /** tables: hops.js states, one per source. */
+  render(tables) {
+    const probes = Math.max(0, ...tables.map((t) => t.probes || 0)) || 3;
+    const columns = hopColumns(this.tool, probes);
+    const key = columns.map((c) => c.key).join();
+    if (key !== this.columnsKey) {
+      this.columnsKey = key;
+      this.head(columns);
+    }
+    const mtr = this.tool === "mtr";
+    this.worst = tables.map((t) => (mtr ? worstHop(t.rows) : null));
+    const max = scaleMax(tables);
+    const numbers = hopNumbers(tables);
+    const rows = numbers.map((hop) => {
+      const tr = el("tr");
+      tr.dataset.hop = hop;
+      const no = el("th", "hop-no", String(hop));
+      no.scope = "row";
+      tr.append(no);
+      tables.forEach((t, g) => {
+        const row = t.rows.find((r) => r.hop === hop) || null;
+        const worst = mtr && this.worst[g] === hop;
+        columns.forEach((c, i) => {
+          const td = el("td", c.numeric ? "num" : "");
+          if (i === 0 && g > 0) td.classList.add("group-start");
+          if (c.key === "bar") {
+            td.classList.add("bar");
+            fillBar(td, row, max);
+          } else {
+            const text = cellText(row, c.key);
+            td.textContent = text;
+            if (text === "*") td.classList.add("lost");
+          }
+          if (c.key === "address") td.classList.add("host");
+          if (c.key === "loss_pct" && row?.loss_pct) td.classList.add(row.loss_pct >= 5 ? "bad" : "warn");
+          if (worst) td.classList.add("worst");
+          if (worst && i === 0) td.append(" ", el("span", "worst-tag", "worst"));
+          tr.append(td);
+        });
+      });
+      return tr;
+    });
+    if (!rows.length) {
+      const tr = el("tr", "waiting");
+      const td = el("td", "muted", mtr ? "waiting for the first round…" : "waiting for the first hop…");
+      td.colSpan = 1 + columns.length * this.groups;
+      tr.append(td);
+      rows.push(tr);
+    }
+    this.tbody.replaceChildren(...rows);
+    this.note.textContent = this.noteText(tables);
+  }
+
+  noteText(tables) {
+    const tag = (i, text) => (this.nodes.length > 1 ? `${this.nodes[i]}: ${text}` : text);
+    if (this.tool === "mtr") return tables.map((t, i) => tag(i, mtrNote(t, this.worst[i]))).join(" · ");
+    return tables
+      .map((t, i) => tag(i, t.rows.length ? `${t.rows.length} hop${t.rows.length === 1 ? "" : "s"}` : "no hop yet"))
+      .join(" · ");
+  }
+
+  /** What the table shows, as plain data: the column labels, each row's cells, the worst hop per source. */
+  snapshot() {
+    const texts = (tr) => [...tr.children].map((c) => (c.querySelector(".worst-tag") ? c.firstChild.textContent.trim() : c.textContent));
+    return {
+      columns: [...(this.thead.lastElementChild?.children || [])].map((c) => c.textContent),
+      rows: [...this.tbody.querySelectorAll("tr[data-hop]")].map(texts),
+      worst: [...this.worst],
+      worstMarked: [...this.tbody.querySelectorAll("tr[data-hop]")].filter((tr) => tr.querySelector(".worst-tag")).map((tr) => Number(tr.dataset.hop)),
+      bars: this.tbody.querySelectorAll(".rtt-bar").length,
+      note: this.note.textContent,
+    };
+  }
+}
