@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, Callable, Optional
+
+from twisted.logger import Logger
 
 from pingu import tools
 from pingu.limits import Limits
@@ -20,6 +23,8 @@ from pingu.process import spawn
 from pingu.request import Policy, system_resolver
 from pingu.runs import RunHub
 from pingu.watchdog import Watchdog
+
+log = Logger(namespace="pingu")
 
 #: Where executables are looked for after the server's own PATH.
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -40,6 +45,30 @@ def check_limits(limits: Limits) -> None:
     limits.check(root=os.geteuid() == 0)
 
 
+def find_tools(paths: Optional[Mapping[str, Optional[str]]] = None) -> dict[str, str]:
+    """The executables of the tools other than ping, by tool name.
+
+    ``paths`` holds what the operator named (``--traceroute PATH``): a tool
+    named there must be found, or it is a ``ValueError``.  A tool named
+    nowhere is looked up on PATH and, when it is not installed, left out
+    with one line in the log: the server still starts, and requests for
+    that tool are refused ("traceroute is not installed on this server")."""
+    paths = paths or {}
+    found: dict[str, str] = {}
+    for name, tool in tools.TOOLS.items():
+        if name == "ping":
+            continue
+        named = paths.get(name)
+        if named:
+            found[name] = find_executable(named, tool.package)
+            continue
+        try:
+            found[name] = find_executable(tool.executable, tool.package)
+        except ValueError as e:
+            log.info("pingu: {tool} is not available: {why}", tool=name, why=str(e))
+    return found
+
+
 def build_hub(
     reactor: Any,
     limits: Limits,
@@ -47,14 +76,13 @@ def build_hub(
     ping: str = "ping",
     resolver: Optional[Any] = None,
     spawner: Callable[..., Any] = spawn,
+    paths: Optional[Mapping[str, Optional[str]]] = None,
 ) -> RunHub:
-    """A hub with the executables found, the limits checked, and a thread
+    """A hub with the executables found (ping's must be; see
+    :func:`find_tools` for the others), the limits checked, and a thread
     pool big enough for ``--max-resolving`` lookups at once."""
     check_limits(limits)
-    executables = {"ping": find_executable(ping)}
-    for name, tool in tools.TOOLS.items():
-        if name not in executables:
-            executables[name] = find_executable(tool.executable, tool.executable)
+    executables = {"ping": find_executable(ping), **find_tools(paths)}
     # A lookup holds a thread until getaddrinfo returns, timed out or not.
     reactor.suggestThreadPoolSize(max(10, limits.max_resolving))
     return RunHub(
@@ -70,8 +98,9 @@ def build_hub(
 
 def hub_from_extra(reactor: Any, extra: dict[str, Any]) -> RunHub:
     """A hub for a node that Crossbar starts itself, from ``config.extra`` in
-    the router's configuration: ``ping`` (a path), ``limits`` (by name, as
-    :class:`pingu.limits.Limits`) and ``public`` (true: ``--public``'s policy)."""
+    the router's configuration: ``ping``, ``traceroute``, ``mtr`` (paths),
+    ``limits`` (by name, as :class:`pingu.limits.Limits`) and ``public``
+    (true: ``--public``'s policy)."""
     limits = Limits(**dict(extra.get("limits", {})))
     policy = Policy.build(public=bool(extra.get("public")))
     # No service tree here: the watchdog lives as long as the router worker,
@@ -84,4 +113,5 @@ def hub_from_extra(reactor: Any, extra: dict[str, Any]) -> RunHub:
         policy,
         ping=extra.get("ping") or "ping",
         spawner=partial(spawn, watchdog=watchdog),
+        paths={name: extra.get(name) for name in tools.TOOLS if name != "ping"},
     )

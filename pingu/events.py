@@ -161,11 +161,15 @@ def how_from_exit(exit_code: Optional[int], signal: Optional[int]) -> str:
     return "ping-error"
 
 
-def start(target: str, address: str, family: int, options: dict[str, Any]) -> Event:
-    """The run has been spawned: what was asked, what is pinged, with what."""
+def start(
+    target: str, address: str, family: int, options: dict[str, Any], tool: str = "ping"
+) -> Event:
+    """The run has been spawned: what was asked, what is probed, with which
+    tool (``ping``, ``traceroute``, ``mtr``) and options."""
     return {
         "type": START,
         "raw": None,
+        "tool": tool,
         "target": target,
         "address": address,
         "family": family,

@@ -59,6 +59,16 @@ class Limits:
     max_handshakes: int = _limit(256, "connections still in their HTTP/WebSocket handshake")
     max_handshakes_per_client: int = _limit(8, "connections in their handshake per client")
     client_prefix6: int = _limit(64, "IPv6 clients in one prefix of this length are one client")
+    max_hops: int = _limit(30, "largest max_hops (TTL) a traceroute or mtr run may probe to")
+    max_queries: int = _limit(10, "most probes per hop one traceroute run may send (queries)")
+    max_wait: float = _limit(10.0, "longest wait for a traceroute probe's answer, seconds")
+    max_packet_size: int = _limit(
+        1500, "largest packet traceroute and mtr send, bytes, IP header included"
+    )
+    max_rounds: int = _limit(1000, "most rounds one mtr run may make (a ceiling)")
+    min_round_interval: float = _limit(
+        1.0, "smallest interval between mtr rounds, seconds (below 1 only for root)"
+    )
 
     def replace(self, **changes: Any) -> Limits:
         """A copy with some fields changed."""
@@ -71,12 +81,15 @@ class Limits:
     #: iputils ping refuses an interval below 2 ms to a user other than root
     #: ("cannot flood; minimal interval allowed for user is 2ms", exit 2).
     PING_USER_MIN_INTERVAL = 0.002
+    #: mtr refuses an interval below 1 s to a user other than root (exit 1).
+    MTR_USER_MIN_INTERVAL = 1.0
     #: Whole-number limits where 0 would refuse every request or connection.
     AT_LEAST_ONE = (
         "max_duration", "max_count", "max_runs", "max_runs_per_client",
         "max_connections_per_client", "max_message", "max_line", "max_buffered",
         "max_backlog_page", "max_watched_per_client", "max_resolving",
         "max_resolving_per_client", "max_handshakes", "max_handshakes_per_client",
+        "max_hops", "max_queries", "max_packet_size", "max_rounds",
     )  # fmt: skip
     #: Limits where 0 is meaningful: no payload, no backlog kept.
     AT_LEAST_ZERO = ("max_size", "max_backlog", "max_backlog_bytes")
@@ -84,7 +97,7 @@ class Limits:
     ABOVE_ZERO = (
         "min_interval", "max_interval", "max_starts_per_second", "handshake_timeout",
         "idle_timeout", "grace", "max_calls_per_second", "max_calls_per_second_total",
-        "resolve_timeout",
+        "resolve_timeout", "max_wait", "min_round_interval",
     )  # fmt: skip
     #: Fields whose bounds are spelled out in check() itself.
     CHECKED_APART = ("client_prefix6",)
@@ -98,10 +111,20 @@ class Limits:
         ("max_duration", 2**31 - 1),
         ("max_count", 2**63 - 1),
     )
+    #: Ceilings traceroute and mtr set (traceroute 2.1: "max hops cannot be
+    #: more than 255", "no more than 10 probes per hop"; a packet above 65000
+    #: bytes is "too big"; mtr's -c is an int).
+    TOOL_CEILINGS = (
+        ("max_hops", 255, "traceroute"),
+        ("max_queries", 10, "traceroute"),
+        ("max_packet_size", 65000, "traceroute"),
+        ("max_rounds", 2**31 - 1, "mtr"),
+    )
     #: (smaller, larger): a per-client share above the whole, or a floor above its
     #: ceiling, is a typo, and the larger limit would silently win.
     ORDERED = (
         ("min_interval", "max_interval"),
+        ("min_round_interval", "max_interval"),
         # (A per-client limit above its total is not nonsense: the total
         # binds first, as on a small box run with --max-runs 1.)
         # a client whose queue cannot hold one line would be dropped on its first line
@@ -154,6 +177,18 @@ class Limits:
                     f"{option(name)} {show(getattr(self, name))} is above {ceiling}, "
                     "the most ping accepts"
                 )
+        for name, ceiling, tool in self.TOOL_CEILINGS:
+            if getattr(self, name) > ceiling:
+                raise ValueError(
+                    f"{option(name)} {show(getattr(self, name))} is above {ceiling}, "
+                    f"the most {tool} accepts"
+                )
+        if not root and self.min_round_interval < self.MTR_USER_MIN_INTERVAL:
+            raise ValueError(
+                f"--min-round-interval {show(self.min_round_interval)} is below "
+                f"{self.MTR_USER_MIN_INTERVAL:g} s, the shortest interval mtr allows "
+                "a user other than root"
+            )
         if not root and self.min_interval < self.PING_USER_MIN_INTERVAL:
             raise ValueError(
                 f"--min-interval {show(self.min_interval)} is below "

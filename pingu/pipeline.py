@@ -56,7 +56,7 @@ class Pipeline:
         Deferred fires ``None``."""
         hub = self.hub
         try:
-            request = parse_fields(fields, hub.limits)
+            request = parse_fields(fields, hub.limits, installed=hub.executables)
             hub.admit(client, private=not shared)
         except Refused:
             return defer.fail()

@@ -19,6 +19,7 @@ import ipaddress
 import json
 import re
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
@@ -140,11 +141,15 @@ def _parse_literal(target: str) -> Optional[IPAddress]:
         return None
 
 
-def parse_fields(fields: Any, limits: Limits) -> Request:
+def parse_fields(
+    fields: Any, limits: Limits, installed: Optional[Collection[str]] = None
+) -> Request:
     """Check a structured request (a JSON object, or WAMP call arguments).
 
     ``tool`` picks the tool (ping when absent); the target and the family
-    are checked here for every tool, the rest by the tool itself."""
+    are checked here for every tool, the rest by the tool itself.
+    ``installed`` names the tools this server found an executable for (the
+    hub's ``executables``; ``None``: all): asking for another is refused."""
     if not isinstance(fields, dict):
         raise _bad("the request must be a JSON object", None, "wrong-type")
     name = fields.get("tool")
@@ -153,6 +158,8 @@ def parse_fields(fields: Any, limits: Limits) -> Request:
     if not isinstance(name, str) or name not in tools.TOOLS:
         raise _bad("tool must be one of: " + ", ".join(tools.TOOLS), "tool", "unknown-tool")
     tool = tools.get(name)
+    if installed is not None and name not in installed:
+        raise _bad(f"{name} is not installed on this server", "tool", "not-installed")
     known = ("target", "tool", *tool.fields)
     unknown = sorted(str(k)[:40] for k in fields if k not in known)
     if unknown:

@@ -77,7 +77,7 @@ class Run:
         self.done: defer.Deferred[Event] = defer.Deferred()
         self.argv: list[str] = []
         self.process: Optional[PingProcess] = None
-        self._parser = self.tool.parser()
+        self._parser = self.tool.parser(request)
         self._stopped_by: Optional[str] = None  # "client", "ceiling", "viewers", "shutdown"
         self._ceiling_call: Optional[Any] = None
         self._emitted = 0
@@ -163,6 +163,7 @@ class Run:
                 self.request.address,
                 self.request.family,
                 self.request.options.as_dict(),
+                self.tool.name,
             )
         )
         try:

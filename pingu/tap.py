@@ -56,6 +56,10 @@ class Options(usage.Options):
     optParameters = [
         ["port", "p", "8080", "port number or Twisted endpoint string (tcp:8080:interface=...)"],
         ["ping", None, "ping", "ping executable (a name on PATH or a path)"],
+        ["traceroute", None, None, "traceroute executable (default: traceroute on PATH, "
+         "if installed; otherwise traceroute requests are refused)"],
+        ["mtr", None, None, "mtr executable (default: mtr on PATH, if installed; "
+         "otherwise mtr requests are refused)"],
         ["webdir", None, None, "folder of the page (default: the page shipped with pingu)"],
         ["router", None, None, "WAMP router URL to join as a node (ws://host:port/ws)"],
         ["realm", None, "pingu", "WAMP realm"],
@@ -207,7 +211,14 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
         guard.setServiceParent(top)
         spawner = partial(spawn, watchdog=guard.watchdog)
     try:
-        hub = build_hub(reactor, limits, policy, ping=options["ping"], spawner=spawner)
+        hub = build_hub(
+            reactor,
+            limits,
+            policy,
+            ping=options["ping"],
+            spawner=spawner,
+            paths={"traceroute": options["traceroute"], "mtr": options["mtr"]},
+        )
     except ValueError as e:
         raise fail(str(e)) from None
     trusted = tuple(options["trusted-proxy"])

@@ -27,8 +27,9 @@ def refusal(fields: Any, limits: Limits = LIMITS) -> Refused:
 def test_the_registry_has_ping() -> None:
     assert tools.DEFAULT_TOOL == "ping"
     assert tools.get("ping") is ping.TOOL and tools.TOOLS["ping"].name == "ping"
+    assert list(tools.TOOLS) == ["ping", "traceroute", "mtr"]
     with pytest.raises(KeyError):
-        tools.get("traceroute")
+        tools.get("tracert")
     tool = tools.get("ping")
     assert tool.executable == "ping" and "count" in tool.fields
     assert tool.env == {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
@@ -42,7 +43,7 @@ def test_parse_fields_with_tool_ping_is_the_default() -> None:
     assert named.tool == "ping" and named.options == PingOptions(count=3)
 
 
-@pytest.mark.parametrize("tool", ["traceroute", "PING", "", 5, ["ping"], {"x": 1}, True])
+@pytest.mark.parametrize("tool", ["tracert", "PING", "", 5, ["ping"], {"x": 1}, True])
 def test_an_unknown_tool_is_refused_on_the_tool_field(tool: Any) -> None:
     r = refusal({"target": "127.0.0.1", "tool": tool})
     assert (r.code, r.field, r.reason) == (CloseCode.BAD_REQUEST, "tool", "unknown-tool")

@@ -140,7 +140,8 @@ def test_json_mode_events() -> None:
     ]  # fmt: skip
     start, reply, summary, end = events[0], events[2], events[5], events[6]
     assert start == {
-        "type": "start", "raw": None, "target": "localhost", "address": "::1", "family": 6,
+        "type": "start", "raw": None, "tool": "ping", "target": "localhost", "address": "::1",
+        "family": 6,
         "options": {"count": 1, "interval": 0.5, "size": None, "family": 6, "deadline": None},
         "t": start["t"], "n": 1,
     }  # fmt: skip

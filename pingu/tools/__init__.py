@@ -51,6 +51,8 @@ class Tool(Protocol):
     name: str
     #: the executable looked up on PATH when the operator names none.
     executable: str
+    #: the Debian package that installs it (for the operator's message).
+    package: str
     #: the option fields a request may carry besides ``target`` and ``tool``.
     fields: tuple[str, ...]
     #: the child's whole environment.
@@ -62,8 +64,9 @@ class Tool(Protocol):
     def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
         """The full argv: a list, never a shell line, ``--`` before the literal."""
 
-    def parser(self) -> OutputParser:
-        """A fresh parser for one run's output."""
+    def parser(self, request: Optional[ResolvedRequest] = None) -> OutputParser:
+        """A fresh parser for one run's output (``request``: the run's, so
+        that a parser can tell the target's own answers from the hops')."""
 
     def how(
         self,
@@ -78,9 +81,9 @@ class Tool(Protocol):
 
 
 def _registry() -> dict[str, Tool]:
-    from pingu.tools import ping
+    from pingu.tools import mtr, ping, traceroute
 
-    return {tool.name: tool for tool in (ping.TOOL,)}
+    return {tool.name: tool for tool in (ping.TOOL, traceroute.TOOL, mtr.TOOL)}
 
 
 #: Every tool this server knows, by name.

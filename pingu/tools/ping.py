@@ -75,6 +75,7 @@ class Ping:
 
     name = "ping"
     executable = "ping"
+    package = "iputils-ping"
     fields = ("count", "interval", "size", "family", "deadline")
     env = PING_ENV
 
@@ -111,8 +112,9 @@ class Ping:
         """See :func:`build_argv`."""
         return build_argv(executable, request, limits)
 
-    def parser(self) -> OutputParser:
-        """A parser that reads iputils, BusyBox and BSD ping output."""
+    def parser(self, request: Optional[ResolvedRequest] = None) -> OutputParser:
+        """A parser that reads iputils, BusyBox and BSD ping output (it
+        needs nothing of the request)."""
         return OutputParser()
 
     def how(

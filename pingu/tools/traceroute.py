@@ -1,0 +1,240 @@
+"""traceroute (Debian's, 2.1): its fields, its argv, its output, its end.
+
+The argv always carries ``-n`` (addresses only: a reverse lookup per hop
+would stall each line), explicit ``-m``, ``-q`` and ``-w`` (the tool's own
+defaults clamped to the server's limits, so a limit below traceroute's
+default still binds), and ``--`` right before the target, an IP literal the
+server resolved itself; the packet length, traceroute's one positional
+argument after the host, is a whole number the server checked.
+
+Output, as traceroute 2.1.2 prints it with ``-n``::
+
+    traceroute to 10.213.2.2 (10.213.2.2), 30 hops max, 60 byte packets
+     1  10.213.0.2  0.110 ms  0.016 ms  0.012 ms
+     2  * * *
+     3  10.213.2.2  0.025 ms * 0.022 ms
+     4  10.0.0.1  1.001 ms 10.0.0.2  2.002 ms  3.003 ms     (load balancing)
+     5  10.213.1.2  0.047 ms !H  0.014 ms !H  0.012 ms !H   (ICMP unreachable)
+
+Each hop line becomes one ``hop`` event the moment traceroute prints it
+(it prints a hop once all its probes are answered or timed out); the
+header and anything else (errors such as ``connect: Network is
+unreachable``) become ``line`` events.  Lines are split into tokens, never
+matched by a pattern with nested repetition, so no line is slow to read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional
+
+from pingu import events
+from pingu.events import Event
+from pingu.refusal import number, whole_number
+
+if TYPE_CHECKING:
+    from pingu.limits import Limits
+    from pingu.request import ResolvedRequest
+
+#: Nothing inherited; the C locale keeps decimal points as the parser reads them.
+TRACEROUTE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+#: traceroute's own defaults (``-m``, ``-q``, ``-w``), used when a request names none.
+DEFAULT_MAX_HOPS = 30
+DEFAULT_QUERIES = 3
+DEFAULT_WAIT = 5.0
+#: The shortest wait a request may ask for, seconds: below it every probe
+#: of a real network would be counted lost.
+MIN_WAIT = 0.1
+#: The smallest packet: an IPv4 header and a UDP header (traceroute raises
+#: anything smaller to its minimum anyway).
+MIN_PACKET = 28
+
+# " 1  10.213.0.2  0.110 ms ..." : the hop number, then the probes.
+_HOP = re.compile(r"^ ?(?P<hop>\d{1,3}) +(?P<rest>\S.*)$")
+_RTT = re.compile(r"^\d{1,9}(?:\.\d{1,9})?$")
+# !H !N !P !S !A !C !V !X !Z !Q !T !U !W, !F-<mtu>, !<number>
+_ANNOTATION = re.compile(r"^!(?:[A-Z]|F-?\d{0,5}|\d{1,3})?$")
+
+
+@dataclass(frozen=True)
+class TracerouteOptions:
+    """The options a client may choose; ``None`` means traceroute's default."""
+
+    max_hops: Optional[int] = None
+    queries: Optional[int] = None
+    wait: Optional[float] = None
+    size: Optional[int] = None
+    family: Optional[int] = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as the ``start`` event and WAMP ``runs()`` show them."""
+        return {
+            "max_hops": self.max_hops,
+            "queries": self.queries,
+            "wait": self.wait,
+            "size": self.size,
+            "family": self.family,
+        }
+
+
+def _seconds(value: float) -> str:
+    # "0.5", not "0.5000000001": traceroute reads it with strtod.
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def build_argv(traceroute: str, request: ResolvedRequest, limits: Limits) -> list[str]:
+    """The full argv (``argv[0]`` is the traceroute executable)."""
+    options = request.options
+    max_hops = options.max_hops or min(DEFAULT_MAX_HOPS, limits.max_hops)
+    queries = options.queries or min(DEFAULT_QUERIES, limits.max_queries)
+    wait = options.wait if options.wait is not None else min(DEFAULT_WAIT, limits.max_wait)
+    argv = [traceroute, "-n", f"-{request.family}"]
+    argv += ["-m", str(max_hops), "-q", str(queries), "-w", _seconds(wait)]
+    argv += ["--", request.address]
+    if options.size is not None:
+        argv.append(str(options.size))
+    return argv
+
+
+def _address(token: str) -> Optional[str]:
+    if not (":" in token or "." in token) or len(token) > 45:
+        return None
+    try:
+        return str(ipaddress.ip_address(token))
+    except ValueError:
+        return None
+
+
+def parse_hop(line: str) -> Optional[Event]:
+    """The ``hop`` event of one hop line, or ``None`` if it is not one.
+
+    ``address`` is the first address that answered (``None`` when every
+    probe was a ``*``); ``addresses`` lists every one, in order (several when
+    routers balance the load); ``rtt_ms`` has one entry per probe, ``None``
+    for a ``*``; ``annotations`` lists the ``!H``-style marks traceroute
+    added (ICMP unreachable and the like), each once."""
+    match = _HOP.match(line)
+    if match is None:
+        return None
+    number = int(match["hop"])
+    if not 1 <= number <= 255:
+        return None
+    tokens = match["rest"].split()
+    rtts: list[Optional[float]] = []
+    addresses: list[str] = []
+    annotations: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "*":
+            rtts.append(None)
+        elif _RTT.match(token) and i + 1 < len(tokens) and tokens[i + 1] == "ms":
+            if not addresses:
+                return None  # a time before any address: not traceroute's
+            rtts.append(float(token))
+            i += 1
+        elif _ANNOTATION.match(token):
+            if not rtts or rtts[-1] is None:
+                return None  # a mark belongs to an answered probe
+            if token not in annotations:
+                annotations.append(token)
+        else:
+            address = _address(token)
+            if address is None:
+                return None
+            if address not in addresses:
+                addresses.append(address)
+        i += 1
+    if not rtts:
+        return None
+    return events.hop(
+        line,
+        number,
+        addresses[0] if addresses else None,
+        rtts,
+        addresses=addresses,
+        annotations=annotations,
+    )
+
+
+class TracerouteParser:
+    """Turns traceroute's output, one line at a time, into events."""
+
+    def __init__(self, target: Optional[str] = None) -> None:
+        self.target = target
+        #: did the target itself answer a probe (for the end's ``how``)?
+        self.reached = False
+        #: the highest hop seen so far
+        self.last_hop = 0
+
+    def feed(self, line: str) -> list[Event]:
+        """Take one line (without its newline); return the events it completes."""
+        event = parse_hop(line)
+        if event is None:
+            return [events.line(line)]
+        self.last_hop = max(self.last_hop, event["hop"])
+        if self.target is not None and self.target in event["addresses"]:
+            self.reached = True
+        return [event]
+
+    def finish(self) -> list[Event]:
+        """End of output: traceroute holds nothing back."""
+        return []
+
+
+class Traceroute:
+    """The :class:`pingu.tools.Tool` for Debian's traceroute (2.1)."""
+
+    name = "traceroute"
+    executable = "traceroute"
+    package = "traceroute"
+    fields = ("max_hops", "queries", "wait", "size", "family")
+    env = TRACEROUTE_ENV
+
+    def options(self, fields: Mapping[str, Any], limits: Limits) -> TracerouteOptions:
+        """Check max_hops, queries, wait and size against the limits."""
+
+        def get(name: str, check: Any, *bounds: Any) -> Any:
+            value = fields.get(name)
+            return None if value is None else check(value, name, *bounds)
+
+        return TracerouteOptions(
+            max_hops=get("max_hops", whole_number, 1, limits.max_hops),
+            queries=get("queries", whole_number, 1, limits.max_queries),
+            wait=get("wait", number, MIN_WAIT, limits.max_wait),
+            size=get("size", whole_number, MIN_PACKET, limits.max_packet_size),
+            family=fields.get("family"),
+        )
+
+    def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
+        """See :func:`build_argv`."""
+        return build_argv(executable, request, limits)
+
+    def parser(self, request: Optional[ResolvedRequest] = None) -> TracerouteParser:
+        """A parser that knows the target, to tell whether it answered."""
+        return TracerouteParser(request.address if request is not None else None)
+
+    def how(
+        self,
+        exit_code: Optional[int],
+        signal: Optional[int],
+        parser: Any,
+        request: ResolvedRequest,
+        limits: Limits,
+    ) -> str:
+        """traceroute exits 0 whether or not the target answered: a run whose
+        target never answered ends ``no-reply`` (4000), one that reached it
+        ``completed``; any other exit status (1: a network error such as
+        "connect: Network is unreachable", 2: a usage error) is
+        ``ping-error`` (4001, "traceroute reported an error")."""
+        if exit_code is None:
+            return "signal"
+        if exit_code != 0:
+            return "ping-error"  # not ping's 1 = "no reply": an error of the tool's own
+        return "completed" if getattr(parser, "reached", True) else "no-reply"
+
+
+TOOL = Traceroute()
