@@ -96,7 +96,7 @@ PANEL_STATE_JS = """
 (index) => {
   const panel = window.pinguTest.snapshot().panels[index];
   if (!panel) return null;
-  const stats = panel.stats[0];
+  const stats = panel.stats[0] || {};
   return {
     state: panel.state,
     badge: panel.badge,
@@ -233,3 +233,106 @@ def _reset(s: socket.socket) -> None:
     except OSError:
         pass
     s.close()
+
+
+# ---- recorded events of the path tools (pingu/events.py's hop and hop_stats) ----
+
+#: A route of three hops as traceroute saw it: the second hop never answers.
+ROUTE = (("10.0.0.2", 0.05), (None, None), ("10.0.2.2", 0.21))
+
+
+def numbered(events: list[dict[str, Any]], t0: float = 1_700_000_000.0) -> list[dict[str, Any]]:
+    """``n`` from 1 and ``t`` a tenth of a second apart, as a node numbers them."""
+    return [{**e, "n": i + 1, "t": t0 + i / 10} for i, e in enumerate(events)]
+
+
+def traceroute_events(
+    target: str = "10.0.2.2", route: tuple = ROUTE, lost: tuple = ((3, 1),)
+) -> list[dict]:
+    """start, traceroute's first line, one hop each (probe ``(hop, i)`` in ``lost`` lost), end."""
+    events: list[dict[str, Any]] = [
+        {"type": "start", "raw": None, "tool": "traceroute", "target": target, "address": target,
+         "family": 4, "options": {"max_hops": 5, "queries": 3}},
+        {"type": "line", "raw": f"traceroute to {target} ({target}), 5 hops max, 60 byte packets"},
+    ]  # fmt: skip
+    for number, (address, base) in enumerate(route, 1):
+        rtts = [
+            None if address is None or (number, i) in lost else round(base + i / 100, 3)
+            for i in range(3)
+        ]
+        shown = "  ".join("*" if r is None else f"{r:.3f} ms" for r in rtts)
+        raw = f"{number:2d}  {address}  {shown}" if address else f"{number:2d}  * * *"
+        events.append(
+            {"type": "hop", "raw": raw, "hop": number, "address": address, "rtt_ms": rtts}
+        )
+    events.append({"type": "end", "raw": None, "how": "completed", "exit_code": 0, "signal": None,
+                   "code": 1000, "message": "traceroute completed", "duration_s": 0.4})  # fmt: skip
+    return events
+
+
+def mtr_rounds(
+    rounds: int,
+    hops: tuple = (("10.0.0.2", 0.05), ("10.0.1.2", 1.2), ("10.0.2.2", 2.4)),
+    lossy: int = 2,
+    every: int = 3,
+) -> list[list[dict]]:
+    """mtr's hop_stats, one list a round: hop ``lossy`` loses every ``every``-th probe."""
+    import statistics
+
+    seen: dict[int, list[float]] = {n: [] for n in range(1, len(hops) + 1)}
+    out = []
+    for r in range(1, rounds + 1):
+        events = []
+        for number, (address, base) in enumerate(hops, 1):
+            if not (number == lossy and r % every == 0):
+                seen[number].append(round(base * (1 + 0.3 * ((r * number) % 4)), 3))
+            got = seen[number]
+            deltas = [abs(a - b) for a, b in zip(got, got[1:])]
+            some = bool(got)
+            events.append({
+                "type": "hop_stats", "raw": None, "hop": number, "address": address,
+                "addresses": [address], "sent": r, "received": len(got),
+                "loss_pct": round(100 * (r - len(got)) / r, 1),
+                "last_ms": got[-1] if some else None, "best_ms": min(got) if some else None,
+                "avg_ms": round(sum(got) / len(got), 3) if some else None,
+                "worst_ms": max(got) if some else None,
+                "stdev_ms": round(statistics.pstdev(got), 3) if some else None,
+                "jitter_ms": round(sum(deltas) / len(deltas), 3) if deltas else None,
+            })  # fmt: skip
+        out.append(events)
+    return out
+
+
+def mtr_start(target: str = "10.0.2.2") -> dict[str, Any]:
+    return {"type": "start", "raw": None, "tool": "mtr", "target": target, "address": target,
+            "family": 4, "options": {"count": 10}}  # fmt: skip
+
+
+def end_event(tool: str) -> dict[str, Any]:
+    return {"type": "end", "raw": None, "how": "completed", "exit_code": 0, "signal": None,
+            "code": 1000, "message": f"{tool} completed", "duration_s": 1.0}  # fmt: skip
+
+
+#: A panel's hop table as the tests see it (the test hook's hops and hopTable).
+HOPS_JS = """
+(index) => {
+  const panel = window.pinguTest.snapshot().panels[index];
+  return panel ? {tool: panel.tool, state: panel.state, badge: panel.badge, hops: panel.hops,
+                  table: panel.hopTable, text: panel.text, ended: panel.ended} : null;
+}
+"""
+
+
+def hops_state(page: Any, index: int = 0) -> dict[str, Any]:
+    return page.evaluate(HOPS_JS, index)
+
+
+def wait_hops(page: Any, condition_js: str, index: int = 0, timeout: float = 15_000) -> dict:
+    """Wait until ``condition_js`` (over ``h``, :data:`HOPS_JS`'s panel) holds."""
+    page.wait_for_function(
+        f"(index) => {{ const h = ({HOPS_JS})(index); return !!h && ({condition_js}); }}",
+        arg=index,
+        timeout=timeout,
+        polling="raf",
+    )
+    return hops_state(page, index)

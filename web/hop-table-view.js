@@ -102,7 +102,7 @@ export class HopTableView {
           if (c.key === "address") td.classList.add("host");
           if (c.key === "loss_pct" && row?.loss_pct) td.classList.add(row.loss_pct >= 5 ? "bad" : "warn");
           if (worst) td.classList.add("worst");
-          if (worst && i === 0) td.append(" ", el("span", "worst-tag", "worst"));
+          if (worst && i === 0) td.prepend(el("span", "worst-tag", "worst"), " "); // first: a narrow cell cuts the address, not the mark
           tr.append(td);
         });
       });
@@ -116,27 +116,26 @@ export class HopTableView {
       rows.push(tr);
     }
     this.tbody.replaceChildren(...rows);
-    this.note.textContent = this.noteText(tables);
+    // one line per node
+    this.note.replaceChildren(...this.noteTexts(tables).map((text) => el("span", "hop-note-line", text)));
   }
 
-  noteText(tables) {
+  noteTexts(tables) {
     const tag = (i, text) => (this.nodes.length > 1 ? `${this.nodes[i]}: ${text}` : text);
-    if (this.tool === "mtr") return tables.map((t, i) => tag(i, mtrNote(t, this.worst[i]))).join(" · ");
-    return tables
-      .map((t, i) => tag(i, t.rows.length ? `${t.rows.length} hop${t.rows.length === 1 ? "" : "s"}` : "no hop yet"))
-      .join(" · ");
+    if (this.tool === "mtr") return tables.map((t, i) => tag(i, mtrNote(t, this.worst[i])));
+    return tables.map((t, i) => tag(i, t.rows.length ? `${t.rows.length} hop${t.rows.length === 1 ? "" : "s"}` : "no hop yet"));
   }
 
   /** What the table shows, as plain data: the column labels, each row's cells, the worst hop per source. */
   snapshot() {
-    const texts = (tr) => [...tr.children].map((c) => (c.querySelector(".worst-tag") ? c.firstChild.textContent.trim() : c.textContent));
+    const texts = (tr) => [...tr.children].map((c) => (c.querySelector(".worst-tag") ? c.lastChild.textContent.trim() : c.textContent));
     return {
       columns: [...(this.thead.lastElementChild?.children || [])].map((c) => c.textContent),
       rows: [...this.tbody.querySelectorAll("tr[data-hop]")].map(texts),
       worst: [...this.worst],
       worstMarked: [...this.tbody.querySelectorAll("tr[data-hop]")].filter((tr) => tr.querySelector(".worst-tag")).map((tr) => Number(tr.dataset.hop)),
       bars: this.tbody.querySelectorAll(".rtt-bar").length,
-      note: this.note.textContent,
+      note: [...this.note.children].map((line) => line.textContent).join("\n"),
     };
   }
 }
