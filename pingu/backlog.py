@@ -82,6 +82,8 @@ class Backlog:
 
     def append(self, event: Event) -> None:
         """Keep ``event`` (it has its ``n``), dropping the oldest beyond ``maxlen``."""
+        if self.maxlen <= 0:
+            return
         if len(self._events) >= self.maxlen:
             self._pop()
         self._events.append(event)

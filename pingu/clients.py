@@ -157,8 +157,11 @@ class RateLimit:
         if len(self._buckets) > self.PRUNE_AT:
             # A bucket untouched for a second is full again: forget it.
             self._buckets = {k: b for k, b in self._buckets.items() if now - b[1] < 1}
-        tokens, updated = self._buckets.get(key, (self.rate, now))
-        tokens = min(self.rate, tokens + (now - updated) * self.rate)
+        # A bucket holds at least one token: a rate below 1 a second is one
+        # take every 1/rate seconds, not none at all.
+        full = max(1.0, self.rate)
+        tokens, updated = self._buckets.get(key, (full, now))
+        tokens = min(full, tokens + (now - updated) * self.rate)
         if tokens < 1:
             self._buckets[key] = (tokens, now)
             return False

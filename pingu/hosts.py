@@ -13,6 +13,7 @@ host name once.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from typing import Optional
@@ -33,18 +34,24 @@ def split_host(host: str) -> tuple[str, Optional[int]]:
             return "", None
         name, rest = host[1:end], host[end + 1 :]
         if rest.startswith(":"):
-            if not rest[1:].isdigit():
+            if not _is_port(rest[1:]):
                 return "", None
             port = int(rest[1:])
         elif rest:
             return "", None
-        return name, port
+        return name.rstrip("."), port
     if host.count(":") == 1:
         name, _, text = host.partition(":")
-        if not text.isdigit():
+        if not _is_port(text):
             return "", None
-        return name, int(text)
+        return name.rstrip("."), int(text)
     return host.rstrip("."), None
+
+
+def _is_port(text: str) -> bool:
+    # ASCII digits only: str.isdigit() is true for "²" and other digits
+    # int() reads differently or not at all.
+    return re.fullmatch(r"[0-9]{1,5}", text) is not None
 
 
 def _is_ip(name: str) -> bool:

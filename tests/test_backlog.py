@@ -221,12 +221,6 @@ def test_the_order_stays_bounded_when_backlogs_are_detached_and_cleared() -> Non
     assert len(budget._order) <= 2 * 1000 + 1025
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Backlog.append with maxlen 0 (--max-backlog 0, which Limits allows: "
-    "'no backlog kept') pops from an empty deque: IndexError on every shared run's "
-    "first event",
-)
 def test_maxlen_zero_keeps_nothing() -> None:
     budget = ByteBudget(10**6)
     b = Backlog(0, budget)

@@ -202,12 +202,6 @@ def test_the_table_stays_bounded_under_many_keys() -> None:
     assert len(r._buckets) <= RateLimit.PRUNE_AT + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RateLimit caps the bucket at rate: a rate below 1 (e.g. "
-    "--max-starts-per-second 0.5, which Limits.check accepts) never holds a "
-    "whole token, so every take is refused forever",
-)
 def test_a_rate_below_one_still_allows_one_take_now_and_then() -> None:
     r = RateLimit(0.5)
     assert r.take("a", 0.0)

@@ -49,23 +49,12 @@ def test_a_bad_port_or_bracket_matches_no_name(host: str) -> None:
     assert split_host(host) == ("", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="split_host uses str.isdigit(), which is true for '²' (a latin-1 "
-    "Host byte 0xb2): int() then raises ValueError out of ServerNames.allowed; "
-    "and a non-ASCII decimal such as U+0661 is read as port 1",
-)
 @pytest.mark.parametrize("host", ["example.org:\xb2", "[::1]:\xb9", "example.org:\u0661"])
 def test_a_non_ascii_digit_port_is_refused_not_an_exception(host: str) -> None:
     assert split_host(host) == ("", None)
     assert not ServerNames(frozenset({"example.org"})).allowed(host)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="split_host strips a trailing dot only without a port: "
-    "'localhost.' is allowed but 'localhost.:8080' is refused",
-)
 def test_a_trailing_dot_is_stripped_with_a_port_too() -> None:
     assert split_host("Example.org.:8080") == ("example.org", 8080)
 

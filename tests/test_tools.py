@@ -127,12 +127,6 @@ def test_a_deadline_may_not_send_more_than_max_count(deadline, interval, ok) -> 
         assert "10" in r.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ping.Ping.options computes floor(deadline / interval) in floating point: "
-    "17 / 0.34 is 49.999..., so 50 sends are counted where the formula means 51, "
-    "and a request over --max-count passes",
-)
 def test_the_deadline_check_is_exact() -> None:
     r = refusal({"target": "127.0.0.1", "deadline": 17, "interval": 0.34}, Limits(max_count=50))
     assert r.field == "deadline"

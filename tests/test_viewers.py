@@ -255,12 +255,6 @@ def test_call_meter_per_client_and_total() -> None:
     fresh.take("d", 1.0)  # both refill
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CallMeter.take spends a node-wide token before checking the client's "
-    "own rate: a single client's refused flood drains the total and every other "
-    "client gets too-many-calls",
-)
 def test_one_clients_refused_flood_does_not_drain_the_total() -> None:
     meter = CallMeter(per_client=2, total=10)
     for _ in range(100):

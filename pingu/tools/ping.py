@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Optional
 
 from pingu import events
@@ -98,7 +99,9 @@ class Ping:
             # replies do not come: the deadline, not the count, bounds what a
             # silent target receives, and that must stay within --max-count.
             interval = options.interval or DEFAULT_INTERVAL
-            sends = math.floor(options.deadline / interval) + 1
+            # Exactly, with the interval as ping will read it: 17 / 0.34 is
+            # 49.999... in floating point, and ping would send 51.
+            sends = math.floor(Fraction(options.deadline) / Fraction(_number(interval))) + 1
             if sends > limits.max_count:
                 raise bad(
                     f"a deadline of {options.deadline} s at one request every {interval:g} s "

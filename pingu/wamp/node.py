@@ -29,8 +29,8 @@ from pingu.events import (
 from pingu.refusal import Refused, busy
 from pingu.runs import Run, RunHub
 from pingu.wamp.names import START_URI, check_node_name, node_name
-from pingu.wamp.retention import EndedRuns
-from pingu.wamp.viewers import Pending, SessionClients, ViewerBook, session_of
+from pingu.wamp.state import NodeState
+from pingu.wamp.viewers import Pending
 
 log = Logger(namespace="pingu")
 
@@ -59,13 +59,15 @@ class CallMeter:
 
     def take(self, client: str, now: float) -> None:
         """Count one call; :class:`Refused` (busy) over either rate."""
-        if not self.total.take(self.TOTAL, now):
-            raise busy("too-many-calls", "this node is answering too many calls")
+        # The client's own rate first: a client's refused flood must not
+        # spend the tokens every other client shares.
         if not self.per_client.take(client, now):
             raise busy(
                 "too-many-calls-per-client",
                 f"at most {self.per_client.rate:g} calls per second per client",
             )
+        if not self.total.take(self.TOTAL, now):
+            raise busy("too-many-calls", "this node is answering too many calls")
 
 
 class PinguNode(ApplicationSession):
@@ -81,30 +83,30 @@ class PinguNode(ApplicationSession):
     def __init__(self, config: Any = None) -> None:
         super().__init__(config)
         extra = config.extra if config is not None and config.extra else {}
-        if "hub" in extra:
-            self.hub: RunHub = extra["hub"]
-        else:
-            from twisted.internet import reactor
-
-            from pingu.config import hub_from_extra
-
-            self.hub = hub_from_extra(reactor, extra)
-        self.node: str = check_node_name(extra.get("node") or node_name())
         self.secret: Optional[str] = extra.get("secret")
-        self.prefix = events.node_uri(self.node, "")[:-1]
-        limits = self.hub.limits
-        self.clients = SessionClients(
-            self._ask, tuple(extra.get("trusted_proxies", ())), limits.client_prefix6
-        )
-        self.viewers = ViewerBook(
-            self.hub, self.clients, self._run_of_topic, self._ask, self.hub.reactor
-        )
-        self.ended = EndedRuns(self.hub.reactor)
-        self.meter = CallMeter(limits.max_calls_per_second, limits.max_calls_per_second_total)
-        self._published: set[str] = set()
+        state = extra.get("state")
+        if state is None:
+            if "hub" in extra:
+                hub = extra["hub"]
+            else:
+                from twisted.internet import reactor
 
-    def _ask(self, procedure: str, *args: Any) -> Any:
-        return self.call(procedure, *args)
+                from pingu.config import hub_from_extra
+
+                hub = hub_from_extra(reactor, extra)
+            name = check_node_name(extra.get("node") or node_name())
+            state = NodeState(hub, name, tuple(extra.get("trusted_proxies", ())))
+        #: what outlives this session: runs, publishers, viewers, ended runs
+        self.state: NodeState = state
+        if state.session is None:
+            state.session = self  # it publishes once attached (see is_attached)
+        self.hub: RunHub = state.hub
+        self.node: str = state.node
+        self.clients = state.clients
+        self.viewers = state.viewers
+        self.ended = state.ended
+        limits = self.hub.limits
+        self.meter = CallMeter(limits.max_calls_per_second, limits.max_calls_per_second_total)
 
     # -- joining ---------------------------------------------------------------
 
@@ -159,6 +161,8 @@ class PinguNode(ApplicationSession):
             )
             yield self.leave("pingu.error.node_not_registered", e.error_message())
             return
+        self.state.attached(self)
+        yield self.state.recount()
         yield self.publish(JOINED_TOPIC, {"node": self.node})
         log.info("pingu: node {node} joined realm {realm}", node=self.node, realm=details.realm)
 
@@ -189,12 +193,8 @@ class PinguNode(ApplicationSession):
         )
 
     def onLeave(self, details: Any) -> None:
-        # Every viewer was a session of the router we left: nobody can see
-        # these runs any more, and nobody could be counted leaving.
-        for run in list(self.hub.runs.values()):
-            if run.shared:
-                run.stop("viewers")
-        self.viewers.topics.clear()
+        # The runs go on for --router-grace: the runner rejoins meanwhile.
+        self.state.detached(self)
         log.info("pingu: node {node} left: {reason}", node=self.node, reason=details.reason)
         super().onLeave(details)
 
@@ -236,14 +236,7 @@ class PinguNode(ApplicationSession):
         except Refused as refused:
             raise wamp_error(refused) from None
         topic = self.topic(run)
-        if run.id not in self._published:
-            self._published.add(run.id)
-            self.ended.retain(run.backlog)
-            # the spawn's own events (start, and end when it failed) are in
-            # the backlog already; everything after goes out on the topic
-            run.add_listener(lambda event: self._publish(topic, event, run))
-            if run.ended:
-                self._keep_ended(run)
+        self.state.publishing(run)
         page = run.backlog.since(0, self.hub.limits.max_backlog_page)
         return {"run": run.id, "topic": topic, "backlog": page}
 
@@ -275,7 +268,7 @@ class PinguNode(ApplicationSession):
             return {"ending": True, "viewers": 0}
         for key in mine & set(run.viewers):
             run.remove_viewer(key)
-        return {"ending": False, "viewers": len({session_of(k) for k in others})}
+        return {"ending": False, "viewers": self.viewers.sessions(run)}
 
     def runs(self, details: Any = None) -> list[dict[str, Any]]:
         """``pingu.<node>.runs``: the live shared runs."""
@@ -312,13 +305,6 @@ class PinguNode(ApplicationSession):
             raise ApplicationError(NO_SUCH_RUN, f"no live run {run_id!r} on node {self.node}")
         return run
 
-    def _run_of_topic(self, uri: str) -> Optional[Run]:
-        prefix = events.run_topic(self.node, "")
-        if not uri.startswith(prefix):
-            return None
-        run = self.hub.find(uri[len(prefix) :])
-        return run if run is not None and run.shared and not run.ended else None
-
     # The meta-event handlers, by the names the router's part in tests calls.
     @property
     def _topics(self) -> dict[int, str]:
@@ -337,16 +323,4 @@ class PinguNode(ApplicationSession):
         self.viewers.deleted(session_id, subscription_id)
 
     def _on_leave(self, session_id: Any, *_: Any) -> None:
-        self.viewers.left(session_id)
-
-    # -- publishing --------------------------------------------------------------
-
-    def _publish(self, topic: str, event: events.Event, run: Run) -> None:
-        if self.is_attached():
-            self.publish(topic, event)
-        if event["type"] == events.END:
-            self._keep_ended(run)
-
-    def _keep_ended(self, run: Run) -> None:
-        self._published.discard(run.id)
-        self.ended.add(run.id, run.backlog)
+        self.state.viewer_left(session_id)

@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from pingu.events import SECRET_ENV
 from pingu.runs import RunHub
 from pingu.wamp.names import check_node_name, node_name
+from pingu.wamp.state import ROUTER_GRACE, NodeState
 
 log = Logger(namespace="pingu")
 
@@ -61,7 +62,9 @@ def transport_config(router: str) -> dict[str, Any]:
         "serializers": ["json"],
         "max_retries": -1,  # forever
         "initial_retry_delay": 0.5,
-        "max_retry_delay": 10,
+        # Short: a router that restarts is back in seconds, and the runs wait
+        # --router-grace for the node, not longer.
+        "max_retry_delay": 3,
         "retry_delay_growth": 1.5,
         "retry_delay_jitter": 0.1,
         "options": {"tcpNoDelay": True, "autoPingInterval": 30, "autoPingTimeout": 30},
@@ -76,6 +79,7 @@ def make_wamp_service(
     secret: Optional[str],
     reactor: Any,
     trusted_proxies: tuple[Any, ...] = (),
+    router_grace: float = ROUTER_GRACE,
 ) -> service.IService:
     """The node as a Twisted service: joins ``router`` and rejoins, with
     back-off, whenever the connection is lost.
@@ -96,13 +100,11 @@ def make_wamp_service(
     except ValueError as e:
         raise SystemExit(f"pingu: --node: {e}") from None
 
+    # One state for every session the runner makes: runs outlive a router.
+    state = NodeState(hub, name, trusted_proxies, router_grace)
+
     def make_session(config: Any) -> PinguNode:
-        config.extra = {
-            "hub": hub,
-            "node": name,
-            "secret": secret,
-            "trusted_proxies": trusted_proxies,
-        }
+        config.extra = {"state": state, "secret": secret}
         return PinguNode(config)
 
     component = Component(

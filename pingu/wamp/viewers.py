@@ -92,6 +92,10 @@ class SessionClients:
         """The session is gone: forget it."""
         self._known.pop(session, None)
 
+    def forget_all(self) -> None:
+        """The router is gone: its session ids mean nothing any more."""
+        self._known.clear()
+
     @defer.inlineCallbacks
     def client(self, session: Optional[int]) -> Any:
         """A Deferred firing the client of ``session``."""
@@ -201,6 +205,12 @@ class ViewerBook:
                 run.remove_viewer(session)
 
     @staticmethod
+    def watches(run: Run, session: int) -> bool:
+        """Is ``session`` a viewer of ``run`` (subscribed or about to be)?"""
+        return session in run.viewers or Pending(session) in run.viewers
+
+    @staticmethod
     def sessions(run: Run) -> int:
-        """How many sessions watch ``run`` (subscribed or about to be)."""
-        return len({session_of(key) for key in run.viewers})
+        """How many sessions watch ``run`` (subscribed or about to be; not
+        the places kept for viewers that may come back)."""
+        return len({session_of(k) for k in run.viewers if isinstance(k, (int, Pending))})
