@@ -42,7 +42,8 @@ export function mtrNote(hops, worst) {
   const row = hops.rows.find((r) => r.hop === worst);
   if (row) {
     const loss = row.loss_pct ? `, ${formatLoss(row.loss_pct)} % loss` : "";
-    parts.push(`worst: hop ${row.hop}, ${row.address ?? "*"}${loss}, avg ${formatRtt(row.avg_ms)} ms`);
+    const avg = row.avg_ms != null ? `, avg ${formatRtt(row.avg_ms)} ms` : "";
+    parts.push(`worst: hop ${row.hop}, ${row.address ?? "*"}${loss}${avg}`);
   }
   return parts.join(" · ");
 }

@@ -28,6 +28,15 @@ export const FIELD_RULES = Object.freeze({
   wait: { what: "Wait", int: false, unit: " seconds", min: 0 },
 });
 
+/** The server's other names for a tool's field's limits (pingu/limits.py): mtr's rounds, the path tools' packets. */
+const ALIASES = Object.freeze({
+  mtr: { count: ["rounds", "mtr_rounds"], interval: ["round_interval"], size: ["packet_size"] },
+  traceroute: { size: ["packet_size"] },
+});
+
+/** Bounds of a tool's own, not in the limits: a path tool's packet holds its IP and ICMP/UDP headers (28 bytes). */
+const TOOL_BOUNDS = Object.freeze({ mtr: { size: { min: 28 } }, traceroute: { size: { min: 28 } } });
+
 /** What mtr's count is (rounds) where the tools differ in words. */
 export const FIELD_WHAT = Object.freeze({ mtr: { count: "Rounds" } });
 
@@ -42,9 +51,11 @@ export function bound(limits, tool, key, end) {
   const l = limits || {};
   const stem = key === "max_hops" ? "hops" : key;
   const names = [`${end}_${tool}_${stem}`, `${tool}_${end}_${stem}`];
-  if (tool === "mtr" && key === "count") names.push(`${end}_rounds`, `${end}_mtr_rounds`);
+  for (const alias of ALIASES[tool]?.[key] || []) names.push(`${end}_${alias}`);
   names.push(`${end}_${stem}`);
   for (const name of names) if (isNumber(l[name])) return l[name];
+  const own = TOOL_BOUNDS[tool]?.[key]?.[end];
+  if (own != null) return own;
   const rule = FIELD_RULES[key];
   return rule ? rule[end] ?? null : null;
 }

@@ -24,6 +24,11 @@ describe("tools", () => {
     assert.equal(bound({ max_count: 100 }, "mtr", "count", "max"), 100);
     assert.equal(bound({ max_wait: "x" }, "traceroute", "wait", "max"), null);
     assert.equal(fieldRule("mtr", "count", {}).what, "Rounds");
+    // pingu/limits.py's names: mtr's rounds and round interval, the path tools' packet size
+    const served = { max_count: 10000, min_interval: 0.2, max_size: 1472, max_rounds: 1000, min_round_interval: 1, max_packet_size: 1500 };
+    assert.deepEqual([bound(served, "mtr", "count", "max"), bound(served, "mtr", "interval", "min")], [1000, 1]);
+    assert.deepEqual([bound(served, "ping", "interval", "min"), bound(served, "ping", "size", "max")], [0.2, 1472]);
+    assert.deepEqual([bound(served, "traceroute", "size", "min"), bound(served, "traceroute", "size", "max")], [28, 1500]);
   });
   it("the request: the tool when it is not ping, only its own fields", () => {
     assert.deepEqual(buildRequest("h", undefined, { count: 3, max_hops: 5 }), { target: "h", count: 3 });
