@@ -123,7 +123,8 @@ def test_printer_takes_malformed_events_as_data() -> None:
 
 
 def test_the_start_events_tool_picks_the_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert list(cli_printer.RENDERERS) == ["ping"]
+    assert list(cli_printer.RENDERERS) == ["ping", "traceroute", "mtr"]
+
     def upper(event: dict[str, Any]) -> list[str]:
         return [event["raw"].upper()] if event.get("raw") else []
 

@@ -1,11 +1,14 @@
-"""``pingu``, the command: ``pingu watch`` prints a ping run on a pingu
-server as ping prints it, and exits with ping's status.
+"""``pingu``, the command: ``pingu watch`` prints a run on a pingu server
+as its tool prints it (ping, traceroute, or mtr's per-hop table), and exits
+with the tool's status.
 
     pingu watch ws://127.0.0.1:8080/ws 127.0.0.1 [-c N] [-i S] [-s B] [-4|-6] [-w S]
+    pingu watch --tool traceroute|mtr ws://127.0.0.1:8080/ws 10.0.0.1 [-m HOPS ...]
     pingu watch --router ws://127.0.0.1:8081/ws [--node NAME ...] 127.0.0.1
     pingu --version
 
-The exit status is ping's own (0 replies, 1 no reply, 2 error); a refusal
+The exit status is the tool's own (ping: 0 replies, 1 no reply, 2 error;
+traceroute and mtr: 0 done, 1 error); a refusal
 by the server exits 2 with its message on stderr.  Ctrl-C asks the server to
 stop ping, so its statistics still print, as with ping itself.
 
@@ -32,7 +35,13 @@ def watch(reactor: Any, args: WatchArgs) -> Any:
         from pingu.cli.wamp import watch_wamp
 
         return watch_wamp(
-            reactor, args.router, args.realm, list(args.nodes), args.target, args.options
+            reactor,
+            args.router,
+            args.realm,
+            list(args.nodes),
+            args.target,
+            args.request_options(),
+            backlog_page=args.backlog_page,
         )
     from pingu.cli.ws import watch_websocket
 

@@ -1,7 +1,9 @@
 """The ``pingu`` command line: parsing, and the request it makes.
 
     pingu watch ws://127.0.0.1:8080/ws 127.0.0.1 [-c N] [-i S] [-s B] [-4|-6] [-w S]
-    pingu watch --router ws://127.0.0.1:8081/ws [--node NAME ...] 127.0.0.1
+    pingu watch --tool traceroute URL 10.0.0.1 [-m HOPS] [-q N] [--wait S] [-s BYTES]
+    pingu watch --tool mtr URL 10.0.0.1 [-c ROUNDS] [-i S] [-m HOPS] [-s BYTES]
+    pingu watch --router ws://127.0.0.1:8081/ws [--node NAME ...] [--tool T] 127.0.0.1
     pingu --version
 """
 
@@ -13,8 +15,19 @@ from typing import Any, Optional
 
 from pingu import __version__
 
-#: The request fields the command line may set, besides the target.
-OPTION_FIELDS = ("count", "interval", "size", "deadline", "family")
+#: The request fields the command line may set, besides the target and the tool.
+OPTION_FIELDS = ("count", "interval", "size", "deadline", "family", "max_hops", "queries", "wait")
+#: The tools a server may offer, and the fields each takes (the server's
+#: ``pingu.tools`` says the same; the client does not import the server).
+TOOL_FIELDS = {
+    "ping": ("count", "interval", "size", "deadline", "family"),
+    "traceroute": ("max_hops", "queries", "wait", "size", "family"),
+    "mtr": ("count", "interval", "max_hops", "size", "family"),
+}
+#: The tool of a command line that names none.
+DEFAULT_TOOL = "ping"
+#: The node's ``--max-backlog-page`` unless told otherwise.
+DEFAULT_BACKLOG_PAGE = 1000
 
 
 class UsageError(Exception):
@@ -31,10 +44,19 @@ class WatchArgs:
     router: Optional[str] = None  # a WAMP router, with
     realm: str = "pingu"
     nodes: tuple[str, ...] = ()
+    tool: str = DEFAULT_TOOL
+    #: the most events one WAMP backlog answer holds (the node's limit)
+    backlog_page: int = DEFAULT_BACKLOG_PAGE
+
+    def request_options(self) -> dict[str, Any]:
+        """The options with the tool (named only when it is not ping, so
+        that a server older than the tools still takes a ping)."""
+        tool = {} if self.tool == DEFAULT_TOOL else {"tool": self.tool}
+        return {**tool, **self.options}
 
     def fields(self) -> dict[str, Any]:
         """The structured request of the WebSocket face (``pingu.json``)."""
-        return {"target": self.target, **self.options}
+        return {"target": self.target, **self.request_options()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,10 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("url", nargs="?", help="WebSocket URL, e.g. ws://127.0.0.1:8080/ws")
     watch.add_argument("target", help="host name or IP address to ping")
-    watch.add_argument("-c", "--count", type=int, help="stop after N replies")
-    watch.add_argument("-i", "--interval", type=float, help="seconds between pings")
-    watch.add_argument("-s", "--size", type=int, help="payload bytes")
-    watch.add_argument("-w", "--deadline", type=int, help="stop after S seconds")
+    watch.add_argument(
+        "--tool", choices=tuple(TOOL_FIELDS), default=DEFAULT_TOOL,
+        help="ping (the default), traceroute or mtr",
+    )  # fmt: skip
+    watch.add_argument("-c", "--count", type=int, help="stop after N replies (mtr: N rounds)")
+    watch.add_argument("-i", "--interval", type=float, help="seconds between pings (mtr: rounds)")
+    watch.add_argument(
+        "-s", "--size", type=int, help="payload bytes (traceroute, mtr: packet bytes)"
+    )
+    watch.add_argument("-w", "--deadline", type=int, help="stop after S seconds (ping)")
+    watch.add_argument("-m", "--max-hops", type=int, help="largest TTL (traceroute, mtr)")
+    watch.add_argument("-q", "--queries", type=int, help="probes per hop (traceroute)")
+    watch.add_argument("--wait", type=float, help="seconds to wait for a probe (traceroute)")
+    watch.add_argument(
+        "--max-backlog-page", type=int, default=DEFAULT_BACKLOG_PAGE,
+        help="events per WAMP backlog answer, as the node's --max-backlog-page "
+        f"(default {DEFAULT_BACKLOG_PAGE})",
+    )  # fmt: skip
     family = watch.add_mutually_exclusive_group()
     family.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
     family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
@@ -78,11 +114,18 @@ def watch_args(namespace: argparse.Namespace) -> WatchArgs:
         raise UsageError("give either a WebSocket URL or --router")
     if namespace.node and namespace.router is None:
         raise UsageError("--node needs --router")
+    if namespace.max_backlog_page < 1:
+        raise UsageError("--max-backlog-page must be at least 1")
     options = {
         name: getattr(namespace, name)
         for name in OPTION_FIELDS
         if getattr(namespace, name) is not None
     }
+    takes = TOOL_FIELDS[namespace.tool]
+    foreign = [name for name in options if name not in takes]
+    if foreign:
+        option = "--" + foreign[0].replace("_", "-")
+        raise UsageError(f"{option} is not an option of {namespace.tool}")
     return WatchArgs(
         target=namespace.target,
         options=options,
@@ -90,6 +133,8 @@ def watch_args(namespace: argparse.Namespace) -> WatchArgs:
         router=namespace.router,
         realm=namespace.realm,
         nodes=tuple(dict.fromkeys(namespace.node)),
+        tool=namespace.tool,
+        backlog_page=namespace.max_backlog_page,
     )
 
 

@@ -8,9 +8,13 @@ escape (``\\x1b``, ``\\u202e``) and cannot move the cursor, retitle the
 window, clear the screen or reorder the text around it.
 
 A run's lines are drawn by the renderer of its tool (:data:`RENDERERS`),
-picked by the ``start`` event's ``tool`` field; ping's is the only one yet,
-and the one used when the server names no tool or one this client does not
-know (a line's ``raw`` text is what every tool prints).
+picked by the ``start`` event's ``tool`` field; ping's is the one used when
+the server names no tool or one this client does not know (a line's ``raw``
+text is what every tool prints: traceroute's hop lines, mtr's readable
+per-hop lines).  On a terminal, and for one node, mtr's run is drawn as a
+live per-hop table instead (:class:`MtrTable`), redrawn in place after each
+round with cursor movements this module writes itself; the table's cells
+are server text and go through :func:`visible` like everything else.
 """
 
 from __future__ import annotations
@@ -83,8 +87,9 @@ def ping_lines(event: events.Event) -> list[str]:
 #: A renderer: the lines (not yet sanitised) to print for one event.
 Renderer = Callable[[events.Event], list[str]]
 
-#: Renderers by tool name, as the ``start`` event's ``tool`` field names it.
-RENDERERS: dict[str, Renderer] = {"ping": ping_lines}
+#: Renderers by tool name, as the ``start`` event's ``tool`` field names it:
+#: each tool's ``raw`` lines are what it prints (mtr's made readable).
+RENDERERS: dict[str, Renderer] = {"ping": ping_lines, "traceroute": ping_lines, "mtr": ping_lines}
 #: The renderer of a run whose ``start`` names no tool (or none known here).
 DEFAULT_TOOL = "ping"
 
@@ -96,10 +101,78 @@ def renderer_for(tool: Any) -> Renderer:
     return RENDERERS[DEFAULT_TOOL]
 
 
+def _figure(value: Any, width: int, digits: int = 2) -> str:
+    """A number from the server, right-aligned; anything else a dash."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-".rjust(width)
+    text = f"{value:.{digits}f}" if isinstance(value, float) or digits else str(value)
+    return text[:width].rjust(width)
+
+
+class MtrTable:
+    """mtr's live per-hop table, as mtr's report shows it: the latest
+    ``hop_stats`` of each hop, in hop order."""
+
+    HEADER = f"{'Host':<27}{'Loss%':>6}{'Snt':>6}" + "".join(
+        f"{name:>7}" for name in ("Last", "Avg", "Best", "Wrst", "StDev")
+    )
+
+    def __init__(self) -> None:
+        self.rows: dict[int, events.Event] = {}
+        self.addresses: dict[int, str] = {}
+
+    def takes(self, event: events.Event) -> bool:
+        """Is this an event the table shows (a hop or its statistics)?"""
+        hop = event.get("hop")
+        return (
+            event.get("type") in (events.HOP, events.HOP_STATS)
+            and isinstance(hop, int)
+            and not isinstance(hop, bool)
+            and 0 < hop < 256
+        )
+
+    def update(self, event: events.Event) -> list[str]:
+        """Take a hop or hop_stats event; the table's lines (not yet sanitised)."""
+        hop = event["hop"]
+        if isinstance(event.get("address"), str):
+            self.addresses.setdefault(hop, event["address"])
+        if event.get("type") == events.HOP_STATS:
+            self.rows[hop] = event
+        return self.lines()
+
+    def lines(self) -> list[str]:
+        """The header and one line per hop known so far."""
+        out = [self.HEADER]
+        for hop in sorted(set(self.rows) | set(self.addresses)):
+            row = self.rows.get(hop, {})
+            host = visible(self.addresses.get(hop, "???"))
+            loss = _figure(row.get("loss_pct"), 5, 1)
+            out.append(
+                f"{hop:>2}. {host:<23}{loss}%{_figure(row.get('sent'), 6, 0)}"
+                + "".join(
+                    _figure(row.get(key), 7)
+                    for key in ("last_ms", "avg_ms", "best_ms", "worst_ms", "stdev_ms")
+                )
+            )
+        return out
+
+
+#: Tools drawn as a live table on a terminal.
+TABLES: dict[str, Callable[[], MtrTable]] = {"mtr": MtrTable}
+#: Move the cursor to the start of the line ``n`` lines up, and clear from
+#: there to the end of the screen (ECMA-48 CPL and ED).
+CURSOR_UP = "\x1b[{n}F"
+CLEAR_DOWN = "\x1b[J"
+
+
 class Printer:
     """Prints one run's events: lines on ``out``, errors on ``err``, each
     line after ``prefix`` (``"node: "`` when several nodes ping), every
-    server-supplied string made :func:`visible` first."""
+    server-supplied string made :func:`visible` first.
+
+    A tool of :data:`TABLES` whose output is a terminal (and that has no
+    prefix: the run of one node) is drawn as a table redrawn in place;
+    other lines (the tool's messages) print above it."""
 
     def __init__(
         self, out: Optional[IO[str]] = None, err: Optional[IO[str]] = None, prefix: str = ""
@@ -108,18 +181,55 @@ class Printer:
         self.err = err or sys.stderr
         self.prefix = visible(prefix)
         self.render: Renderer = renderer_for(DEFAULT_TOOL)
+        self.table: Optional[MtrTable] = None
+        self._drawn = 0  # lines of the table on the screen now
+
+    def _terminal(self) -> bool:
+        isatty = getattr(self.out, "isatty", None)
+        try:
+            return bool(isatty and isatty())
+        except ValueError:  # a closed stream
+            return False
 
     def event(self, event: events.Event) -> None:
         """Print one event (an ``error`` on ``err``, as ``pingu: message``)."""
         kind = event.get("type")
         if kind == events.START:
-            self.render = renderer_for(event.get("tool", DEFAULT_TOOL))
+            tool = event.get("tool", DEFAULT_TOOL)
+            self.render = renderer_for(tool)
+            table = TABLES.get(tool) if isinstance(tool, str) else None
+            if table is not None and not self.prefix and self._terminal():
+                self.table = table()
         if kind == events.ERROR:
             self.error(event.get("message", "the server refused"))
             return
-        for line in self.render(event):
+        if self.table is not None and self.table.takes(event):
+            self._draw(self.table.update(event))
+            return
+        lines = self.render(event)
+        if lines and self._drawn:
+            self._erase()
+            self._write(lines)
+            self._draw(self.table.lines() if self.table is not None else [])
+            return
+        self._write(lines)
+
+    def _write(self, lines: list[str]) -> None:
+        for line in lines:
             self.out.write(f"{self.prefix}{visible(line)}\n")
         self.out.flush()
+
+    def _erase(self) -> None:
+        if self._drawn:
+            self.out.write(CURSOR_UP.format(n=self._drawn) + CLEAR_DOWN)
+            self._drawn = 0
+
+    def _draw(self, lines: list[str]) -> None:
+        """Replace the table on the screen with ``lines`` (already built of
+        sanitised cells; sanitised again, which changes nothing)."""
+        self._erase()
+        self._write(lines)
+        self._drawn = len(lines)
 
     def error(self, message: Any) -> None:
         """``pingu: message`` on ``err``; the message may hold server text."""

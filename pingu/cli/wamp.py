@@ -29,6 +29,7 @@ from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer
 
 from pingu import events
+from pingu.cli.args import DEFAULT_BACKLOG_PAGE
 from pingu.cli.printer import EXIT_ERROR, EXIT_NO_REPLY, EXIT_OK, Printer, exit_status
 from pingu.events import NO_SUCH_RUN, NODES_PROCEDURE, node_uri, run_topic
 
@@ -45,6 +46,13 @@ NORMAL_CLOSE = ("wamp.close.normal", "wamp.close.goodbye_and_out")
 def _number(event: events.Event) -> int:
     n = event.get("n")
     return n if isinstance(n, int) and not isinstance(n, bool) else 0
+
+
+def _events(answer: Any) -> list[events.Event]:
+    """The events in a backlog answer (dicts with a string ``type`` only)."""
+    if not isinstance(answer, (list, tuple)):
+        return []
+    return [e for e in answer if isinstance(e, dict) and isinstance(e.get("type"), str)]
 
 
 class RunFollower:
@@ -101,12 +109,24 @@ class RunFollower:
 
 
 class NodeRun:
-    """One node's part of a watch: start, subscribe, catch up, stop."""
+    """One node's part of a watch: start, subscribe, catch up, stop.
 
-    def __init__(self, session: Any, node: str, printer: Printer) -> None:
+    ``backlog_page`` is the node's ``--max-backlog-page``: ``start``'s reply
+    carries the first page of the backlog, and each ``backlog(run, since=n)``
+    at most that many events numbered above ``n``; a full page means there
+    may be more, so the watcher asks again from the last ``n`` it got."""
+
+    def __init__(
+        self,
+        session: Any,
+        node: str,
+        printer: Printer,
+        backlog_page: int = DEFAULT_BACKLOG_PAGE,
+    ) -> None:
         self.session = session
         self.node = node
         self.printer = printer
+        self.backlog_page = backlog_page
         self.follower = RunFollower(printer)
         self.run: Optional[str] = None
         self.failed = False
@@ -120,18 +140,39 @@ class NodeRun:
                 raise ValueError(f"node {self.node} answered start with no run id")
             self.run = reply["run"]
             yield self.session.subscribe(self.follower.take, run_topic(self.node, self.run))
-            # anything published between start and the subscription
-            try:
-                backlog = yield self.session.call(node_uri(self.node, "backlog"), self.run)
-            except ApplicationError as e:
-                if e.error != NO_SUCH_RUN:
-                    raise
-                backlog = reply.get("backlog")
+            # the rest of the backlog, and what was published between start
+            # and the subscription
+            backlog = yield self.fetch_backlog(_events(reply.get("backlog")))
             self.follower.catch_up(backlog)
         except ApplicationError as e:
             self.error(refusal(e, self.node))
         except Exception as e:  # the connection went away meanwhile, a bad answer
             self.error(str(e) or type(e).__name__)
+
+    @defer.inlineCallbacks
+    def fetch_backlog(self, first: list[events.Event]) -> Any:
+        """Every backlog event: ``first`` (start's page), then pages of
+        ``backlog(run, since=n)`` from the last ``n`` while they come back
+        full.  A run the node no longer knows keeps what came so far."""
+        got = list(first)
+        since = max((_number(e) for e in got), default=0)
+        while True:
+            try:
+                page = yield self.session.call(
+                    node_uri(self.node, "backlog"), self.run, since=since
+                )
+            except ApplicationError as e:
+                if e.error != NO_SUCH_RUN:
+                    raise
+                return got
+            page = _events(page)
+            got += page
+            last = max((_number(e) for e in page), default=since)
+            # a page that is not full is the last; one that does not move
+            # ``since`` on would be asked for again for ever
+            if len(page) < self.backlog_page or last <= since:
+                return got
+            since = last
 
     def error(self, message: str) -> None:
         """This node's part failed: say why, and count it as exit status 2."""
@@ -191,6 +232,7 @@ def watch_wamp(
     options: dict[str, Any],
     out: Optional[IO[str]] = None,
     err: Optional[IO[str]] = None,
+    backlog_page: int = DEFAULT_BACKLOG_PAGE,
 ) -> defer.Deferred[int]:
     """Ping ``target`` from ``nodes`` (every node when empty) through the
     router; a Deferred firing the exit status."""
@@ -226,7 +268,7 @@ def watch_wamp(
             several = len(names) > 1
             for name in names:
                 printer = Printer(out, err, prefix=f"{name}: " if several else "")
-                parts.append(NodeRun(session, name, printer))
+                parts.append(NodeRun(session, name, printer, backlog_page))
 
             def interrupted(*_: Any) -> None:
                 for part in parts:
