@@ -96,12 +96,13 @@ def peer_client(
     if trusted_proxies and in_networks(host, trusted_proxies):
         for hop in reversed(_forwarded_chain(headers)):
             if not in_networks(hop, trusted_proxies):
-                return client_key(hop, prefix6) if _is_ip(hop) else client_key(host, prefix6)
+                return client_key(hop, prefix6) if is_ip(hop) else client_key(host, prefix6)
             host = hop
     return client_key(host, prefix6)
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """Is ``text`` an IP address (no zone, no brackets)?"""
     try:
         ipaddress.ip_address(text)
     except ValueError:

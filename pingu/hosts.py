@@ -12,12 +12,13 @@ host name once.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import socket
 from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import urlsplit
+
+from pingu.clients import is_ip
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -54,14 +55,6 @@ def _is_port(text: str) -> bool:
     return re.fullmatch(r"[0-9]{1,5}", text) is not None
 
 
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
 @dataclass(frozen=True)
 class ServerNames:
     """The names a request's ``Host`` may carry."""
@@ -82,7 +75,7 @@ class ServerNames:
         name, _ = split_host(host)
         if not name:
             return False
-        if _is_ip(name.split("%", 1)[0]):
+        if is_ip(name.split("%", 1)[0]):
             return self.literals
         return name in self.names or name.endswith(".localhost")
 
