@@ -301,7 +301,8 @@ def test_standard_deviation_over_many_rounds_matches_statistics() -> None:
 
 @pytest.mark.parametrize(
     "exit_code, signal, how",
-    [(0, None, "completed"), (1, None, "ping-error"), (None, 15, "signal")],
+    [(0, None, "completed"), (1, None, "ping-error"), (None, 15, "signal"),
+     (None, 2, "completed")],
 )
 def test_how(exit_code: Any, signal: Any, how: str) -> None:
     parser = MtrParser(TARGET)

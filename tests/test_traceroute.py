@@ -194,6 +194,8 @@ def test_a_very_long_line_is_read_quickly() -> None:
         (1, None, False, "ping-error"),  # "connect: Network is unreachable"
         (2, None, False, "ping-error"),  # a usage error
         (None, 9, False, "signal"),
+        (None, 2, True, "completed"),  # a stop: traceroute does not catch SIGINT
+        (None, 2, False, "no-reply"),
     ],
 )
 def test_how(exit_code: Any, signal: Any, reached: bool, how: str) -> None:

@@ -50,6 +50,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from signal import SIGINT  # what pingu stops a run with (Run.stop)
 from typing import TYPE_CHECKING, Any, Optional
 
 from pingu import events
@@ -346,12 +347,18 @@ class Mtr:
         when it did, ``no-reply`` (4000) when not; any other exit status (1:
         mtr's own error, such as "udp socket connect failed: Network is
         unreachable" or an "Unexpected mtr-packet error" for a packet
-        above the MTU) is ``ping-error`` (4001, "mtr reported an error")."""
+        above the MTU) is ``ping-error`` (4001, "mtr reported an error").  Dying of SIGINT
+        (a stop, which mtr does not catch) counts as exit 0; any other
+        signal is ``signal`` (4002)."""
         rounds = getattr(parser, "rounds", 0)
         if exit_code == 0 and request.options.count is None and rounds >= limits.max_rounds:
             return "ceiling"
         if exit_code is None:
-            return "signal"
+            # It does not catch the SIGINT of a client's stop (or of the
+            # ceiling): dying of it is how it stops, not a crash.
+            if signal != SIGINT:
+                return "signal"
+            return "completed" if getattr(parser, "reached", True) else "no-reply"
         if exit_code != 0:
             return "ping-error"  # not ping's 1 = "no reply": an error of the tool's own
         return "completed" if getattr(parser, "reached", True) else "no-reply"

@@ -29,6 +29,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from signal import SIGINT  # what pingu stops a run with (Run.stop)
 from typing import TYPE_CHECKING, Any, Optional
 
 from pingu import events
@@ -229,9 +230,15 @@ class Traceroute:
         target never answered ends ``no-reply`` (4000), one that reached it
         ``completed``; any other exit status (1: a network error such as
         "connect: Network is unreachable", 2: a usage error) is
-        ``ping-error`` (4001, "traceroute reported an error")."""
+        ``ping-error`` (4001, "traceroute reported an error").  Dying of SIGINT
+        (a stop, which traceroute does not catch) counts as exit 0; any other
+        signal is ``signal`` (4002)."""
         if exit_code is None:
-            return "signal"
+            # It does not catch the SIGINT of a client's stop (or of the
+            # ceiling): dying of it is how it stops, not a crash.
+            if signal != SIGINT:
+                return "signal"
+            return "completed" if getattr(parser, "reached", True) else "no-reply"
         if exit_code != 0:
             return "ping-error"  # not ping's 1 = "no reply": an error of the tool's own
         return "completed" if getattr(parser, "reached", True) else "no-reply"
