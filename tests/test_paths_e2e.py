@@ -320,7 +320,8 @@ def test_ping_real_random_loss_gives_timeouts_and_the_loss_in_the_summary(rules:
 
 def test_ping_a_silent_target_times_out_every_request(rules: Any) -> None:
     rules.target.drop_echo_requests()
-    events, code = run_json(rules, {"target": rules.target.v6[0], "count": 4, "interval": 0.2})
+    request = {"target": rules.target.v6[0], "count": 4, "interval": 0.2, "deadline": 2}
+    events, code = run_json(rules, request)
     assert of(events, "reply") == []
     assert [t["seq"] for t in of(events, "timeout")][:3] == [1, 2, 3]
     assert of(events, "summary")[0]["loss_pct"] == 100.0
