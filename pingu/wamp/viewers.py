@@ -50,26 +50,55 @@ def session_of(key: Any) -> Any:
     return key.session if isinstance(key, Pending) else key
 
 
+#: Sessions that came to the router through one of its own proxy workers: the
+#: router joins them with these methods, whatever the client authenticated with.
+PROXY_METHODS = ("anonymous-proxy", "cryptosign-proxy")
+
+
+def _proxied(method: Any, seen: str) -> bool:
+    """Did the session come through one of the router's own proxy workers?
+    ``anonymous-proxy`` only over a Unix socket (Crossbar's proxies use it on
+    nothing else), ``cryptosign-proxy`` proven with the proxy node's key."""
+    if method == "cryptosign-proxy":
+        return True
+    return method == "anonymous-proxy" and seen.partition(":")[0] == "unix"
+
+
 def client_of_details(
     details: dict[str, Any], trusted_proxies: tuple[Any, ...] = (), prefix6: int = 64
 ) -> str:
     """The client of a session, from the router's description of it
     (``wamp.session.get`` or ``on_join``): its authid when it authenticated,
     else its transport's peer (``tcp4:192.0.2.1:4711``), read through
-    ``--trusted-proxy`` like a WebSocket's."""
+    ``--trusted-proxy`` like a WebSocket's.
+
+    Crossbar takes the ``transport`` it describes from the session's
+    authextra when there is one there, and an anonymous client writes its
+    authextra itself (HELLO): so the description's ``transport`` is believed
+    only when its peer is the connection the router itself saw
+    (``authextra.x_cb_peer``, which the router always writes over the
+    client's, port included), or when the session came through one of the
+    router's own proxy workers (``.crossbar/config-proxy.json``): then the
+    peer the router saw is the proxy, and ``transport`` is the browser's
+    connection to the proxy, forwarded by the proxy (which refuses a client
+    that brings its own).  Otherwise the client is ``x_cb_peer``, headers
+    unread.  A proxied session's authid is the proxy's stand-in: it is
+    counted by its address, like an anonymous one."""
     method = details.get("authmethod")
     authid = details.get("authid")
-    if method not in (None, "anonymous") and authid:
+    if method not in (None, "anonymous", *PROXY_METHODS) and authid:
         return authid_key(str(authid))
     transport = details.get("transport") or {}
     peer = str(transport.get("peer") or "")
+    received = transport.get("http_headers_received") or {}
+    seen = (details.get("authextra") or {}).get("x_cb_peer")
+    if seen is not None and not _proxied(method, str(seen)) and peer != str(seen):
+        peer, received = str(seen), {}  # a transport the client wrote itself
     kind, _, rest = peer.partition(":")
     if kind not in ("tcp4", "tcp6") or ":" not in rest:
         return UNKNOWN_CLIENT
     host = rest.rsplit(":", 1)[0].strip("[]")
-    headers = {
-        str(k).lower(): str(v) for k, v in (transport.get("http_headers_received") or {}).items()
-    }
+    headers = {str(k).lower(): str(v) for k, v in received.items()}
     return peer_client(host, headers, trusted_proxies, prefix6)
 
 

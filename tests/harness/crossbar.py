@@ -33,27 +33,43 @@ def available() -> bool:
 
 
 def router_config(
-    port: int, components: tuple[dict[str, Any], ...] = (), webdir: Optional[Path] = None
+    port: int,
+    components: tuple[dict[str, Any], ...] = (),
+    webdir: Optional[Path] = None,
+    config: str = "config.json",
+    node_port: Optional[int] = None,
 ) -> dict[str, Any]:
-    """The shipped configuration, on 127.0.0.1:``port``, serving ``webdir``
-    (the repository's page), with ``components`` added to the router worker."""
-    config = json.loads((REPO / ".crossbar" / "config.json").read_text())
-    router = config["workers"][0]
-    transport = router["transports"][0]
-    transport["endpoint"] = {"type": "tcp", "port": port, "interface": "127.0.0.1"}
-    transport["paths"]["/"]["directory"] = str(webdir or REPO / "web")
-    # the router's own page, on this port: the only origin it lets in
-    options = transport["paths"]["ws"]["options"]
-    options["allowed_origins"] = [
-        origin.replace(":8081", f":{port}") for origin in options.get("allowed_origins", [])
-    ]
+    """The shipped configuration ``.crossbar/CONFIG``, on 127.0.0.1:``port``
+    (its 8081; 8082, the router worker's own port for nodes in
+    ``config-proxy.json``, on ``node_port``), serving ``webdir`` (the
+    repository's page), with ``components`` added to the router worker."""
+    config_ = json.loads((REPO / ".crossbar" / config).read_text())
+    ports = {8081: port, 8082: node_port or port}
+    for worker in config_["workers"]:
+        for transport in worker.get("transports", []):
+            endpoint = transport.get("endpoint", {})
+            if endpoint.get("type") != "tcp":
+                continue
+            endpoint.update(port=ports[endpoint["port"]], interface="127.0.0.1")
+            for path in (transport.get("paths") or {}).values():
+                if path.get("type") == "static":
+                    path["directory"] = str(webdir or REPO / "web")
+            # the router's own page, on this port: the only origin it lets in
+            services = [*(transport.get("paths") or {}).values(), transport]
+            for service in services:
+                options = service.get("options") or {}
+                if "allowed_origins" in options:
+                    options["allowed_origins"] = [
+                        origin.replace(":8081", f":{port}") for origin in options["allowed_origins"]
+                    ]
+    router = next(w for w in config_["workers"] if w["type"] == "router")
     # relative to the cbdir, which is a copy here: the shipped one's
     options = router.get("options", {})
     if "pythonpath" in options:
         options["pythonpath"] = [str(REPO / ".crossbar" / p) for p in options["pythonpath"]]
     if components:
         router.setdefault("components", []).extend(components)
-    return config
+    return config_
 
 
 class Router(Service):
@@ -73,14 +89,19 @@ class Router(Service):
         env: Optional[dict[str, str]] = None,
         webdir: Optional[Path] = None,
         name: Optional[str] = None,
+        config: str = "config.json",
     ) -> None:
         self.port = free_port()
+        #: the router worker's own port for nodes, where the configuration has one
+        self.node_port = free_port() if config != "config.json" else None
         name = name or f"crossbar-{self.port}"
         self.cbdir = Path(workdir) / name
         shutil.rmtree(self.cbdir, ignore_errors=True)  # no state from an earlier run
         self.cbdir.mkdir(parents=True)
         (self.cbdir / "config.json").write_text(
-            json.dumps(router_config(self.port, components, webdir), indent=1)
+            json.dumps(
+                router_config(self.port, components, webdir, config, self.node_port), indent=1
+            )
         )
         environ = {**os.environ, **(env or {})}
         environ.pop("PINGU_WAMP_SECRET", None)
@@ -95,6 +116,11 @@ class Router(Service):
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def node_url(self) -> str:
+        """Where nodes join: the router worker's own port if it has one."""
+        return f"ws://127.0.0.1:{self.node_port or self.port}/ws"
 
     @property
     def http_url(self) -> str:
