@@ -33,8 +33,11 @@ class HandshakeGuard:
         total: int,
         prefix6: int = 64,
         trusted_proxies: tuple[Any, ...] = (),
+        metrics: Optional[Any] = None,
     ) -> None:
         self.reactor = reactor
+        #: a :class:`pingu.metrics.Metrics` that counts the sockets refused
+        self.metrics = metrics
         self.deadline = deadline
         self.per_client = per_client
         self.total = total
@@ -53,7 +56,14 @@ class HandshakeGuard:
         key = self._key(getattr(transport.getPeer(), "host", None))
         over_client = not key.startswith("proxy:") and self.pending[key] >= self.per_client
         if over_client or self.pending.total >= self.total:
-            log.info("pingu: refused {client}: too many sockets in their handshake", client=key)
+            log.info(
+                "pingu: refused {client}: too many sockets in their handshake",
+                client=key,
+                event="refused",
+                reason="handshakes",
+            )
+            if self.metrics is not None:
+                self.metrics.refused("handshakes")
             transport.abortConnection()
             return False
         self.pending.add(key)

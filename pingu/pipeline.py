@@ -49,6 +49,7 @@ class Pipeline:
         client: str,
         shared: bool = False,
         wanted: Optional[Callable[[], bool]] = None,
+        mode: Optional[str] = None,
     ) -> defer.Deferred[Optional[Run]]:
         """A Deferred firing the run (started, or joined when ``shared``), or
         failing with :class:`Refused`.  ``wanted`` is asked once the name has
@@ -65,7 +66,7 @@ class Pipeline:
         def start(resolved: ResolvedRequest) -> Optional[Run]:
             if wanted is not None and not wanted():
                 return None
-            return hub.start(resolved, client=client, shared=shared)
+            return hub.start(resolved, client=client, shared=shared, mode=mode)
 
         return d.addCallback(start)
 
@@ -96,11 +97,13 @@ class Pipeline:
             )
 
         timer = hub.reactor.callLater(limits.resolve_timeout, timed_out)
+        began = hub.reactor.seconds()
 
         def settled(result: Any) -> None:
             # The lookup counts until it has really ended, timed out or not:
             # a resolver thread that is still blocked is still spent.
             self.resolving.remove(client)
+            hub.metrics.resolve_seconds.observe(hub.reactor.seconds() - began)
             if not timer.active():
                 return  # answered already (timed out): a late failure ends here
             timer.cancel()

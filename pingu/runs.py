@@ -31,6 +31,7 @@ from pingu.backlog import Backlog, ByteBudget
 from pingu.clients import Counter, RateLimit
 from pingu.events import Event
 from pingu.limits import Limits
+from pingu.metrics import Metrics
 from pingu.process import PingProcess, spawn
 from pingu.refusal import busy
 from pingu.request import Policy, ResolvedRequest, Resolver, system_resolver
@@ -56,6 +57,7 @@ class Run:
         request: ResolvedRequest,
         client: Optional[str],
         shared: bool,
+        mode: str = "ws",
     ) -> None:
         self.hub = hub
         self.id = run_id
@@ -63,6 +65,8 @@ class Run:
         self.tool = tools.get(request.tool)
         self.client = client
         self.shared = shared
+        #: how its events reach viewers (a label of the metrics): ws, json, wamp
+        self.mode = mode
         self.started = hub.reactor.seconds()
         # Only a shared run can have late viewers; a private run's one viewer
         # joins in the turn the run starts, so a few events are plenty
@@ -169,7 +173,13 @@ class Run:
         try:
             self.hub.spawner(self.hub.reactor, self.process, self.argv, dict(self.tool.env))
         except OSError as e:
-            log.error("pingu: cannot start {tool}: {error}", tool=self.argv[0], error=str(e))
+            log.error(
+                "pingu: cannot start {tool}: {error}",
+                tool=self.argv[0],
+                error=str(e),
+                event="spawn_failed",
+                run=self.id,
+            )
             self._finish("spawn-failed", None, None)
             return
         # The tool keeps its own count and deadline; this is the server's ceiling.
@@ -249,6 +259,7 @@ class RunHub:
         clock_time: Optional[Callable[[], float]] = None,
         spawner: Callable[..., Any] = spawn,
         executables: Optional[dict[str, str]] = None,
+        metrics: Optional[Metrics] = None,
     ) -> None:
         from pingu.pipeline import Pipeline
 
@@ -268,6 +279,9 @@ class RunHub:
         self._serial = itertools.count(1)
         self.shutting_down = False
         self.pipeline = Pipeline(self)
+        # A registry of this hub's own: hubs built by tests never share one.
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.metrics.hub = self
 
     @property
     def ping(self) -> str:
@@ -280,9 +294,12 @@ class RunHub:
         client: str,
         shared: bool = False,
         wanted: Optional[Callable[[], bool]] = None,
+        mode: Optional[str] = None,
     ) -> defer.Deferred[Optional[Run]]:
-        """The one path from what a client sent to a run: see :mod:`pingu.pipeline`."""
-        return self.pipeline.run(fields, client, shared, wanted)
+        """The one path from what a client sent to a run: see :mod:`pingu.pipeline`.
+        ``mode`` is the face's (:data:`pingu.metrics.MODES`; by default
+        ``wamp`` for a shared run, ``ws`` for a private one)."""
+        return self.pipeline.run(fields, client, shared, wanted, mode)
 
     # -- admission ---------------------------------------------------------------
 
@@ -340,7 +357,11 @@ class RunHub:
     # -- runs --------------------------------------------------------------------
 
     def start(
-        self, request: ResolvedRequest, client: Optional[str] = None, shared: bool = False
+        self,
+        request: ResolvedRequest,
+        client: Optional[str] = None,
+        shared: bool = False,
+        mode: Optional[str] = None,
     ) -> Run:
         """Start a run (or, when ``shared``, join the identical one that runs).
 
@@ -355,12 +376,13 @@ class RunHub:
                 return existing
         self._check_capacity(client)
         run_id = f"{next(self._serial)}-{secrets.token_hex(4)}"
-        run = Run(self, run_id, request, client, shared)
+        run = Run(self, run_id, request, client, shared, mode or ("wamp" if shared else "ws"))
         self.runs[run_id] = run
         if client is not None:
             self._runs_of.add(client)
         if shared:
             self._shared[request.key()] = run
+        self.metrics.run_started(run.tool.name, run.mode)
         run.spawn()
         return run
 
@@ -380,6 +402,7 @@ class RunHub:
         if run.client is not None:
             self._runs_of.remove(run.client)
         end = run.end_event or {}
+        self.metrics.run_ended(run.tool.name, str(end.get("how")))
         log.info(
             "run {run} client={client} tool={tool} target={target} address={address} "
             "options={options} duration={duration}s how={how} exit={exit_code}",
@@ -392,6 +415,9 @@ class RunHub:
             duration=end.get("duration_s"),
             how=end.get("how"),
             exit_code=end.get("exit_code"),
+            signal=end.get("signal"),
+            mode=run.mode,
+            event="run_ended",
         )
         if not run.backlog.retained:
             # Nobody keeps the events of an ended run for later viewers: they

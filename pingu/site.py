@@ -2,6 +2,8 @@
 
 ``/pingu-info.json`` tells the page which mode it is in and the server's
 limits; the Crossbar router serves a file of the same name saying "wamp".
+``/metrics`` is for Prometheus (:mod:`pingu.metrics`), unless it is served on
+an endpoint of its own (:func:`metrics_site`) or not at all.
 
 Every request, the WebSocket upgrade included, is answered only for a
 ``Host`` this server knows (:mod:`pingu.hosts`: 421 otherwise, before any
@@ -21,6 +23,7 @@ from twisted.web import resource, server, static
 
 from pingu import __version__
 from pingu.handshakes import GuardedChannel, HandshakeGuard
+from pingu.metrics import MetricsResource
 from pingu.websocket import PinguWebSocketFactory
 
 #: Files the page loads from ``web/node_modules`` (installed by ``npm ci``).
@@ -98,12 +101,18 @@ class PinguSite(server.Site):
 
 
 def make_site(
-    factory: PinguWebSocketFactory, webdir: Path, extra_info: Optional[dict[str, Any]] = None
+    factory: PinguWebSocketFactory,
+    webdir: Path,
+    extra_info: Optional[dict[str, Any]] = None,
+    metrics: bool = True,
 ) -> server.Site:
     """The ``Site`` serving ``webdir`` at ``/`` and the WebSocket at ``/ws``
-    (``/ws/<tool>`` too)."""
+    (``/ws/<tool>`` too), and the hub's metrics at ``/metrics`` unless
+    ``metrics`` is false."""
     root = _NoListing(str(webdir))
     root.putChild(b"ws", WebSocketResource(factory))
+    if metrics:
+        root.putChild(b"metrics", MetricsResource(factory.hub.metrics.registry))
     info = {
         "mode": "ws",
         "ws": "ws",
@@ -120,8 +129,19 @@ def make_site(
         limits.max_handshakes,
         limits.client_prefix6,
         factory.trusted_proxies,
+        factory.hub.metrics,
     )
     factory.handshakes = guard
     site = PinguSite(root, factory, guard)
     site.protocol = GuardedChannel
+    return site
+
+
+def metrics_site(registry: Any) -> server.Site:
+    """A ``Site`` that serves only ``/metrics`` (``--metrics-port``): an
+    endpoint a firewall can keep to the monitoring network."""
+    root = resource.Resource()
+    root.putChild(b"metrics", MetricsResource(registry))
+    site = server.Site(root)
+    site.displayTracebacks = False
     return site

@@ -64,6 +64,9 @@ class Options(usage.Options):
         ["router", None, None, "WAMP router URL to join as a node (ws://host:port/ws)"],
         ["realm", None, "pingu", "WAMP realm"],
         ["node", None, None, "this node's name (default: the host name, made URI-safe)"],
+        ["metrics-port", None, None, "serve Prometheus' /metrics on this port or endpoint "
+         "string instead of on the main site (tcp:9101:interface=127.0.0.1)"],
+        ["log-format", None, "text", "text (readable lines) or json (one JSON object a line)"],
     ] + [
         [name, None, default, help, kind]
         for name, kind, default, help in limit_options()
@@ -73,6 +76,7 @@ class Options(usage.Options):
         ["public", None, "refuse loopback, private, link-local, CGNAT, reserved and "
          "documentation ranges (for a page open to the Internet)"],
         ["allow-zone", None, "accept IPv6 zone ids (fe80::1%eth0)"],
+        ["no-metrics", None, "do not serve Prometheus' /metrics"],
         ["no-watchdog", None, "do not start the watchdog that kills the children when the "
          "server dies (for tests and debugging)"],
     ]
@@ -137,6 +141,26 @@ class Options(usage.Options):
             raise fail(f"--webdir {self['webdir']!r} is not a folder")
         if self["no-web"] and not self["router"]:
             raise fail("--no-web leaves nothing to do without --router")
+        self._check_observability(reactor)
+
+    def _check_observability(self, reactor: Any) -> None:
+        from pingu.logs import FORMATS, check_twistd_options
+
+        if self["metrics-port"] is not None:
+            if self["no-metrics"]:
+                raise fail("--no-metrics and --metrics-port contradict each other")
+            self["metrics-port"] = endpoint_description(self["metrics-port"])
+            try:
+                endpoints.serverFromString(reactor, self["metrics-port"])
+            except Exception as e:  # the parser raises several kinds
+                raise fail(f"bad --metrics-port {self['metrics-port']!r}: {e}") from None
+        if self["log-format"] not in FORMATS:
+            raise fail(f"--log-format must be one of {', '.join(FORMATS)}")
+        if self["log-format"] == "json":
+            # twistd's own options (usage.Options sets .parent on a subcommand's)
+            problem = check_twistd_options(getattr(self, "parent", None))
+            if problem is not None:
+                raise fail(problem)
 
 
 class _Listener(service.Service):
@@ -162,7 +186,7 @@ class _Listener(service.Service):
             sys.__stderr__.flush()
             raise SystemExit(1)
         self.port = outcome[0]
-        log.info("pingu: serving on {where}", where=self.description)
+        log.info("pingu: serving on {where}", where=self.description, event="listening")
 
     def stopService(self) -> Any:
         service.Service.stopService(self)
@@ -195,8 +219,9 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
         reactor = default_reactor
     from pingu.config import build_hub
     from pingu.hosts import ServerNames
+    from pingu.logs import LoggingService, json_observer, twistd_log_file
     from pingu.process import spawn
-    from pingu.site import default_webdir, make_site, missing_page_files
+    from pingu.site import default_webdir, make_site, metrics_site, missing_page_files
     from pingu.watchdog import WatchdogService
     from pingu.websocket import PinguWebSocketFactory
 
@@ -204,7 +229,10 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     policy = Policy.build(
         tuple(options["allow"]), tuple(options["deny"]), options["public"], options["allow-zone"]
     )
-    top = service.MultiService()
+    observer = None
+    if options["log-format"] == "json":
+        observer = json_observer(twistd_log_file(getattr(options, "parent", None)))
+    top = LoggingService(observer)
     spawner: Any = spawn
     if not options["no-watchdog"]:
         guard = WatchdogService(reactor, drain_timeout=2 * limits.grace + 1)
@@ -239,7 +267,13 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             ServerNames.default(tuple(options["server-name"])),
             trusted,
         )
-        _Listener(reactor, options["port"], make_site(factory, webdir)).setServiceParent(top)
+        # /metrics is on the main site unless it has a port of its own, or is off.
+        on_site = not options["no-metrics"] and options["metrics-port"] is None
+        site = make_site(factory, webdir, metrics=on_site)
+        _Listener(reactor, options["port"], site).setServiceParent(top)
+    if options["metrics-port"] is not None:
+        metrics = metrics_site(hub.metrics.registry)
+        _Listener(reactor, options["metrics-port"], metrics).setServiceParent(top)
     if options["router"]:
         from pingu.wamp import make_wamp_service
 

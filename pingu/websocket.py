@@ -33,6 +33,7 @@ from pingu.clients import Counter, peer_client
 from pingu.events import SUBPROTOCOL_JSON, SUBPROTOCOL_TEXT, CloseCode, Event
 from pingu.hosts import ServerNames, origin_matches
 from pingu.limits import Limits
+from pingu.metrics import Tally
 from pingu.refusal import Refused
 from pingu.request import check_size, is_stop_json, is_stop_text, json_fields
 from pingu.runs import Run, RunHub
@@ -68,6 +69,8 @@ class PinguServerProtocol(WebSocketServerProtocol):
         self.phase = "connecting"
         self.run: Optional[Run] = None
         self._idle_call: Optional[Any] = None
+        #: events sent, for the metrics: the mode's tally once the mode is known
+        self._delivered = Tally()
 
     # -- handshake ---------------------------------------------------------------
 
@@ -113,6 +116,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
     def onOpen(self) -> None:
         self.phase = "waiting"
         self.factory.opened(self)
+        self._delivered = self.factory.hub.metrics.delivered[self._mode()]
         limits = self.factory.hub.limits
         self._idle_call = self.factory.reactor.callLater(
             limits.idle_timeout,
@@ -149,6 +153,9 @@ class PinguServerProtocol(WebSocketServerProtocol):
                 Refused(CloseCode.UNEXPECTED, "unexpected", "a run is under way: only 'stop' now")
             )
 
+    def _mode(self) -> str:
+        return "json" if self.structured else "ws"
+
     def _secure(self) -> bool:
         return ISSLTransport.providedBy(self.transport)
 
@@ -162,7 +169,12 @@ class PinguServerProtocol(WebSocketServerProtocol):
             self._refuse(refused)
             return
         self.phase = "resolving"
-        d = hub.request(fields, self.client or "", wanted=lambda: self.phase == "resolving")
+        d = hub.request(
+            fields,
+            self.client or "",
+            wanted=lambda: self.phase == "resolving",
+            mode=self._mode(),
+        )
         d.addCallback(self._started)
         d.addErrback(self._failed)
 
@@ -179,7 +191,9 @@ class PinguServerProtocol(WebSocketServerProtocol):
             if self.phase == "resolving":
                 self._refuse(failure.value)
             return
-        log.failure("pingu: unexpected error handling a request", failure)
+        log.failure(
+            "pingu: unexpected error handling a request", failure, event="error", client=self.client
+        )
         if self.phase not in ("closing", "closed"):
             self._close(CloseCode.SPAWN_FAILED, "internal error")
 
@@ -200,14 +214,21 @@ class PinguServerProtocol(WebSocketServerProtocol):
             # would raise Disconnected into the run's loop over its viewers).
             return
         if self.structured:
+            self._delivered.value += 1
             self._send_text(events.encode(event).encode("utf-8"))
         elif event["raw"] is not None:
+            self._delivered.value += 1
             for raw in event["raw"].split("\n"):
                 self._send_text(raw.encode("utf-8"))
         if event["type"] == events.END:
             self._close(event["code"], _end_reason(event))
         elif self._buffered() > self.factory.hub.limits.max_buffered:
-            log.warn("pingu: dropping {client}: it does not read its output", client=self.client)
+            log.warn(
+                "pingu: dropping {client}: it does not read its output",
+                client=self.client,
+                event="client_dropped",
+                run=self.run.id if self.run is not None else None,
+            )
             self.phase = "closing"
             self.dropConnection(abort=True)
 
@@ -319,6 +340,7 @@ class PinguWebSocketFactory(WebSocketServerFactory):
         self._per_client = Counter()
         #: the site's guard of sockets in their handshake (set by make_site)
         self.handshakes: Optional[Any] = None
+        hub.metrics.factory = self
         limits: Limits = hub.limits
         self.setProtocolOptions(
             maxMessagePayloadSize=_FRAME_CEILING,
@@ -357,6 +379,10 @@ class PinguWebSocketFactory(WebSocketServerFactory):
         scheme = None if self.trusted_proxies else ("https" if secure else "http")
         return self.names.allowed(host) and origin_matches(origin, host, scheme)
 
+    def clients_connected(self) -> int:
+        """Distinct clients with an open connection."""
+        return len(self._per_client)
+
     def connection_count(self, client: Optional[str]) -> int:
         """Open connections from one client."""
         return self._per_client[client or ""]
@@ -378,12 +404,15 @@ class PinguWebSocketFactory(WebSocketServerFactory):
     _all_closed: Optional[defer.Deferred[None]] = None
 
     def refusal(self, client: Optional[str], reason: str, message: str) -> None:
-        """Log a refusal, one line, without echoing control characters."""
+        """Log a refusal, one line, without echoing control characters; count it."""
+        self.hub.metrics.refused(reason)
         log.info(
             "pingu: refused {client}: {reason}: {message}",
             client=client,
             reason=reason,
             message=safe_text(message),
+            event="refused",
+            face="websocket",
         )
 
     def shutdown(self) -> defer.Deferred[None]:
