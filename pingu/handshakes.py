@@ -83,7 +83,9 @@ class HandshakeGuard:
         entry = self._channels.pop(transport, None)
         if entry is not None:
             self.pending.remove(entry[0])
-            transport.abortConnection()
+            # A clean close: nothing of ours is queued for a request that never
+            # finished, so this is a FIN now, not a reset.
+            transport.loseConnection()
 
     def _release(self, transport: Any) -> None:
         entry = self._channels.pop(transport, None)

@@ -288,18 +288,10 @@ class RunHub:
         """The ping executable."""
         return self.executables["ping"]
 
-    def request(
-        self,
-        fields: Any,
-        client: str,
-        shared: bool = False,
-        wanted: Optional[Callable[[], bool]] = None,
-        mode: Optional[str] = None,
-    ) -> defer.Deferred[Optional[Run]]:
-        """The one path from what a client sent to a run: see :mod:`pingu.pipeline`.
-        ``mode`` is the face's (:data:`pingu.metrics.MODES`; by default
-        ``wamp`` for a shared run, ``ws`` for a private one)."""
-        return self.pipeline.run(fields, client, shared, wanted, mode)
+    def request(self, *args: Any, **kwargs: Any) -> defer.Deferred[Optional[Run]]:
+        """The one path from what a client sent to a run:
+        :meth:`pingu.pipeline.Pipeline.run` (its arguments, its answer)."""
+        return self.pipeline.run(*args, **kwargs)
 
     # -- admission ---------------------------------------------------------------
 

@@ -24,14 +24,8 @@ from twisted.web import resource, server, static
 from pingu import __version__
 from pingu.handshakes import GuardedChannel, HandshakeGuard
 from pingu.metrics import MetricsResource
+from pingu.pagefiles import missing_files
 from pingu.websocket import PinguWebSocketFactory
-
-#: Files the page loads from ``web/node_modules`` (installed by ``npm ci``).
-PAGE_VENDOR_FILES = (
-    "node_modules/uplot/dist/uPlot.iife.min.js",
-    "node_modules/uplot/dist/uPlot.min.css",
-    "node_modules/autobahn-browser/autobahn.min.js",
-)
 
 
 def default_webdir() -> Path:
@@ -42,8 +36,7 @@ def default_webdir() -> Path:
 
 def missing_page_files(webdir: Path) -> list[str]:
     """What the page needs that ``webdir`` lacks (empty when all is there)."""
-    needed = ("index.html", *PAGE_VENDOR_FILES)
-    return [name for name in needed if not (webdir / name).is_file()]
+    return missing_files(webdir)
 
 
 class _JSON(resource.Resource):

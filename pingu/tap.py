@@ -67,6 +67,8 @@ class Options(usage.Options):
         ["metrics-port", None, None, "serve Prometheus' /metrics on this port or endpoint "
          "string instead of on the main site (tcp:9101:interface=127.0.0.1)"],
         ["log-format", None, "text", "text (readable lines) or json (one JSON object a line)"],
+        ["router-grace", None, 15.0, "seconds shared runs go on while the node has lost "
+         "its router (it rejoins meanwhile)", float],
     ] + [
         [name, None, default, help, kind]
         for name, kind, default, help in limit_options()
@@ -220,12 +222,20 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     from pingu.config import build_hub
     from pingu.hosts import ServerNames
     from pingu.logs import LoggingService, json_observer, twistd_log_file
+    from pingu.privileges import ping_capability
     from pingu.process import spawn
     from pingu.site import default_webdir, make_site, metrics_site, missing_page_files
     from pingu.watchdog import WatchdogService
     from pingu.websocket import PinguWebSocketFactory
 
     limits: Limits = options["limits"]
+    # A warning, not an exit: --ping may be a wrapper that needs nothing, and
+    # the page and /ws still work.
+    problem = ping_capability(options["ping"])
+    if problem is not None:
+        # twistd has pointed sys.stderr at its log already: the terminal's own
+        sys.__stderr__.write(problem + "\n")
+        log.warn("{problem}", problem=problem, event="ping_capability")
     policy = Policy.build(
         tuple(options["allow"]), tuple(options["deny"]), options["public"], options["allow-zone"]
     )
@@ -285,6 +295,7 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             os.environ.get("PINGU_WAMP_SECRET"),
             reactor,
             trusted,
+            options["router-grace"],
         ).setServiceParent(top)
     # Added last, so stopped first: runs end and sockets close while the
     # listener and the WAMP session still stand.
