@@ -557,6 +557,38 @@ async def test_nagle_is_off_on_the_node_and_the_router(router, nodes):
     await session.leave()
 
 
+def scrape(port: int) -> dict[tuple[str, tuple], float]:
+    """The node's /metrics, parsed by prometheus_client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+    }
+
+
+@within(30)
+async def test_the_node_reports_its_router_viewers_refusals_and_events(router, nodes):
+    alpha = nodes["alpha"]
+    before = scrape(alpha.port)
+    assert before[("pingu_wamp_connected", (("node", "alpha"),))] == 1
+    session = await join(router.url)
+    viewer = Viewer(session, "alpha")
+    await viewer.start("127.0.0.1", interval=0.2)
+    await until(lambda: len(viewer.events) >= 3, 5, "no reply")
+    with pytest.raises(ApplicationError):
+        await session.call("pingu.alpha.start", "224.0.0.1")
+    after = scrape(alpha.port)
+    assert after[("pingu_wamp_viewers", (("node", "alpha"),))] == 1
+    refused = ("pingu_refusals_total", (("reason", "forbidden"),))
+    assert after[refused] == before.get(refused, 0) + 1
+    delivered = ("pingu_events_delivered_total", (("mode", "wamp"),))
+    assert after[delivered] >= before.get(delivered, 0) + 2  # published, not only kept
+    await session.leave()
+
+
 # -- the router goes away (last: it restarts the module's router) ----------------------
 
 

@@ -164,7 +164,12 @@ class PinguNode(ApplicationSession):
         self.state.attached(self)
         yield self.state.recount()
         yield self.publish(JOINED_TOPIC, {"node": self.node})
-        log.info("pingu: node {node} joined realm {realm}", node=self.node, realm=details.realm)
+        log.info(
+            "pingu: node {node} joined realm {realm}",
+            node=self.node,
+            realm=details.realm,
+            event="node_joined",
+        )
 
     @defer.inlineCallbacks
     def _register_all(self) -> Any:
@@ -195,10 +200,32 @@ class PinguNode(ApplicationSession):
     def onLeave(self, details: Any) -> None:
         # The runs go on for --router-grace: the runner rejoins meanwhile.
         self.state.detached(self)
-        log.info("pingu: node {node} left: {reason}", node=self.node, reason=details.reason)
+        log.info(
+            "pingu: node {node} left: {reason}",
+            node=self.node,
+            reason=details.reason,
+            event="node_left",
+        )
         super().onLeave(details)
 
     # -- procedures ------------------------------------------------------------
+
+    def _refuse(self, client: str, refused: Refused) -> ApplicationError:
+        """Count and log a refusal (as the WebSocket face does); its WAMP error."""
+        self.hub.metrics.refused(refused.reason)
+        log.info(
+            "pingu: refused {client}: {reason}: {message}",
+            client=client,
+            reason=refused.reason,
+            message=refused.message,
+            event="refused",
+            face="wamp",
+        )
+        return wamp_error(refused)
+
+    def viewer_count(self) -> int:
+        """WAMP sessions watching this node's shared runs (for the metrics)."""
+        return sum(self.viewers.sessions(run) for run in self.hub.runs.values() if run.shared)
 
     def _metered(self, procedure: Callable[..., Any]) -> Callable[..., Any]:
         """``procedure`` as registered: counted against its caller's client."""
@@ -209,7 +236,7 @@ class PinguNode(ApplicationSession):
             try:
                 self.meter.take(client, self.hub.reactor.seconds())
             except Refused as refused:
-                raise wamp_error(refused) from None
+                raise self._refuse(client, refused) from None
             result = yield defer.maybeDeferred(procedure, *args, details=details, **kwargs)
             return result
 
@@ -234,7 +261,7 @@ class PinguNode(ApplicationSession):
             if caller is not None and not run.ended:
                 self.viewers.pending(run, caller, client)
         except Refused as refused:
-            raise wamp_error(refused) from None
+            raise self._refuse(client, refused) from None
         topic = self.topic(run)
         self.state.publishing(run)
         page = run.backlog.since(0, self.hub.limits.max_backlog_page)

@@ -79,6 +79,7 @@ class NodeState:
         self.viewers = ViewerBook(hub, self.clients, self.run_of_topic, self._ask, hub.reactor)
         self.ended = EndedRuns(hub.reactor)
         self.published: set[str] = set()
+        self.delivered = hub.metrics.delivered["wamp"]  # one add per publication
         self._grace_call: Optional[Any] = None
 
     def _ask(self, procedure: str, *args: Any) -> Any:
@@ -94,12 +95,14 @@ class NodeState:
             self._grace_call.cancel()
         self._grace_call = None
         self.session = session
+        self.hub.metrics.node(self.node, session)
 
     def detached(self, session: PinguNode) -> None:
         """The session left the router: runs go on for the grace period."""
         if self.session is not session:
             return
         self.session = None
+        self.hub.metrics.node(self.node, None)
         # The router's ids mean nothing to the next router, or the next session.
         self.viewers.topics.clear()
         self.clients.forget_all()
@@ -197,6 +200,7 @@ class NodeState:
         session = self.session
         if session is not None and session.is_attached():
             session.publish(topic, event)
+            self.delivered.value += 1
         if event["type"] == events.END:
             self._keep_ended(run)
 
