@@ -245,12 +245,15 @@ class Policy:
     An address passes when it is not multicast, broadcast or unspecified,
     no ``deny`` network holds it, and, when ``allow`` is not empty, an
     ``allow`` network holds it; a ``deny`` wins over an ``allow``.  An IPv6
-    zone id (``fe80::1%eth0``) passes only with ``allow_zone``.
+    zone id (``fe80::1%eth0``) passes only with ``allow_zone``.  A
+    ``discreet`` policy (``--public``'s) never says what a refused *name*
+    resolved to: that would map the server's internal names for anybody.
     """
 
     allow: tuple[IPNetwork, ...] = ()
     deny: tuple[IPNetwork, ...] = ()
     allow_zone: bool = False
+    discreet: bool = False
 
     @classmethod
     def build(
@@ -261,7 +264,9 @@ class Policy:
         allow_zone: bool = False,
     ) -> Policy:
         """The policy of the command line: ``--public`` adds :data:`PUBLIC_DENY`."""
-        return cls(tuple(allow), tuple(deny) + (PUBLIC_DENY if public else ()), allow_zone)
+        return cls(
+            tuple(allow), tuple(deny) + (PUBLIC_DENY if public else ()), allow_zone, public
+        )
 
     def check(self, address: IPAddress) -> None:
         """Raise :class:`Refused` unless ``address`` may be pinged."""
@@ -315,7 +320,17 @@ def choose(request: Request, addresses: list[str], policy: Policy) -> ResolvedRe
             "target",
         )
     for address in parsed:
-        policy.check(address)
+        try:
+            policy.check(address)
+        except Refused as refused:
+            if request.literal is None and policy.discreet:
+                raise Refused(
+                    refused.code,
+                    refused.reason,
+                    f"{request.target} resolves to an address this server does not ping",
+                    "target",
+                ) from None
+            raise
     chosen = parsed[0]
     return ResolvedRequest(
         request.target, str(chosen), chosen.version, request.options, request.tool

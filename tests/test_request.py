@@ -357,3 +357,19 @@ def test_policy_never_crashes(address) -> None:
         Policy().check(address)
     except Refused as error:
         assert error.code == CloseCode.FORBIDDEN
+
+
+def test_under_public_a_refused_name_does_not_say_what_it_resolved_to() -> None:
+    """--public: the refusal names the target, never the internal address."""
+    request = parse_fields({"target": "intranet.example"}, LIMITS)
+    failure, _ = _resolve(request, ["10.1.2.3"], Policy.build(public=True))
+    assert failure.check(Refused) and failure.value.code == CloseCode.FORBIDDEN
+    assert "10.1.2.3" not in failure.value.message
+    assert "intranet.example" in failure.value.message
+    # without --public the operator's own users are told the address
+    failure, _ = _resolve(request, ["10.1.2.3"], Policy(deny=(ipaddress.ip_network("10.0.0.0/8"),)))
+    assert "10.1.2.3" in failure.value.message
+    # a literal is the client's own: saying it back tells nothing new
+    literal = parse_fields({"target": "10.1.2.3"}, LIMITS)
+    failure, _ = _resolve(literal, [], Policy.build(public=True))
+    assert "10.1.2.3" in failure.value.message
