@@ -20,6 +20,13 @@ from pingu import events
 from pingu.events import Event
 
 
+#: What an event costs in memory beyond its JSON: a dict of a dozen keys and
+#: the objects of its values.  Measured with bench/worst_rss.py (a flood of
+#: duplicates: ~190 bytes of JSON, ~660 bytes of RSS an event), so that the
+#: budget bounds the memory events take, not only their size on the wire.
+EVENT_OVERHEAD = 480
+
+
 class ByteBudget:
     """The bytes every budgeted backlog together may hold."""
 
@@ -90,7 +97,7 @@ class Backlog:
         if self.budget is None:
             self._sizes.append(0)
             return
-        size = len(events.encode(event).encode("utf-8"))
+        size = len(events.encode(event).encode("utf-8")) + EVENT_OVERHEAD
         self._sizes.append(size)
         self.budget.charge(self, event["n"], size)
 

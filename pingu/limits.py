@@ -41,7 +41,8 @@ class Limits:
     max_backlog: int = _limit(20000, "events kept for late viewers of a shared run")
     max_backlog_bytes: int = _limit(
         64 * 1024 * 1024,
-        "bytes of events kept in all backlogs and ended runs together; oldest dropped first",
+        "bytes of memory the events of all backlogs and ended runs may take together "
+        "(their JSON and Python's per-event overhead); oldest dropped first",
     )
     max_backlog_page: int = _limit(1000, "most events in one answer to a WAMP backlog call")
     max_watched_per_client: int = _limit(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pingu import events
-from pingu.backlog import Backlog, ByteBudget
+from pingu.backlog import EVENT_OVERHEAD, Backlog, ByteBudget
 
 
 def ev(n: int, raw: str = "x" * 50) -> dict:
@@ -13,7 +13,8 @@ def ev(n: int, raw: str = "x" * 50) -> dict:
 
 
 def size(event: dict) -> int:
-    return len(events.encode(event).encode("utf-8"))
+    """What the budget charges for an event: its JSON and the memory beyond it."""
+    return len(events.encode(event).encode("utf-8")) + EVENT_OVERHEAD
 
 
 def ns(backlog: Backlog) -> list[int]:
@@ -130,7 +131,7 @@ def test_a_duplicate_flood_never_exceeds_the_budget() -> None:
 
 
 def test_one_event_larger_than_the_budget_is_not_kept() -> None:
-    budget = ByteBudget(100)
+    budget = ByteBudget(100 + EVENT_OVERHEAD)
     b = Backlog(10, budget)
     b.append(ev(1, raw="y" * 500))
     assert len(b) == 0 and budget.used == 0
