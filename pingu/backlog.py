@@ -19,7 +19,6 @@ from typing import Optional
 from pingu import events
 from pingu.events import Event
 
-
 #: What an event costs in memory beyond its JSON: a dict of a dozen keys and
 #: the objects of its values.  Measured with bench/worst_rss.py (a flood of
 #: duplicates: ~190 bytes of JSON, ~660 bytes of RSS an event), so that the
