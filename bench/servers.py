@@ -31,6 +31,9 @@ PINGU_BENCH_LIMITS = [
     "--max-starts-per-second", "100000",
     "--min-interval", "0.01",
     "--max-count", "1000000",
+    "--max-watched-per-client", "5000",
+    "--max-handshakes-per-client", "1024",
+    "--max-handshakes", "1024",
 ]  # fmt: skip
 
 #: the WAMP node's name and the router's secret, for this run only

@@ -4,8 +4,9 @@ Modelled on ``twisted.runner.procmon``: output is reassembled into lines the
 way ``LineReceiver`` does it, stopping is graceful first (SIGINT, so ping
 prints its statistics) and then firmer (SIGTERM, then SIGKILL) after a grace
 period, and a child that has already gone (``ProcessExitedAlready``) is not
-an error.  Twisted reaps the child, so it never lingers as a zombie, and its
-pipes are closed when it ends.
+an error.  The child is reaped (by :mod:`pingu.spawner` through its pidfd,
+or by Twisted), so it never lingers as a zombie, and its pipes are closed
+when it ends.
 
 A child must also end when the server itself dies without stopping it
 (SIGKILL, a crash): :func:`spawn` tells a :class:`Watcher` (in practice
@@ -21,6 +22,9 @@ from typing import Any, Callable, Optional, Protocol
 
 from twisted.internet import error, protocol
 from twisted.python.failure import Failure
+
+from pingu import sendpath, spawner
+from pingu.spawner import ChildProcess
 
 
 class LineSplitter:
@@ -124,8 +128,13 @@ class PingProcess(protocol.ProcessProtocol):
         splitter = self.splitters.get(childFD)
         if splitter is None:
             return
-        for text in splitter.feed(data):
-            self.on_line(text, childFD)
+        # Each viewer's frames of this chunk go out in one send at its end.
+        sendpath.begin()
+        try:
+            for text in splitter.feed(data):
+                self.on_line(text, childFD)
+        finally:
+            sendpath.end()
 
     def processEnded(self, reason: Failure) -> None:
         self.ended = True
@@ -187,6 +196,11 @@ def spawn(
     would otherwise only show as exit status 1, indistinguishable from a
     ping that got no reply).
 
+    On Linux the child is started with ``posix_spawn`` and reaped through
+    its pidfd (:mod:`pingu.spawner`: no walk over every open descriptor per
+    start, no ``waitpid`` per living child per end); elsewhere, and on a
+    reactor that cannot watch file descriptors, by Twisted.
+
     With a ``watchdog``, the child's pid is handed to it before this returns
     (so before the reactor runs again, the earliest moment the pid is
     known), and taken back once Twisted has reaped the child.
@@ -196,9 +210,12 @@ def spawn(
         raise FileNotFoundError(f"{executable}: no such file")
     if not os.access(executable, os.X_OK):
         raise PermissionError(f"{executable}: not executable")
-    transport = reactor.spawnProcess(
-        proto, executable, argv, env=env, childFDs={0: "w", 1: "r", 2: "r"}
-    )
+    if _use_spawner(reactor):
+        transport: Any = ChildProcess(reactor, proto, executable, argv, env)
+    else:
+        transport = reactor.spawnProcess(
+            proto, executable, argv, env=env, childFDs={0: "w", 1: "r", 2: "r"}
+        )
     pid = proto.pid
     # Twisted reaps a child that has already exited inside spawnProcess (and
     # calls processEnded then): such a pid is free again and is not watched.
@@ -206,3 +223,8 @@ def spawn(
         watchdog.started(pid)
         proto.on_reaped = functools.partial(watchdog.ended, pid)
     return transport
+
+
+def _use_spawner(reactor: Any) -> bool:
+    # pingu's spawner needs a reactor that watches descriptors (a real one).
+    return spawner.available() and hasattr(reactor, "addReader")

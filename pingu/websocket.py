@@ -28,7 +28,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
 
-from pingu import events, tools
+from pingu import events, sendpath, tools
 from pingu.clients import Counter, peer_client
 from pingu.events import SUBPROTOCOL_JSON, SUBPROTOCOL_TEXT, CloseCode, Event
 from pingu.hosts import ServerNames, origin_matches
@@ -60,6 +60,11 @@ class PinguServerProtocol(WebSocketServerProtocol):
     """One client: waiting for its request, resolving, running, closed."""
 
     factory: PinguWebSocketFactory
+    #: frames collected during a child's chunk (pingu.sendpath), and their bytes
+    _out: Optional[list[bytes]] = None
+    _out_len = 0
+    #: the socket to send on directly (plain TCP only; see pingu.sendpath)
+    _sock: Optional[Any] = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -79,6 +84,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
         if self.factory.handshakes is not None:
             self.factory.handshakes.upgraded(self.transport)
         super().connectionMade()
+        self._sock = sendpath.direct_socket(self.transport)
 
     def onConnect(self, request: Any) -> Optional[str]:
         factory = self.factory
@@ -221,6 +227,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
             for raw in event["raw"].split("\n"):
                 self._send_text(raw.encode("utf-8"))
         if event["type"] == events.END:
+            self._flush_out()
             self._close(event["code"], _end_reason(event))
         elif self._buffered() > self.factory.hub.limits.max_buffered:
             log.warn(
@@ -230,6 +237,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
                 run=self.run.id if self.run is not None else None,
             )
             self.phase = "closing"
+            self._out, self._out_len = None, 0
             self.dropConnection(abort=True)
 
     def _send_text(self, payload: bytes) -> None:
@@ -242,22 +250,56 @@ class PinguServerProtocol(WebSocketServerProtocol):
         A compressed connection (pingu accepts none) goes through
         sendMessage.  The caller has checked that the connection is open."""
         if self._perMessageCompress is not None:
+            self._flush_out()
             self.sendMessage(payload)
             return
         size = len(payload)
         if size < 126:
-            header = bytes((0x81, size))
+            frame = bytes((0x81, size)) + payload
         elif size < 65536:
-            header = _HEADER_16.pack(0x81, 126, size)
+            frame = _HEADER_16.pack(0x81, 126, size) + payload
         else:
-            header = _HEADER_64.pack(0x81, 127, size)
-        self.transport.write(header + payload)
+            frame = _HEADER_64.pack(0x81, 127, size) + payload
+        # During a child's chunk, frames are collected and written once at
+        # its end; otherwise at once (pingu.sendpath).
+        out = self._out
+        if out is not None:
+            out.append(frame)
+            self._out_len += len(frame)
+        elif sendpath.defer_flush(self._flush_out):
+            self._out = [frame]
+            self._out_len = len(frame)
+        else:
+            sendpath.write_now(self.transport, self._sock, frame)
+
+    def _flush_out(self) -> None:
+        """Write the frames collected during a chunk, in one go."""
+        out = self._out
+        if out is None:
+            return
+        self._out, self._out_len = None, 0
+        sendpath.write_now(self.transport, self._sock, out[0] if len(out) == 1 else b"".join(out))
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: Optional[int] = None) -> None:
+        # Autobahn's own writes (the handshake's answer, close, ping, pong)
+        # come after pingu's collected frames, and are sent at once too;
+        # its queued modes (sync, chopsize) stay Autobahn's.
+        if self._out is not None:
+            self._flush_out()
+        if self._sock is None or sync or chopsize or self.send_queue or self.logOctets:
+            super().sendData(data, sync, chopsize)
+        else:
+            sendpath.write_now(self.transport, self._sock, data)
 
     def _buffered(self) -> int:
         # Bytes the kernel has not taken yet, which Twisted keeps in the
         # transport: a client that stops reading makes this grow.
         transport = self.transport
-        return len(getattr(transport, "dataBuffer", b"")) + getattr(transport, "_tempDataLen", 0)
+        return (
+            len(getattr(transport, "dataBuffer", b""))
+            + getattr(transport, "_tempDataLen", 0)
+            + self._out_len
+        )
 
     def _refuse(self, refused: Refused) -> None:
         self._cancel_idle()

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""System calls per output line and per session, from ``strace -c``.
+
+    PYTHONPATH=. .venv-bench/bin/python bench/syscalls.py [--sessions N] [--seconds S]
+        [--tracer perf|strace] [--churn RATE --background N] [--variant V] [--pingu-src DIR]
+
+* steady: N sessions of real ping at ``-i 0.2`` (the concurrency scenario's
+  load), held; the server's system calls for S seconds, counted by the
+  kernel (``perf stat`` on the syscall tracepoints: no slow-down) or, with
+  ``--tracer strace``, by ``strace -c -f -p PID`` (every call by name, but
+  the server runs several times slower, so more lines per wake-up); the
+  lines the client got in that time.  Per line: every system call, and
+  ``epoll_wait`` (one per reactor iteration).
+* churn (``--churn RATE``): sessions that connect, get their first line and
+  close, at RATE a second for S seconds, over ``--background N`` held
+  sessions (the children a reaper has to look at); counted with ``perf
+  stat`` too (the server's thread, not its children), per session accepted
+  while counting (``accept4``); with a background, its lines' calls
+  (``read``, ``sendto``) are in the figures.
+
+Counts do not depend on what else the machine runs, unlike times: that is
+why they are measured this way.  Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH), str(BENCH.parent)]
+
+from clients import start_client  # noqa: E402
+from context import CHILDREN, Ctx, greeting, stop_all  # noqa: E402
+from machine import icmp_sockets, restore_icmp  # noqa: E402
+
+LINE = re.compile(r"^\s*([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(?:(\d+)\s+)?(\w+)\s*$")
+
+
+def strace_counts(pid: int, seconds: float, out: Path, threads: bool = True) -> dict[str, int]:
+    """``strace -c [-f] -p PID`` for ``seconds``: calls per system call
+    (``-f``, all threads, only when ``threads``: it would follow children)."""
+    follow = ["-f"] if threads else []
+    tracer = subprocess.Popen(
+        ["strace", "-c", *follow, "-o", str(out), "-p", str(pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(seconds)
+    tracer.send_signal(2)
+    tracer.wait(30)
+    counts: dict[str, int] = {}
+    for line in out.read_text().splitlines():
+        m = LINE.match(line)
+        if m and m.group(6) != "total":
+            counts[m.group(6)] = int(m.group(4))
+    return counts
+
+
+#: the system calls counted one by one with perf (the rest only in the total)
+PERF_CALLS = ["epoll_wait", "epoll_ctl", "read", "sendto", "write", "recvfrom", "fcntl",
+              "getdents64", "openat", "close", "pipe2", "clone3", "vfork", "wait4", "kill",
+              "pidfd_open", "pidfd_send_signal", "accept4"]  # fmt: skip
+
+
+def perf_counts(pid: int, seconds: float) -> dict[str, int]:
+    """System calls of ``pid`` over ``seconds``, counted by the kernel's
+    tracepoints (``perf stat``): unlike strace, it does not slow the server
+    down, so lines per wake-up stay what they are without it."""
+    events = ["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{c}" for c in PERF_CALLS]
+    out = subprocess.run(
+        ["perf", "stat", "-x", ",", "-e", ",".join(events), "-p", str(pid), "sleep", str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+    ).stderr
+    counts: dict[str, int] = {}
+    for line in out.splitlines():
+        parts = line.split(",")
+        if len(parts) > 2 and parts[0].isdigit():
+            name = parts[2].rsplit("sys_enter_", 1)[-1]
+            counts["total" if name == "raw_syscalls:sys_enter" else name] = int(parts[0])
+    return counts
+
+
+def threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def steady(ctx: Ctx, variant: str, n: int, seconds: float, tracer: str = "perf") -> dict:
+    server = ctx.server(variant, [str(CHILDREN / "realping"), "0.2"], "sys")
+    warmup = 4.0
+    spec = {
+        "url": server.url,
+        "sessions": n,
+        **greeting(variant, "127.0.0.1"),
+        "mode": "hold",
+        "inflight": 64,
+        "warmup": warmup + 1,
+        "window": seconds,
+        "first_timeout": 30,
+        "deadline": seconds + warmup + 120,
+    }
+    proc = start_client(spec)
+    window = None
+    assert proc.stderr is not None
+    for raw in proc.stderr:
+        if raw.startswith(b"WINDOW "):
+            window = [int(x) for x in raw.split()[1:3]]
+            break
+    assert window is not None
+    time.sleep(max(0.0, (window[0] - time.monotonic_ns()) / 1e9))
+    if tracer == "strace":
+        counts = strace_counts(server.pid, seconds, ctx.tmp / f"strace-{variant}-{n}.txt")
+        total = sum(counts.values())
+    else:
+        counts = perf_counts(server.pid, seconds)
+        total = counts.pop("total", 0)
+    out, _ = proc.communicate(timeout=seconds + 200)
+    res = json.loads(out)
+    lines = sum(r[5] for r in res["sessions"])  # lines inside the window traced
+    row = {
+        "variant": variant,
+        "sessions": n,
+        "seconds": seconds,
+        "lines": lines,
+        "threads": threads(server.pid),
+        "tracer": tracer,
+        "syscalls": total,
+        "per_line": round(total / lines, 2) if lines else None,
+        "per_line_by_call": {k: round(v / lines, 3) for k, v in sorted(counts.items())}
+        if lines
+        else {},
+        "counts": counts,
+    }
+    server.stop()
+    return row
+
+
+def churn(ctx: Ctx, variant: str, rate: float, seconds: float, background: int) -> dict:
+    server = ctx.server(variant, [str(CHILDREN / "realping"), "0.2"], "sys")
+    held = None
+    if background:
+        held = start_client(
+            {
+                "url": server.url,
+                "sessions": background,
+                **greeting(variant, "127.0.0.1"),
+                "mode": "hold",
+                "inflight": 64,
+                "warmup": seconds + 30,
+                "window": 1,
+                "first_timeout": 30,
+                "deadline": seconds + 200,
+            }
+        )
+        deadline = time.monotonic() + 60
+        while len(server.children()) < background and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)
+    proc = start_client(
+        {
+            "url": server.url,
+            "sessions": 0,
+            **greeting(variant, "127.0.0.1"),
+            "mode": "churn",
+            "rate": rate,
+            "duration": seconds,
+            "inflight": 256,
+            "first_timeout": 10,
+            "deadline": seconds + 60,
+        }
+    )
+    time.sleep(1)  # the rate is steady by then
+    counts = perf_counts(server.pid, seconds - 2)
+    total = counts.pop("total", 0)
+    out, _ = proc.communicate(timeout=seconds + 90)
+    res = json.loads(out)
+    done = sum(1 for r in res["sessions"] if r[2])
+    accepted = counts.get("accept4", 0)  # sessions that began while counted
+    if held is not None:
+        held.kill()
+        held.wait()
+    server.stop()
+    return {
+        "variant": variant,
+        "rate": rate,
+        "background": background,
+        "seconds": seconds,
+        "sessions_done": done,
+        "accepted_while_counted": accepted,
+        "syscalls": total,
+        "per_session": round(total / accepted, 1) if accepted else None,
+        "per_session_by_call": {k: round(v / accepted, 2) for k, v in sorted(counts.items())}
+        if accepted
+        else {},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--churn", type=float, default=0, metavar="RATE")
+    parser.add_argument("--background", type=int, default=0)
+    parser.add_argument("--variant", default="pingu")
+    parser.add_argument("--tracer", default="perf", choices=["perf", "strace"])
+    parser.add_argument("--pingu-src")
+    parser.add_argument("--out", default=str(BENCH / "results" / "syscalls"))
+    args = parser.parse_args()
+    ns = argparse.Namespace(
+        quick=True, out=args.out, pingu_src=args.pingu_src, wait_quiet=0, servers=None
+    )
+    ctx = Ctx(ns)
+    icmp = icmp_sockets(False)
+    try:
+        if args.churn:
+            row = churn(ctx, args.variant, args.churn, args.seconds, args.background)
+        else:
+            row = steady(ctx, args.variant, args.sessions, args.seconds, args.tracer)
+    finally:
+        stop_all()
+        restore_icmp(icmp)
+    row.pop("counts", None)
+    print(json.dumps(row, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""pingu.spawner: children started with posix_spawn, reaped through their pidfd."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, error, process, protocol, reactor
+
+from pingu import spawner
+from pingu.process import PingProcess, spawn
+
+pytestmark = pytest.mark.skipif(not spawner.available(), reason="no pidfds here")
+
+
+class Recorder(protocol.ProcessProtocol):
+    def __init__(self) -> None:
+        self.out: dict[int, bytes] = {1: b"", 2: b""}
+        self.lost: list[int] = []
+        self.ended: defer.Deferred = defer.Deferred()
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        self.out[childFD] += data
+
+    def childConnectionLost(self, childFD: int) -> None:
+        self.lost.append(childFD)
+
+    def processEnded(self, reason) -> None:
+        self.ended.callback(reason.value)  # a Failure would errback
+
+
+def start(argv: list[str]) -> tuple[spawner.ChildProcess, Recorder]:
+    proto = Recorder()
+    child = spawner.ChildProcess(reactor, proto, argv[0], argv, {"PATH": "/usr/bin:/bin"})
+    return child, proto
+
+
+@pytest_twisted.inlineCallbacks
+def test_the_child_gets_stdout_stderr_and_a_null_stdin():
+    _, proto = start(["/bin/sh", "-c", "cat; echo out; echo err >&2"])
+    reason = yield proto.ended
+    assert isinstance(reason, error.ProcessDone)
+    assert proto.out == {1: b"out\n", 2: b"err\n"}
+    assert sorted(proto.lost) == [1, 2]
+
+
+@pytest_twisted.inlineCallbacks
+def test_exit_status_and_signal_as_twisted_reports_them():
+    _, proto = start(["/bin/sh", "-c", "exit 3"])
+    reason = yield proto.ended
+    assert isinstance(reason, error.ProcessTerminated)
+    assert (reason.exitCode, reason.signal) == (3, None)
+    child, proto = start(["/bin/sleep", "30"])
+    child.signalProcess("KILL")
+    reason = yield proto.ended
+    assert (reason.exitCode, reason.signal) == (None, 9)
+    with pytest.raises(error.ProcessExitedAlready):
+        child.signalProcess("INT")
+
+
+@pytest_twisted.inlineCallbacks
+def test_only_the_three_descriptors_reach_the_child():
+    # The server holds sockets and pipes of its own; none reaches the child.
+    held = [socket.socket(), *os.pipe()]
+    try:
+        _, proto = start(["/bin/ls", "/proc/self/fd"])
+        yield proto.ended
+    finally:
+        held[0].close()
+        os.close(held[1])
+        os.close(held[2])
+    # 0, 1, 2 and the directory ls itself opened to list them
+    assert sorted(int(x) for x in proto.out[1].split()) == [0, 1, 2, 3]
+
+
+def test_an_inherited_descriptor_is_made_close_on_exec():
+    r, w = os.pipe()
+    try:
+        os.set_inheritable(r, True)
+        assert spawner.close_on_exec_all() >= 1
+        assert not os.get_inheritable(r)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+@pytest_twisted.inlineCallbacks
+def test_one_child_ending_is_reaped_alone_and_twisted_never_sees_it():
+    sleepers = [start(["/bin/sleep", "30"]) for _ in range(20)]
+    quick, proto = start(["/bin/true"])
+    pid = quick.pid
+    assert pid not in process.reapProcessHandlers
+    yield proto.ended
+    assert quick.pid is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped already, by its pidfd's owner
+    assert all(child.pid is not None and not p.ended.called for child, p in sleepers)
+    for child, _ in sleepers:
+        child.signalProcess("KILL")
+    yield defer.gatherResults([p.ended for _, p in sleepers])
+
+
+@pytest_twisted.inlineCallbacks
+def test_no_descriptor_is_left_behind():
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(10):
+        _, proto = start(["/bin/true"])
+        yield proto.ended
+    assert len(os.listdir("/proc/self/fd")) <= before
+
+
+def test_a_missing_executable_raises_and_leaks_nothing(tmp_path):
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError):
+        start([str(tmp_path / "nope")])
+    assert len(os.listdir("/proc/self/fd")) <= before
+
+
+@pytest_twisted.inlineCallbacks
+def test_pingprocess_goes_through_the_spawner_and_tells_the_watchdog(tmp_path):
+    script = tmp_path / "ping"
+    script.write_text("#!/bin/sh\necho one\necho two\nexit 1\n")
+    script.chmod(0o755)
+    lines: list[tuple[str, int]] = []
+    done: defer.Deferred = defer.Deferred()
+    told: list[tuple[str, int]] = []
+
+    class Watch:
+        def started(self, pid: int) -> None:
+            told.append(("started", pid))
+
+        def ended(self, pid: int) -> None:
+            told.append(("ended", pid))
+
+    proto = PingProcess(
+        reactor,
+        lambda text, fd: lines.append((text, fd)),
+        lambda code, sig: done.callback((code, sig)),
+        grace=1,
+        max_line=100,
+    )
+    transport = spawn(reactor, proto, [str(script)], {"PATH": "/usr/bin:/bin"}, watchdog=Watch())
+    assert isinstance(transport, spawner.ChildProcess)
+    pid = transport.pid
+    assert (yield done) == (1, None)
+    assert lines == [("one", 1), ("two", 1)]
+    assert told == [("started", pid), ("ended", pid)]
