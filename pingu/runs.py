@@ -37,8 +37,11 @@ from pingu.refusal import busy
 from pingu.request import Policy, ResolvedRequest, Resolver, system_resolver
 
 Listener = Callable[[Event], None]
-#: Events a private (unshared) run keeps: its viewer has them all already.
-PRIVATE_BACKLOG = 16
+#: Events a private (unshared) run keeps: its one viewer joins in the turn
+#: the run starts and gets them from the backlog (``start``, and ``end`` when
+#: the spawn failed); after that it has every event already.  Each event kept
+#: is about 1 KB of dicts and strings per session (bench/PROFILE.md).
+PRIVATE_BACKLOG = 2
 log = Logger(namespace="pingu")
 
 

@@ -38,6 +38,23 @@ def endpoint_description(port: str) -> str:
     return f"tcp:{port}" if re.fullmatch(r"\d+", port) else port
 
 
+#: The listen queue of a TCP port that names none: Twisted's default is 50,
+#: so a burst of connections while the reactor is busy (a spawn blocks it
+#: until the child has exec'd) overflows it and clients wait for SYN
+#: retries, 1 s and then 3 s (bench/PROFILE.md, churn).  The kernel caps it
+#: at net.core.somaxconn (4096), which is what Go's servers ask for.
+LISTEN_BACKLOG = 1024
+
+
+def with_backlog(description: str) -> str:
+    """A ``tcp``/``tcp6``/``ssl`` endpoint string with ``backlog=`` added
+    when it names none; any other endpoint as it is."""
+    kind = description.split(":", 1)[0]
+    if kind in ("tcp", "tcp6", "ssl") and "backlog=" not in description:
+        return f"{description}:backlog={LISTEN_BACKLOG}"
+    return description
+
+
 def _network(text: str) -> Any:
     try:
         return ipaddress.ip_network(text, strict=False)
@@ -177,7 +194,7 @@ class _Listener(service.Service):
     def privilegedStartService(self) -> None:
         # Listen before privileges are shed, as Twisted's own services do.
         service.Service.privilegedStartService(self)
-        endpoint = endpoints.serverFromString(self.reactor, self.description)
+        endpoint = endpoints.serverFromString(self.reactor, with_backlog(self.description))
         outcome: list[Any] = []
         endpoint.listen(self.factory).addBoth(outcome.append)
         if not outcome or isinstance(outcome[0], Failure):
