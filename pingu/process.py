@@ -190,6 +190,7 @@ def spawn(
     argv: list[str],
     env: dict[str, str],
     watchdog: Optional[Watcher] = None,
+    background: bool = False,
 ) -> Any:
     """Start the child; ``OSError`` when the executable is missing or not
     executable (checked here because a failed ``exec`` in the forked child
@@ -201,6 +202,11 @@ def spawn(
     start, no ``waitpid`` per living child per end); elsewhere, and on a
     reactor that cannot watch file descriptors, by Twisted.
 
+    With ``background`` (the server's own runs), the spawn itself happens on
+    a thread of :mod:`pingu.spawner`, so that the reactor does not stand
+    still while the child execs: ``transport.pid`` is None until the pid is
+    known, and the watchdog is told in the reactor's next turn instead.
+
     With a ``watchdog``, the child's pid is handed to it before this returns
     (so before the reactor runs again, the earliest moment the pid is
     known), and taken back once Twisted has reaped the child.
@@ -211,11 +217,14 @@ def spawn(
     if not os.access(executable, os.X_OK):
         raise PermissionError(f"{executable}: not executable")
     if _use_spawner(reactor):
-        transport: Any = ChildProcess(reactor, proto, executable, argv, env)
-    else:
-        transport = reactor.spawnProcess(
-            proto, executable, argv, env=env, childFDs={0: "w", 1: "r", 2: "r"}
-        )
+        background = background and spawner.background_available()
+        transport: Any = ChildProcess(reactor, proto, executable, argv, env, background)
+        if watchdog is not None:
+            transport.when_started(functools.partial(_watch, watchdog, proto))
+        return transport
+    transport = reactor.spawnProcess(
+        proto, executable, argv, env=env, childFDs={0: "w", 1: "r", 2: "r"}
+    )
     pid = proto.pid
     # Twisted reaps a child that has already exited inside spawnProcess (and
     # calls processEnded then): such a pid is free again and is not watched.
@@ -228,3 +237,10 @@ def spawn(
 def _use_spawner(reactor: Any) -> bool:
     # pingu's spawner needs a reactor that watches descriptors (a real one).
     return spawner.available() and hasattr(reactor, "addReader")
+
+
+def _watch(watchdog: Watcher, proto: PingProcess, pid: int) -> None:
+    # pingu's spawner: the pid is known (at once, or from the spawn thread).
+    if not proto.ended:
+        watchdog.started(pid)
+        proto.on_reaped = functools.partial(watchdog.ended, pid)

@@ -36,11 +36,14 @@ the child is reaped and both pipes are at their end, ``processEnded`` with
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
+import queue
 import signal
-from typing import Any, Optional
+import threading
+from typing import Any, Callable, Optional
 
 from twisted.internet import abstract, error, main
 from twisted.python.failure import Failure
@@ -164,10 +167,21 @@ class _PidWatcher(abstract.FileDescriptor):
 
 
 class ChildProcess:
-    """One child: its pid, its two output pipes, its pidfd."""
+    """One child: its pid, its two output pipes, its pidfd.
+
+    With ``background``, the ``posix_spawn`` runs on :class:`_SpawnThread`
+    (the reactor goes on while the child execs) and ``pid`` is None until
+    it is known: :meth:`when_started` callbacks run then, in the reactor
+    thread, and a signal asked for meanwhile is sent then."""
 
     def __init__(
-        self, reactor: Any, proto: Any, executable: str, argv: list[str], env: dict[str, str]
+        self,
+        reactor: Any,
+        proto: Any,
+        executable: str,
+        argv: list[str],
+        env: dict[str, str],
+        background: bool = False,
     ) -> None:
         global _swept
         if not _swept:
@@ -178,50 +192,104 @@ class ChildProcess:
         self.pid: Optional[int] = None
         self.status: Optional[int] = None
         self.pipes: dict[int, _PipeReader] = {}
+        self.pending = False
+        self._pending_signal: Optional[int] = None
+        self._started: list[Callable[[int], None]] = []
+        self._watcher: Optional[_PidWatcher] = None
+        self._pidfd = -1
         fds: list[int] = []
         try:
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
             fds += [out_r, out_w]
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
             fds += [err_r, err_w]
-            self.pid = os.posix_spawn(
-                executable,
-                argv,
-                env,
-                file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                    (os.POSIX_SPAWN_DUP2, out_w, 1),
-                    (os.POSIX_SPAWN_DUP2, err_w, 2),
-                ],
-                setsigdef=_ignored_signals(),
-            )
+            if not background:
+                pid = os.posix_spawn(
+                    executable,
+                    argv,
+                    env,
+                    file_actions=[
+                        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                        (os.POSIX_SPAWN_DUP2, out_w, 1),
+                        (os.POSIX_SPAWN_DUP2, err_w, 2),
+                    ],
+                    setsigdef=_ignored_signals(),
+                )
         except BaseException:
             for fd in fds:
                 os.close(fd)
             raise
-        os.close(out_w)
-        os.close(err_w)
         # Only the parent's ends are non-blocking: ping writes a blocking pipe.
         fcntl.fcntl(out_r, fcntl.F_SETFL, os.O_NONBLOCK)
         fcntl.fcntl(err_r, fcntl.F_SETFL, os.O_NONBLOCK)
-        # Nobody else waits for this pid, so it is ours until we reap it,
-        # even if it has already exited (a zombie still has its pidfd).
-        self._watcher = _PidWatcher(reactor, self, os.pidfd_open(self.pid))
         for name, fd in ((1, out_r), (2, err_r)):
             reader = _PipeReader(reactor, self, name, fd)
             reader.connected = True
             self.pipes[name] = reader
-        self._pidfd = self._watcher.fd
+        if background:
+            self.pending = True
+            _spawn_thread().submit(self, executable, argv, env, out_w, err_w)
+        else:
+            os.close(out_w)
+            os.close(err_w)
+            # Nobody else waits for this pid, so it is ours until we reap it,
+            # even if it has already exited (a zombie still has its pidfd).
+            self._watch(pid, os.pidfd_open(pid))
         proto.makeConnection(self)
         for reader in list(self.pipes.values()):
             if reader.fd >= 0:
                 reader.startReading()
+        if self._watcher is not None:
+            self._watcher.startReading()
+
+    def _watch(self, pid: int, pidfd: int) -> None:
+        self.pid = pid
+        self._pidfd = pidfd
+        self._watcher = _PidWatcher(self.reactor, self, pidfd)
+
+    def when_started(self, callback: Callable[[int], None]) -> None:
+        """``callback(pid)`` once the pid is known (now, when it is)."""
+        if self.pending:
+            self._started.append(callback)
+        elif self.pid is not None:
+            callback(self.pid)
+
+    def _spawned(self, pid: int, pidfd: int, err: int, out_w: int, err_w: int) -> None:
+        """In the reactor thread: the spawn thread's answer."""
+        os.close(out_w)
+        os.close(err_w)
+        self.pending = False
+        if err:
+            # The executable was checked before; what is left (ENOEXEC,
+            # E2BIG, EAGAIN) reads as a child that could not exec: 127.
+            if self.proto is not None:
+                self.proto.childDataReceived(
+                    2, f"pingu: cannot start: {os.strerror(err)}\n".encode()
+                )
+            self.status = 127 << 8
+            self._maybe_ended()
+            return
+        self._watch(pid, pidfd)
+        assert self._watcher is not None
         self._watcher.startReading()
+        callbacks, self._started = self._started, []
+        for callback in callbacks:
+            callback(pid)
+        if self._pending_signal is not None:
+            signum, self._pending_signal = self._pending_signal, None
+            try:
+                self.signalProcess(signum)
+            except error.ProcessExitedAlready:
+                pass
 
     # -- the transport's interface -------------------------------------------------
 
     def signalProcess(self, signalID: Any) -> None:
         signum = _SIGNALS.get(signalID, signalID)
+        if self.pending:
+            # Not spawned yet: sent once it is (the last asked is the firmest).
+            self._pending_signal = signum
+            return
         if self.pid is None:
             raise error.ProcessExitedAlready()
         try:
@@ -272,7 +340,8 @@ class ChildProcess:
             return
         if not pid:
             return  # readable but not yet waitable: the next wake-up will do
-        self._watcher.close()
+        if self._watcher is not None:
+            self._watcher.close()
         self.status = status
         self.pid = None
         self._maybe_ended()
@@ -285,7 +354,7 @@ class ChildProcess:
             self._maybe_ended()
 
     def _maybe_ended(self) -> None:
-        if self.pipes or self.status is None or self.proto is None:
+        if self.pipes or self.status is None or self.proto is None or self.pending:
             return
         proto, self.proto = self.proto, None
         proto.processEnded(Failure(_reason(self.status)))
@@ -300,3 +369,126 @@ def _reason(status: int) -> BaseException:
     if code or sig:
         return error.ProcessTerminated(code, sig, status)
     return error.ProcessDone(status)
+
+
+# -- spawning off the reactor thread ----------------------------------------------
+
+# glibc's posix_spawnattr_setflags bits (<spawn.h>)
+_POSIX_SPAWN_SETSIGDEF = 0x04
+_POSIX_SPAWN_SETSIGMASK = 0x08
+
+
+class _CSpawn:
+    """libc's posix_spawn through ctypes, which lets go of the GIL for the
+    call: ``os.posix_spawn`` (Python 3.11) holds it while the vfork'd child
+    execs, 0.4 to 3 ms in which the reactor stands still (bench/PROFILE.md)."""
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.spawn = libc.posix_spawn
+        self.fa_init = libc.posix_spawn_file_actions_init
+        self.fa_destroy = libc.posix_spawn_file_actions_destroy
+        self.fa_open = libc.posix_spawn_file_actions_addopen
+        self.fa_dup2 = libc.posix_spawn_file_actions_adddup2
+        self.attr_init = libc.posix_spawnattr_init
+        self.attr_destroy = libc.posix_spawnattr_destroy
+        self.attr_flags = libc.posix_spawnattr_setflags
+        self.attr_sigdef = libc.posix_spawnattr_setsigdefault
+        self.attr_sigmask = libc.posix_spawnattr_setsigmask
+        self.sigemptyset = libc.sigemptyset
+        self.sigaddset = libc.sigaddset
+        self.attr_flags.argtypes = [ctypes.c_void_p, ctypes.c_short]
+
+    def __call__(
+        self, path: str, argv: list[str], env: dict[str, str], out_w: int, err_w: int,
+        sigdef: list[int],
+    ) -> tuple[int, int]:  # fmt: skip
+        """(pid, 0) or (0, errno)."""
+        # generous sizes: glibc's are 80, 336 and 128 bytes
+        actions = ctypes.create_string_buffer(256)
+        attr = ctypes.create_string_buffer(1024)
+        defaults = ctypes.create_string_buffer(256)
+        mask = ctypes.create_string_buffer(256)
+        self.fa_init(actions)
+        self.attr_init(attr)
+        try:
+            self.fa_open(actions, 0, b"/dev/null", os.O_RDONLY, 0)
+            self.fa_dup2(actions, out_w, 1)
+            self.fa_dup2(actions, err_w, 2)
+            self.sigemptyset(defaults)
+            for signum in sigdef:
+                self.sigaddset(defaults, signum)
+            self.sigemptyset(mask)
+            self.attr_sigdef(attr, defaults)
+            self.attr_sigmask(attr, mask)
+            self.attr_flags(attr, _POSIX_SPAWN_SETSIGDEF | _POSIX_SPAWN_SETSIGMASK)
+            args = [os.fsencode(a) for a in argv]
+            envs = [os.fsencode(f"{k}={v}") for k, v in env.items()]
+            c_argv = (ctypes.c_char_p * (len(args) + 1))(*args, None)
+            c_env = (ctypes.c_char_p * (len(envs) + 1))(*envs, None)
+            pid = ctypes.c_int(0)
+            err = self.spawn(ctypes.byref(pid), os.fsencode(path), actions, attr, c_argv, c_env)
+            return (pid.value, 0) if err == 0 else (0, err)
+        finally:
+            self.fa_destroy(actions)
+            self.attr_destroy(attr)
+
+
+class _SpawnThread:
+    """One thread that spawns children, in the order they were asked for,
+    and hands each pid (and its pidfd) back to the reactor thread."""
+
+    def __init__(self) -> None:
+        self.spawn = _CSpawn()
+        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="pingu-spawn", daemon=True)
+        self.thread.start()
+
+    def submit(
+        self, child: ChildProcess, path: str, argv: list[str], env: dict[str, str],
+        out_w: int, err_w: int,
+    ) -> None:  # fmt: skip
+        # the signal dispositions are read here, in the reactor thread
+        self.jobs.put((child, path, argv, env, out_w, err_w, _ignored_signals()))
+
+    def _run(self) -> None:
+        while True:
+            child, path, argv, env, out_w, err_w, sigdef = self.jobs.get()
+            pidfd = -1
+            try:
+                pid, err = self.spawn(path, argv, env, out_w, err_w, sigdef)
+                if pid:
+                    pidfd = os.pidfd_open(pid)
+            except OSError as e:  # pragma: no cover - pidfd_open of our own child
+                pid, err = 0, e.errno or errno.EIO
+            except Exception:  # pragma: no cover - a ctypes failure
+                pid, err = 0, errno.EIO
+            child.reactor.callFromThread(child._spawned, pid, pidfd, err, out_w, err_w)
+
+
+_thread: Optional[_SpawnThread] = None
+_thread_lock = threading.Lock()
+
+
+def _spawn_thread() -> _SpawnThread:
+    global _thread
+    with _thread_lock:
+        if _thread is None:
+            _thread = _SpawnThread()
+        return _thread
+
+
+_background: Optional[bool] = None
+
+
+def background_available() -> bool:
+    """Can children be spawned off the reactor thread here (libc's
+    posix_spawn through ctypes)?  Checked once."""
+    global _background
+    if _background is None:
+        try:
+            _CSpawn()
+            _background = available()
+        except (OSError, AttributeError):
+            _background = False
+    return _background

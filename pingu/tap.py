@@ -260,11 +260,12 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     if options["log-format"] == "json":
         observer = json_observer(twistd_log_file(getattr(options, "parent", None)))
     top = LoggingService(observer)
-    spawner: Any = spawn
+    # The server's runs are spawned off the reactor thread (pingu.spawner).
+    spawner: Any = partial(spawn, background=True)
     if not options["no-watchdog"]:
         guard = WatchdogService(reactor, drain_timeout=2 * limits.grace + 1)
         guard.setServiceParent(top)
-        spawner = partial(spawn, watchdog=guard.watchdog)
+        spawner = partial(spawn, watchdog=guard.watchdog, background=True)
     try:
         hub = build_hub(
             reactor,

@@ -147,3 +147,83 @@ def test_pingprocess_goes_through_the_spawner_and_tells_the_watchdog(tmp_path):
     assert (yield done) == (1, None)
     assert lines == [("one", 1), ("two", 1)]
     assert told == [("started", pid), ("ended", pid)]
+
+
+# -- spawned off the reactor thread (the server's own runs) ---------------------------
+
+
+def start_background(argv: list[str]) -> tuple[spawner.ChildProcess, Recorder]:
+    proto = Recorder()
+    child = spawner.ChildProcess(
+        reactor, proto, argv[0], argv, {"PATH": "/usr/bin:/bin"}, background=True
+    )
+    return child, proto
+
+
+@pytest.mark.skipif(not spawner.background_available(), reason="no libc posix_spawn")
+@pytest_twisted.inlineCallbacks
+def test_a_background_spawn_tells_its_pid_later_and_delivers_everything():
+    child, proto = start_background(["/bin/sh", "-c", "cat; echo out; echo err >&2; exit 4"])
+    assert child.pid is None and child.pending
+    pids: list[int] = []
+    child.when_started(pids.append)
+    reason = yield proto.ended
+    assert len(pids) == 1 and pids[0] > 0
+    assert proto.out == {1: b"out\n", 2: b"err\n"}
+    assert (reason.exitCode, reason.signal) == (4, None)
+
+
+@pytest.mark.skipif(not spawner.background_available(), reason="no libc posix_spawn")
+@pytest_twisted.inlineCallbacks
+def test_a_signal_asked_before_the_pid_is_known_is_sent_once_it_is():
+    child, proto = start_background(["/bin/sleep", "30"])
+    child.signalProcess("TERM")
+    child.signalProcess("KILL")  # the firmest, last asked, is the one sent
+    reason = yield proto.ended
+    assert (reason.exitCode, reason.signal) == (None, 9)
+
+
+@pytest.mark.skipif(not spawner.background_available(), reason="no libc posix_spawn")
+@pytest_twisted.inlineCallbacks
+def test_background_children_get_only_three_descriptors_and_default_signals():
+    held = [socket.socket(), *os.pipe()]
+    try:
+        _, proto = start_background(["/bin/ls", "/proc/self/fd"])
+        yield proto.ended
+        # SIGPIPE, ignored by Python, is back to its default in the child
+        _, sig = start_background(["/bin/sh", "-c", "grep SigIgn /proc/self/status"])
+        yield sig.ended
+    finally:
+        held[0].close()
+        os.close(held[1])
+        os.close(held[2])
+    assert sorted(int(x) for x in proto.out[1].split()) == [0, 1, 2, 3]
+    ignored = int(sig.out[1].split()[1], 16)
+    assert not ignored & (1 << (13 - 1))  # SIGPIPE
+
+
+@pytest.mark.skipif(not spawner.background_available(), reason="no libc posix_spawn")
+@pytest_twisted.inlineCallbacks
+def test_the_watchdog_hears_of_a_background_child_once_its_pid_is_known(tmp_path):
+    script = tmp_path / "ping"
+    script.write_text("#!/bin/sh\necho one\n")
+    script.chmod(0o755)
+    told: list[tuple[str, int]] = []
+    done: defer.Deferred = defer.Deferred()
+
+    class Watch:
+        def started(self, pid: int) -> None:
+            told.append(("started", pid))
+
+        def ended(self, pid: int) -> None:
+            told.append(("ended", pid))
+
+    proto = PingProcess(
+        reactor, lambda text, fd: None, lambda code, sig: done.callback(code), 1, 100
+    )
+    transport = spawn(
+        reactor, proto, [str(script)], {"PATH": "/usr/bin:/bin"}, watchdog=Watch(), background=True
+    )
+    assert transport.pid is None
+    assert (yield done) == 0
+    assert [what for what, _ in told] == ["started", "ended"] and told[0][1] == told[1][1]
