@@ -627,6 +627,39 @@ async def test_a_router_restart_loses_no_event(router, tmp_path):
         alpha.stop()
 
 
+@within(120)
+async def test_pingu_watch_follows_its_run_across_a_router_restart(router, tmp_path):
+    """pingu watch reconnects by itself and fills the gap from the backlog:
+    every reply printed once, in order, and ping's own status."""
+    node = Node(tmp_path, router.url, "lazarus", args=("--router-grace", "60"))
+    watcher = None
+    try:
+        node.wait_joined()
+        out = (tmp_path / "watch.out").open("w+")
+        watcher = subprocess.Popen(
+            [str(PINGU), "watch", "--router", router.url, "--node", "lazarus",
+             "127.0.0.1", "-c", "60", "-i", "0.2"],
+            stdout=out, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        await until(lambda: "icmp_seq=3 " in (tmp_path / "watch.out").read_text(), 10, "no reply")
+        joined = node.joined()
+        router.stop(timeout=0)  # SIGKILL
+        router.start()
+        node.wait_joined(joined + 1, timeout=60)
+        await until(lambda: watcher.poll() is not None, 40, "pingu watch did not finish")
+        stderr = watcher.stderr.read()
+        assert watcher.returncode == 0, stderr
+        assert "reconnecting" in stderr and "back on" in stderr
+        lines = (tmp_path / "watch.out").read_text().splitlines()
+        seqs = [int(line.split("icmp_seq=")[1].split()[0]) for line in lines if "icmp_seq=" in line]
+        assert seqs == list(range(1, 61))  # every reply once, in order
+        assert any("60 packets transmitted, 60 received" in line for line in lines)
+    finally:
+        if watcher is not None and watcher.poll() is None:
+            watcher.kill()
+        node.stop()
+
+
 async def _restart_under_a_live_run(router: Router, alpha: Node) -> None:
     viewers = []
     for _ in range(2):

@@ -26,7 +26,7 @@ from typing import IO, Any, Optional
 
 from autobahn.twisted.component import Component
 from autobahn.wamp.exception import ApplicationError
-from twisted.internet import defer
+from twisted.internet import defer, task
 
 from pingu import events
 from pingu.cli.args import DEFAULT_BACKLOG_PAGE
@@ -39,6 +39,12 @@ STOP_WAIT = 10.0
 NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure"
 #: The router's error for a call the router's authorization refused.
 NOT_AUTHORIZED = "wamp.error.not_authorized"
+#: How a session ends when the connection went (a router restart, a network blip).
+TRANSPORT_LOST = "wamp.close.transport_lost"
+#: Reconnections tried after the router went (0.5 s, growing to 3 s: ~30 s).
+RECONNECT_TRIES = 12
+#: Seconds (one try a second) a resumed watch waits for its node to rejoin.
+RESUME_TRIES = 30
 #: How a session ends when it was this client that left.
 NORMAL_CLOSE = ("wamp.close.normal", "wamp.close.goodbye_and_out")
 
@@ -76,6 +82,12 @@ class RunFollower:
             self._held.append(event)
         else:
             self._show(event)
+
+    def hold(self) -> None:
+        """A new subscription is being made: hold live events until the
+        backlog that fills the gap is in."""
+        if self._held is None:
+            self._held = []
 
     def catch_up(self, backlog: Any) -> None:
         """The backlog arrived: show it, then what came live meanwhile."""
@@ -150,12 +162,39 @@ class NodeRun:
             self.error(str(e) or type(e).__name__)
 
     @defer.inlineCallbacks
-    def fetch_backlog(self, first: list[events.Event]) -> Any:
+    def resume(self, session: Any, reactor: Any) -> Any:
+        """The router came back (a new session): follow the same run again,
+        the gap filled from the backlog by ``n`` once the node is back too."""
+        self.session = session
+        if self.run is None or self.follower.done.called:
+            return
+        try:
+            self.follower.hold()
+            yield session.subscribe(self.follower.take, run_topic(self.node, self.run))
+            for _ in range(RESUME_TRIES):
+                try:
+                    backlog = yield self.fetch_backlog([], since=self.follower.last_n)
+                    break
+                except ApplicationError as e:
+                    if e.error != NO_SUCH_PROCEDURE:
+                        raise
+                    # the node has not rejoined yet: its run waits for it
+                    yield task.deferLater(reactor, 1.0, lambda: None)
+            else:
+                raise RuntimeError(f"node {self.node} did not come back to the router")
+            self.follower.catch_up(backlog)
+        except ApplicationError as e:
+            self.error(refusal(e, self.node))
+        except Exception as e:
+            self.error(str(e) or type(e).__name__)
+
+    @defer.inlineCallbacks
+    def fetch_backlog(self, first: list[events.Event], since: int = 0) -> Any:
         """Every backlog event: ``first`` (start's page), then pages of
         ``backlog(run, since=n)`` from the last ``n`` while they come back
         full.  A run the node no longer knows keeps what came so far."""
         got = list(first)
-        since = max((_number(e) for e in got), default=0)
+        since = max((_number(e) for e in got), default=since)
         while True:
             try:
                 page = yield self.session.call(
@@ -242,7 +281,16 @@ def watch_wamp(
     status: defer.Deferred[int] = defer.Deferred()
     component = Component(
         transports=[
-            {"type": "websocket", "url": router, "max_retries": 0, "options": {"tcpNoDelay": True}}
+            {
+                "type": "websocket",
+                "url": router,
+                # a router that restarts is back within seconds: follow it,
+                # as the nodes do, for about half a minute
+                "max_retries": RECONNECT_TRIES,
+                "initial_retry_delay": 0.5,
+                "max_retry_delay": 3,
+                "options": {"tcpNoDelay": True},
+            }
         ],
         realm=realm,
     )
@@ -255,6 +303,11 @@ def watch_wamp(
     @component.on_join
     @defer.inlineCallbacks
     def joined(session: Any, details: Any) -> Any:
+        if parts:  # back after the router went: the same runs, the gap filled
+            console.error(f"back on {router}")
+            resumed = [part.resume(session, reactor) for part in parts]
+            yield defer.DeferredList(resumed, consumeErrors=True)
+            return
         try:
             names = list(dict.fromkeys(nodes))
             if not names:
@@ -290,12 +343,18 @@ def watch_wamp(
 
     @component.on_leave
     def left(session: Any, details: Any) -> None:
-        if not status.called and details.reason not in NORMAL_CLOSE:
-            console.error(f"the router ended the session: {details.reason} {details.message}")
-            finish(EXIT_ERROR)
+        if status.called or details.reason in NORMAL_CLOSE:
+            return
+        if details.reason == TRANSPORT_LOST and parts:
+            console.error(f"lost {router}: reconnecting (the nodes keep the runs meanwhile)")
+            return
+        console.error(f"the router ended the session: {details.reason} {details.message}")
+        finish(EXIT_ERROR)
 
     @component.on_connectfailure
     def failed(_component: Any, reason: Any) -> None:
+        if parts:
+            return  # following runs already: the runner tries again (RECONNECT_TRIES)
         if not status.called:
             console.error(f"cannot connect to {router}: {reason}")
             finish(EXIT_ERROR)
