@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from pingu import events
 from pingu.events import Event
 from pingu.refusal import number, whole_number
+from pingu.tools.common import TOOL_ENV, OptionsDict, optional, seconds_arg
 
 if TYPE_CHECKING:
     from pingu.limits import Limits
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
 
 #: Nothing inherited (mtr reads MTR_OPTIONS and MTR_PACKET from it); PATH
 #: is where mtr finds mtr-packet, its privileged helper.
-MTR_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+MTR_ENV = TOOL_ENV
 #: mtr's own defaults (``-i``, ``-m``), used when a request names none.
 DEFAULT_INTERVAL = 1.0
 DEFAULT_MAX_HOPS = 30
@@ -82,7 +83,7 @@ _OTHER = re.compile(r"^[dm] \d{1,3} \S")
 
 
 @dataclass(frozen=True)
-class MtrOptions:
+class MtrOptions(OptionsDict):
     """The options a client may choose; ``None`` means mtr's default."""
 
     count: Optional[int] = None
@@ -91,19 +92,7 @@ class MtrOptions:
     size: Optional[int] = None
     family: Optional[int] = None
 
-    def as_dict(self) -> dict[str, Any]:
-        """The options as the ``start`` event and WAMP ``runs()`` show them."""
-        return {
-            "count": self.count,
-            "interval": self.interval,
-            "max_hops": self.max_hops,
-            "size": self.size,
-            "family": self.family,
-        }
 
-
-def _seconds(value: float) -> str:
-    return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 def build_argv(mtr: str, request: ResolvedRequest, limits: Limits) -> list[str]:
@@ -115,7 +104,7 @@ def build_argv(mtr: str, request: ResolvedRequest, limits: Limits) -> list[str]:
         interval = min(max(DEFAULT_INTERVAL, limits.min_round_interval), limits.max_interval)
     max_hops = options.max_hops or min(DEFAULT_MAX_HOPS, limits.max_hops)
     argv = [mtr, "--raw", "-n", f"-{request.family}"]
-    argv += ["-c", str(count), "-i", _seconds(interval), "-m", str(max_hops)]
+    argv += ["-c", str(count), "-i", seconds_arg(interval), "-m", str(max_hops)]
     if options.size is not None:
         argv += ["-s", str(options.size)]
     argv += ["--", request.address]
@@ -314,15 +303,13 @@ class Mtr:
     def options(self, fields: Mapping[str, Any], limits: Limits) -> MtrOptions:
         """Check count, interval, max_hops and size against the limits."""
 
-        def get(name: str, check: Any, *bounds: Any) -> Any:
-            value = fields.get(name)
-            return None if value is None else check(value, name, *bounds)
-
         return MtrOptions(
-            count=get("count", whole_number, 1, limits.max_rounds),
-            interval=get("interval", number, limits.min_round_interval, limits.max_interval),
-            max_hops=get("max_hops", whole_number, 1, limits.max_hops),
-            size=get("size", whole_number, MIN_PACKET, limits.max_packet_size),
+            count=optional(fields, "count", whole_number, 1, limits.max_rounds),
+            interval=optional(
+                fields, "interval", number, limits.min_round_interval, limits.max_interval
+            ),
+            max_hops=optional(fields, "max_hops", whole_number, 1, limits.max_hops),
+            size=optional(fields, "size", whole_number, MIN_PACKET, limits.max_packet_size),
             family=fields.get("family"),
         )
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from pingu import events
 from pingu.refusal import bad, number, whole_number
+from pingu.tools.common import TOOL_ENV, OptionsDict, optional, seconds_arg
 from pingu.tools.ping_output import OutputParser
 
 if TYPE_CHECKING:
@@ -24,13 +25,13 @@ if TYPE_CHECKING:
 
 #: The environment ping runs in: nothing inherited; the C locale keeps the
 #: output in the format the parser reads (decimal points, English words).
-PING_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+PING_ENV = TOOL_ENV
 #: ping's own interval when the request names none, seconds.
 DEFAULT_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
-class PingOptions:
+class PingOptions(OptionsDict):
     """The options a client may choose; ``None`` means ping's default."""
 
     count: Optional[int] = None
@@ -39,20 +40,7 @@ class PingOptions:
     family: Optional[int] = None
     deadline: Optional[int] = None
 
-    def as_dict(self) -> dict[str, Any]:
-        """The options as the ``start`` event and WAMP ``runs()`` show them."""
-        return {
-            "count": self.count,
-            "interval": self.interval,
-            "size": self.size,
-            "family": self.family,
-            "deadline": self.deadline,
-        }
 
-
-def _number(value: float) -> str:
-    # "0.2", not "0.2000000001" nor "2e-01": ping parses it with strtod.
-    return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 def build_argv(ping: str, request: ResolvedRequest, limits: Limits) -> list[str]:
@@ -62,7 +50,7 @@ def build_argv(ping: str, request: ResolvedRequest, limits: Limits) -> list[str]
     # Without a count, the server's ceiling bounds the run; ping stops by itself.
     argv += ["-c", str(options.count if options.count is not None else limits.max_count)]
     if options.interval is not None:
-        argv += ["-i", _number(options.interval)]
+        argv += ["-i", seconds_arg(options.interval)]
     if options.size is not None:
         argv += ["-s", str(options.size)]
     if options.deadline is not None:
@@ -83,16 +71,12 @@ class Ping:
     def options(self, fields: Mapping[str, Any], limits: Limits) -> PingOptions:
         """Check count, interval, size and deadline against the limits."""
 
-        def get(name: str, check: Any, *bounds: Any) -> Any:
-            value = fields.get(name)
-            return None if value is None else check(value, name, *bounds)
-
         options = PingOptions(
-            count=get("count", whole_number, 1, limits.max_count),
-            interval=get("interval", number, limits.min_interval, limits.max_interval),
-            size=get("size", whole_number, 0, limits.max_size),
+            count=optional(fields, "count", whole_number, 1, limits.max_count),
+            interval=optional(fields, "interval", number, limits.min_interval, limits.max_interval),
+            size=optional(fields, "size", whole_number, 0, limits.max_size),
             family=fields.get("family"),
-            deadline=get("deadline", whole_number, 1, limits.max_duration),
+            deadline=optional(fields, "deadline", whole_number, 1, limits.max_duration),
         )
         if options.deadline is not None:
             # iputils with -w keeps sending past -c until the deadline when
@@ -101,7 +85,7 @@ class Ping:
             interval = options.interval or DEFAULT_INTERVAL
             # Exactly, with the interval as ping will read it: 17 / 0.34 is
             # 49.999... in floating point, and ping would send 51.
-            sends = math.floor(Fraction(options.deadline) / Fraction(_number(interval))) + 1
+            sends = math.floor(Fraction(options.deadline) / Fraction(seconds_arg(interval))) + 1
             if sends > limits.max_count:
                 raise bad(
                     f"a deadline of {options.deadline} s at one request every {interval:g} s "

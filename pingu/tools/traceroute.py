@@ -35,13 +35,14 @@ from typing import TYPE_CHECKING, Any, Optional
 from pingu import events
 from pingu.events import Event
 from pingu.refusal import number, whole_number
+from pingu.tools.common import TOOL_ENV, OptionsDict, optional, seconds_arg
 
 if TYPE_CHECKING:
     from pingu.limits import Limits
     from pingu.request import ResolvedRequest
 
 #: Nothing inherited; the C locale keeps decimal points as the parser reads them.
-TRACEROUTE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+TRACEROUTE_ENV = TOOL_ENV
 #: traceroute's own defaults (``-m``, ``-q``, ``-w``), used when a request names none.
 DEFAULT_MAX_HOPS = 30
 DEFAULT_QUERIES = 3
@@ -61,7 +62,7 @@ _ANNOTATION = re.compile(r"^!(?:[A-Z]|F-?\d{0,5}|\d{1,3})?$")
 
 
 @dataclass(frozen=True)
-class TracerouteOptions:
+class TracerouteOptions(OptionsDict):
     """The options a client may choose; ``None`` means traceroute's default."""
 
     max_hops: Optional[int] = None
@@ -70,20 +71,7 @@ class TracerouteOptions:
     size: Optional[int] = None
     family: Optional[int] = None
 
-    def as_dict(self) -> dict[str, Any]:
-        """The options as the ``start`` event and WAMP ``runs()`` show them."""
-        return {
-            "max_hops": self.max_hops,
-            "queries": self.queries,
-            "wait": self.wait,
-            "size": self.size,
-            "family": self.family,
-        }
 
-
-def _seconds(value: float) -> str:
-    # "0.5", not "0.5000000001": traceroute reads it with strtod.
-    return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 def build_argv(traceroute: str, request: ResolvedRequest, limits: Limits) -> list[str]:
@@ -93,7 +81,7 @@ def build_argv(traceroute: str, request: ResolvedRequest, limits: Limits) -> lis
     queries = options.queries or min(DEFAULT_QUERIES, limits.max_queries)
     wait = options.wait if options.wait is not None else min(DEFAULT_WAIT, limits.max_wait)
     argv = [traceroute, "-n", f"-{request.family}"]
-    argv += ["-m", str(max_hops), "-q", str(queries), "-w", _seconds(wait)]
+    argv += ["-m", str(max_hops), "-q", str(queries), "-w", seconds_arg(wait)]
     argv += ["--", request.address]
     if options.size is not None:
         argv.append(str(options.size))
@@ -198,15 +186,11 @@ class Traceroute:
     def options(self, fields: Mapping[str, Any], limits: Limits) -> TracerouteOptions:
         """Check max_hops, queries, wait and size against the limits."""
 
-        def get(name: str, check: Any, *bounds: Any) -> Any:
-            value = fields.get(name)
-            return None if value is None else check(value, name, *bounds)
-
         return TracerouteOptions(
-            max_hops=get("max_hops", whole_number, 1, limits.max_hops),
-            queries=get("queries", whole_number, 1, limits.max_queries),
-            wait=get("wait", number, MIN_WAIT, limits.max_wait),
-            size=get("size", whole_number, MIN_PACKET, limits.max_packet_size),
+            max_hops=optional(fields, "max_hops", whole_number, 1, limits.max_hops),
+            queries=optional(fields, "queries", whole_number, 1, limits.max_queries),
+            wait=optional(fields, "wait", number, MIN_WAIT, limits.max_wait),
+            size=optional(fields, "size", whole_number, MIN_PACKET, limits.max_packet_size),
             family=fields.get("family"),
         )
 
