@@ -93,8 +93,6 @@ class MtrOptions(OptionsDict):
     family: Optional[int] = None
 
 
-
-
 def build_argv(mtr: str, request: ResolvedRequest, limits: Limits) -> list[str]:
     """The full argv (``argv[0]`` is the mtr executable)."""
     options = request.options

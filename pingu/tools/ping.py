@@ -41,8 +41,6 @@ class PingOptions(OptionsDict):
     deadline: Optional[int] = None
 
 
-
-
 def build_argv(ping: str, request: ResolvedRequest, limits: Limits) -> list[str]:
     """The full argv (``argv[0]`` is the ping executable)."""
     options = request.options

@@ -72,8 +72,6 @@ class TracerouteOptions(OptionsDict):
     family: Optional[int] = None
 
 
-
-
 def build_argv(traceroute: str, request: ResolvedRequest, limits: Limits) -> list[str]:
     """The full argv (``argv[0]`` is the traceroute executable)."""
     options = request.options
