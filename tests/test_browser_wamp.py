@@ -26,6 +26,7 @@ from tests.browser_helpers import (
     screenshot,
     snapshot,
     wait_ended,
+    wait_hops,
     wait_panel,
 )
 
@@ -295,3 +296,27 @@ def test_the_page_survives_a_router_restart(cluster, pages):
         assert source["figures"]["received"] == source["types"]["reply"], source
     page.keyboard.press("Escape")
     wait_ended(page)
+
+
+def test_mtr_from_two_real_nodes_side_by_side(cluster, pages):
+    """The real router and two real nodes run the real mtr to 127.0.0.1: the
+    page shows one column group per vantage node, each updated every round."""
+    router, _nodes = cluster
+    page = pages.open(router.http_url)
+    wait_nodes(page, ["north", "south"])
+    page.click("label[for=tool-mtr]")
+    page.fill("#count", "3")
+    page.fill("#interval", "1")
+    page.fill("#target", "127.0.0.1")
+    for box in page.query_selector_all("#node-list input"):
+        if not box.is_checked():
+            page.click(f"label[for='{box.get_attribute('id')}']")
+    page.press("#target", "Enter")
+    h = wait_hops(page, "h.ended && h.state !== 'running'", timeout=40_000)
+    assert h["tool"] == "mtr" and h["state"] == "ok", h
+    assert sorted(source["node"] for source in h["hops"]) == ["north", "south"]
+    for source in h["hops"]:
+        rows = source["rows"]
+        assert [r["address"] for r in rows] == ["127.0.0.1"], source
+        assert rows[0]["sent"] == 3 and rows[0]["loss_pct"] == 0, source
+    screenshot(page, "wamp-10-mtr-two-real-nodes")
