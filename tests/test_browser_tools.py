@@ -35,7 +35,7 @@ from tests.browser_helpers import (
     traceroute_events,
     wait_hops,
 )
-from tests.server import REPO, PinguServer
+from tests.server import PinguServer
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +43,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-TOOLS_LANDED = all((REPO / "pingu" / "tools" / f"{t}.py").is_file() for t in ("traceroute", "mtr"))
 
 
 @pytest.fixture(scope="module")
@@ -260,9 +259,6 @@ def test_recorded_events_fed_to_a_panel(page: Any) -> None:
     assert hops_state(page)["hops"][0]["rows"][2]["address"] == "10.0.2.2"
 
 
-@pytest.mark.skipif(
-    not TOOLS_LANDED, reason="the server has no traceroute and mtr tools yet (pingu/tools/)"
-)
 @pytest.mark.parametrize("tool", ["traceroute", "mtr"])
 def test_real_tool_to_loopback(page: Any, tool: str) -> None:
     """End to end: the real twistd runs the real tool to 127.0.0.1 (one hop)."""

@@ -29,15 +29,10 @@ from tests.browser_helpers import (
 )
 from tests.harness import netns
 from tests.harness.pingu import pingu_env, twistd_argv
-from tests.server import REPO
 
 pytestmark = pytest.mark.browser
 
 sync_api = pytest.importorskip("playwright.sync_api")
-
-TOOLS_LANDED = all((REPO / "pingu" / "tools" / f"{t}.py").is_file() for t in ("traceroute", "mtr"))
-if not TOOLS_LANDED:
-    pytest.skip("the server has no traceroute and mtr tools yet", allow_module_level=True)
 
 chain = netns.fixture(routers=2, scope="module", ipv6=False)
 
