@@ -229,7 +229,12 @@ class PinguServerProtocol(WebSocketServerProtocol):
         if event["type"] == events.END:
             self._flush_out()
             self._close(event["code"], _end_reason(event))
-        elif self._buffered() > self.factory.hub.limits.max_buffered:
+        elif self._out is None:
+            # (frames collected during a chunk are checked once, at its end)
+            self._check_buffered()
+
+    def _check_buffered(self) -> None:
+        if self._buffered() > self.factory.hub.limits.max_buffered:
             log.warn(
                 "pingu: dropping {client}: it does not read its output",
                 client=self.client,
@@ -266,11 +271,16 @@ class PinguServerProtocol(WebSocketServerProtocol):
         if out is not None:
             out.append(frame)
             self._out_len += len(frame)
-        elif sendpath.defer_flush(self._flush_out):
+        elif sendpath.defer_flush(self._end_of_chunk):
             self._out = [frame]
             self._out_len = len(frame)
         else:
             sendpath.write_now(self.transport, self._sock, frame)
+
+    def _end_of_chunk(self) -> None:
+        self._flush_out()
+        if self.phase not in ("closing", "closed"):
+            self._check_buffered()
 
     def _flush_out(self) -> None:
         """Write the frames collected during a chunk, in one go."""

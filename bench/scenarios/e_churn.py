@@ -29,7 +29,7 @@ def run(ctx: Ctx) -> dict:
     q = ctx.quick
     rates = [100, 400] if q else [25, 50, 100, 200, 300, 400, 600, 800]
     step = 1.5 if q else 5
-    variants = ctx.pick(["pingu", "websocketd"])
+    variants = ctx.pick(["pingu", "websocketd"] if q else ["pingu", "pingu.json", "websocketd"])
     rows = []
     for variant in variants:
         server = None

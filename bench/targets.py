@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Issue 13's targets as ratios to websocketd, from one run's bench.json.
+
+    python3 bench/targets.py [bench/latest.json]
+
+Prints an rST table (figure, pingu, pingu.json, websocketd, ratios, target, met)
+for the README's Performance section.  Every ratio is taken within the one run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Callable, Optional
+
+
+def rows(d: dict, scenario: str) -> list[dict]:
+    return d.get(scenario, {}).get("rows", [])
+
+
+def pick(d: dict, scenario: str, **match: Any) -> Optional[dict]:
+    for r in rows(d, scenario):
+        if all(r.get(k) == v for k, v in match.items()):
+            return r
+    return None
+
+
+def get(r: Optional[dict], path: str) -> Optional[float]:
+    if r is None:
+        return None
+    v: Any = r
+    for part in path.split("."):
+        v = v.get(part) if isinstance(v, dict) else None
+    return v if isinstance(v, (int, float)) else None
+
+
+def churn_kept(d: dict, variant: str) -> Optional[float]:
+    """Highest sessions/s completed at any asked rate (the server's ceiling)."""
+    done = [r.get("achieved_per_s") or 0 for r in rows(d, "e_churn") if r["variant"] == variant]
+    return max(done) if done else None
+
+
+def churn_p99(d: dict, variant: str, rate: int = 300) -> Optional[float]:
+    return get(pick(d, "e_churn", variant=variant, rate=rate), "first_line.p99_ms")
+
+
+def fmt(v: Optional[float], digits: int = 1) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,.{digits}f}".replace(",", " ")
+
+
+def table(d: dict) -> str:
+    def a(variant: str, clients: int) -> Optional[float]:
+        return get(pick(d, "a_throughput", variant=variant, clients=clients), "lines_per_s")
+
+    def b(variant: str, bg: int) -> Optional[float]:
+        return get(pick(d, "b_latency", variant=variant, background=bg), "p99_ms")
+
+    def c(variant: str, key: str) -> Optional[float]:
+        return get(pick(d, "c_concurrency", variant=variant, sessions=1000), key)
+
+    def lost(variant: str) -> Optional[float]:
+        r = pick(d, "c_concurrency", variant=variant, sessions=1000)
+        return None if r is None else r.get("failures")
+
+    Spec = tuple[str, Callable[[str], Optional[float]], str, Callable[[float], bool], int]
+    specs: list[Spec] = [
+        ("a. lines/s, 1 client", lambda v: a(v, 1), "> 1 (keep the lead)", lambda x: x > 1, 0),
+        ("a. lines/s, 10 clients", lambda v: a(v, 10), ">= 1", lambda x: x >= 1, 0),
+        ("b. p99 ms, idle", lambda v: b(v, 0), "<= 1", lambda x: x <= 1, 2),
+        ("b. p99 ms, 200 other sessions", lambda v: b(v, 200), "<= 1", lambda x: x <= 1, 2),
+        ("c. 1000 pings: server CPU %", lambda v: c(v, "server_cpu_pct"), "<= 0.8",
+         lambda x: x <= 0.8, 1),
+        ("c. 1000 pings: server RSS MB", lambda v: c(v, "server_rss_mb"), "<= 1",
+         lambda x: x <= 1, 1),
+        ("e. churn: most sessions/s completed", lambda v: churn_kept(d, v), ">= 1",
+         lambda x: x >= 1, 0),
+        ("e. churn: first line p99 ms at 300/s", lambda v: churn_p99(d, v), "<= 2",
+         lambda x: x <= 2, 1),
+    ]  # fmt: skip
+    header = ("figure", "pingu", "pingu.json", "websocketd", "ratio (json)", "target", "met")
+    out: list[tuple[str, ...]] = []
+    for title, value, target, ok, digits in specs:
+        p, j, w = value("pingu"), value("pingu.json"), value("websocketd")
+        ratios = [x / w if x is not None and w else None for x in (p, j)]
+        met = ["-" if r is None else ("yes" if ok(r) else "no") for r in ratios]
+        out.append(
+            (
+                title,
+                fmt(p, digits),
+                fmt(j, digits),
+                fmt(w, digits),
+                f"{fmt(ratios[0], 2)} ({fmt(ratios[1], 2)})",
+                target,
+                f"{met[0]} ({met[1]})",
+            )
+        )
+    lost_p, lost_j = lost("pingu"), lost("pingu.json")
+    out.append(("c. 1000 pings: sessions failed", fmt(lost_p, 0), fmt(lost_j, 0),
+                fmt(lost("websocketd"), 0), "", "0", "yes" if not lost_p else "no"))  # fmt: skip
+    widths = [max(len(row[i]) for row in [header, *out]) for i in range(len(header))]
+    rule = " ".join("=" * w for w in widths)
+    lines = [rule, " ".join(h.ljust(w) for h, w in zip(header, widths)), rule]
+    lines += [" ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in out]
+    lines.append(rule)
+    return "\n".join(lines)
+
+
+def main() -> int:
+    path = sys.argv[1] if len(sys.argv) > 1 else "bench/latest.json"
+    d = json.load(open(path))
+    meta = d["meta"]
+    print(f"run of {meta['date']}, commit {meta['commit']}, quick={meta['quick']}\n")
+    print(table(d))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
