@@ -19,16 +19,13 @@ WAMP face's attacks are in ``test_adversarial_wamp.py``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
-import os
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -36,6 +33,7 @@ from websockets.sync.client import connect
 
 from pingu.clients import client_key
 from tests.harness import netns
+from tests.harness import pingu as harness_pingu
 from tests.harness.pingu import TWISTD, Pingu
 from tests.harness.ports import free_port
 from tests.harness.procs import children_of, open_fds
@@ -358,52 +356,8 @@ def test_nonsense_limits_refuse_to_start(tmp_path):
 
 # -- 5. and 9.: a resolver that never answers, a silent target ---------------------
 
-_libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
-
-
-def in_namespace(name: str, make: Callable[[], Any]) -> Any:
-    """``make()`` run in a thread that has entered network namespace ``name``:
-    the sockets it makes belong to that namespace for good."""
-    result: dict[str, Any] = {}
-
-    def body() -> None:
-        try:
-            fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-            finally:
-                os.close(fd)
-            result["value"] = make()
-        except BaseException as e:
-            result["error"] = e
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
-
-
-class NamespacePingu(Pingu):
+class NamespacePingu(harness_pingu.NamespacePingu):
     """``twistd pingu`` inside a namespace (listening on its own 127.0.0.1)."""
-
-    def __init__(self, ns: netns.Namespace, workdir: Path, name: str, args: tuple) -> None:
-        super().__init__(workdir, name=name, args=args, wait="port")
-        self.ns = ns
-        self.argv = ns.argv(*self.argv)
-
-    def socket(self, source: str = "127.0.0.1") -> socket.socket:
-        return in_namespace(self.ns.name, lambda: source_socket(self.port, source))
-
-    def is_ready(self) -> bool:
-        try:
-            self.socket().close()
-            return True
-        except OSError:
-            return False
 
     def ws(self, source: str = "127.0.0.1"):
         return ws(self.port, sock=self.socket(source))

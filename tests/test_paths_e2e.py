@@ -13,23 +13,19 @@ the test, never the kernel's token bucket.
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.harness import netns
-from tests.harness.pingu import Pingu
+from tests.harness import pingu as harness_pingu
 
 pytestmark = [
     pytest.mark.e2e,
@@ -40,54 +36,11 @@ pytestmark = [
 ]
 
 PINGU_CLI = Path(sys.executable).parent / "pingu"
-_libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
-
-
-def in_namespace(name: str, make: Callable[[], Any]) -> Any:
-    """``make()`` in a thread that has entered network namespace ``name``:
-    the sockets it makes stay in that namespace."""
-    result: dict[str, Any] = {}
-
-    def body() -> None:
-        try:
-            fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-            finally:
-                os.close(fd)
-            result["value"] = make()
-        except BaseException as e:
-            result["error"] = e
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
-
-
-class NamespacePingu(Pingu):
+class NamespacePingu(harness_pingu.NamespacePingu):
     """``twistd pingu`` inside a namespace, on that namespace's 127.0.0.1."""
 
     def __init__(self, ns: netns.Namespace, workdir: Path, args: tuple[str, ...]) -> None:
-        super().__init__(workdir, name=f"pingu-{ns.name}", args=args, wait="port")
-        self.ns = ns
-        self.argv = ns.argv(*self.argv)
-
-    def socket(self) -> socket.socket:
-        return in_namespace(
-            self.ns.name, lambda: socket.create_connection(("127.0.0.1", self.port), 5)
-        )
-
-    def is_ready(self) -> bool:
-        try:
-            self.socket().close()
-            return True
-        except OSError:
-            return False
+        super().__init__(ns, workdir, f"pingu-{ns.name}", args)
 
     def ws(self, path: str = "/ws", json_mode: bool = True) -> Any:
         return connect(

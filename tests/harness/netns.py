@@ -27,14 +27,16 @@ that not have run.  Needs root, ``ip`` (iproute2) and, for the rules,
 from __future__ import annotations
 
 import atexit
+import ctypes
 import ipaddress
 import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 #: the nftables table every rule goes in (one per namespace)
 TABLE = "pingu_test"
@@ -279,3 +281,32 @@ def fixture(routers: int = 1, scope: str = "function", ipv6: bool = True) -> Any
             yield made
 
     return chain
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+
+
+def in_namespace(name: str, make: Callable[[], Any]) -> Any:
+    """``make()`` run in a thread that has entered network namespace ``name``:
+    the sockets it makes belong to that namespace for good."""
+    result: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+            try:
+                if _libc.setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns")
+            finally:
+                os.close(fd)
+            result["value"] = make()
+        except BaseException as e:
+            result["error"] = e
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]

@@ -11,11 +11,12 @@ Both log to ``workdir/NAME.log`` (twistd's ``--logfile``) and listen on
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from tests.harness.ports import free_port, listening
 from tests.harness.service import Service
@@ -131,3 +132,29 @@ class Node(Service):
 
     def is_ready(self) -> bool:
         return self.joined() >= self.want
+
+
+class NamespacePingu(Pingu):
+    """``twistd pingu`` inside network namespace ``ns`` (a :class:`netns.Namespace`),
+    on that namespace's 127.0.0.1; :meth:`socket` connects from inside it."""
+
+    def __init__(self, ns: Any, workdir: Path, name: str, args: Sequence[str]) -> None:
+        super().__init__(workdir, name=name, args=tuple(args), wait="port")
+        self.ns = ns
+        self.argv = ns.argv(*self.argv)
+
+    def socket(self, source: str = "127.0.0.1") -> socket.socket:
+        """A TCP connection to the server from ``source``, made in its namespace."""
+        from tests.harness.netns import in_namespace
+
+        return in_namespace(
+            self.ns.name,
+            lambda: socket.create_connection(("127.0.0.1", self.port), 5, (source, 0)),
+        )
+
+    def is_ready(self) -> bool:
+        try:
+            self.socket().close()
+            return True
+        except OSError:
+            return False
