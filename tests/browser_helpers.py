@@ -15,6 +15,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -336,3 +337,21 @@ def wait_hops(page: Any, condition_js: str, index: int = 0, timeout: float = 15_
         polling="raf",
     )
     return hops_state(page, index)
+
+
+def launched_chromium() -> Iterator[Any]:
+    """The browser tests' chromium (a module fixture's body): Debian's, headless;
+    the tests skip without one, and fail if the page lacks its npm files."""
+    import pytest
+
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no chromium (apt-get install chromium, or set PINGU_CHROMIUM)")
+    missing = page_files_missing()
+    assert not missing, f"web/ lacks {missing}: run npm ci in web/"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield b
+        b.close()

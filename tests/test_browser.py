@@ -22,9 +22,8 @@ import pytest
 from tests.browser_helpers import (
     WEB,
     ConsoleWatch,
-    chromium_path,
+    launched_chromium,
     open_page,
-    page_files_missing,
     panel_state,
     screenshot,
     snapshot,
@@ -55,17 +54,7 @@ class UI:
         return self
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no chromium (apt-get install chromium, or set PINGU_CHROMIUM)")
-    missing = page_files_missing()
-    assert not missing, f"web/ lacks {missing}: run npm ci in web/"
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield b
-        b.close()
+browser = pytest.fixture(scope="module")(launched_chromium)
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,8 @@ import pytest
 
 from tests.browser_helpers import (
     ConsoleWatch,
-    chromium_path,
+    launched_chromium,
     open_page,
-    page_files_missing,
     screenshot,
     wait_hops,
 )
@@ -98,16 +97,7 @@ def site(chain: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(10)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no chromium (apt-get install chromium, or set PINGU_CHROMIUM)")
-    assert not page_files_missing(), "web/ lacks its npm files: run npm ci in web/"
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield b
-        b.close()
+browser = pytest.fixture(scope="module")(launched_chromium)
 
 
 @pytest.fixture

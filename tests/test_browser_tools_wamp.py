@@ -18,13 +18,12 @@ import pytest
 
 from tests.browser_helpers import (
     ConsoleWatch,
-    chromium_path,
     end_event,
+    launched_chromium,
     mtr_rounds,
     mtr_start,
     numbered,
     open_page,
-    page_files_missing,
     screenshot,
     traceroute_events,
     wait_hops,
@@ -89,16 +88,7 @@ FAKE_ROUTER_JS = """
 """
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no chromium (apt-get install chromium, or set PINGU_CHROMIUM)")
-    assert not page_files_missing(), "web/ lacks its npm files: run npm ci in web/"
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield b
-        b.close()
+browser = pytest.fixture(scope="module")(launched_chromium)
 
 
 @pytest.fixture(scope="module")
