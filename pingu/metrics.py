@@ -176,7 +176,9 @@ def _hub_metrics(hub: Any) -> list[Metric]:
         key = (_tool(run.tool.name), run.mode)
         counts[key] = counts.get(key, 0) + 1
         process = run.process
-        if process is not None and not process.ended and process.pid is not None:
+        # Spawned and not reaped: a child whose spawn thread has not reported
+        # its pid yet is running already (its output may even have arrived).
+        if process is not None and not process.ended and process.transport is not None:
             children += 1
     for (name, mode), count in counts.items():
         live.add_metric([name, mode], count)

@@ -279,3 +279,22 @@ def test_every_reason_in_the_code_is_a_label_value():
 def test_the_library_is_a_dependency():
     setup = (REPO / "setup.cfg").read_text()
     assert "prometheus_client>=0.17" in setup.split("[options.extras_require]")[0]
+
+
+def test_a_child_whose_pid_is_not_known_yet_is_counted():
+    """The spawn thread reports a child's pid a moment after the child
+    runs (its first line can arrive before): it is a child process all the
+    same, until it is reaped."""
+    from types import SimpleNamespace
+
+    def run(pid: Any, ended: bool, transport: Any = object()) -> Any:
+        process = SimpleNamespace(pid=pid, ended=ended, transport=transport)
+        return SimpleNamespace(tool=tools.TOOLS["ping"], mode="ws", process=process)
+
+    hub = SimpleNamespace(
+        runs={1: run(None, False), 2: run(123, False), 3: run(None, True), 4: run(None, False, None)},
+        pipeline=SimpleNamespace(resolving=SimpleNamespace(total=0)),
+        budget=SimpleNamespace(used=0, limit=1),
+    )
+    gauges = {family.name: family for family in pingu_metrics._hub_metrics(hub)}
+    assert gauges["pingu_child_processes"].samples[0].value == 2
