@@ -292,7 +292,12 @@ def test_a_child_whose_pid_is_not_known_yet_is_counted():
         return SimpleNamespace(tool=tools.TOOLS["ping"], mode="ws", process=process)
 
     hub = SimpleNamespace(
-        runs={1: run(None, False), 2: run(123, False), 3: run(None, True), 4: run(None, False, None)},
+        runs={
+            1: run(None, False),  # spawned, its pid not reported yet
+            2: run(123, False),
+            3: run(None, True),  # reaped
+            4: run(None, False, None),  # never spawned
+        },
         pipeline=SimpleNamespace(resolving=SimpleNamespace(total=0)),
         budget=SimpleNamespace(used=0, limit=1),
     )
