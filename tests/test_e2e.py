@@ -21,7 +21,6 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.harness import REPO
 from tests.harness.pingu import TWISTD
 from tests.harness.ports import free_port
 from tests.harness.procs import zombies_of
@@ -350,46 +349,7 @@ def test_pingu_watch_exit_status_and_refusal(tmp_path):
     assert "pingu: the target may not start with '-'" in refused.stderr
 
 
-# -- installs ------------------------------------------------------------------------
-
-
-def test_non_editable_install_serves_page_and_ws(tmp_path):
-    """``pip install .`` into a fresh venv; run from another folder."""
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", str(REPO)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert pip.returncode == 0, pip.stderr
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(venv / "bin" / "twistd"), "-n", "--pidfile=", "pingu",
-         "--port", f"tcp:{port}:interface=127.0.0.1"],
-        cwd=elsewhere, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/").read()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read()
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-        assert b"<html" in page.lower()
-        for vendor in ("node_modules/uplot/dist/uPlot.iife.min.js",
-                       "node_modules/autobahn-browser/autobahn.min.js"):  # fmt: skip
-            assert urllib.request.urlopen(f"http://127.0.0.1:{port}/{vendor}").status == 200
-        with connect(f"ws://127.0.0.1:{port}/ws") as ws:
-            ws.send("127.0.0.1")
-            assert ws.recv(timeout=5).startswith("PING 127.0.0.1")
-    finally:
-        proc.terminate()
-        proc.wait(10)
+# -- a child gone, a client interrupted -------------------------------------------------
 
 
 def test_ping_gone_after_start_is_a_clear_error_and_the_server_stays_up(tmp_path):

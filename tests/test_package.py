@@ -33,6 +33,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import connect
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -175,6 +176,10 @@ def test_installed_server_serves_the_whole_page_from_elsewhere(built, venv):
             with pytest.raises(urllib.error.HTTPError) as refused:
                 _get(server.url + absent)
             assert refused.value.code == 404
+        # and the installed server streams a real ping
+        with connect(server.url.replace("http:", "ws:") + "ws") as ws:
+            ws.send("127.0.0.1")
+            assert ws.recv(timeout=5).startswith("PING 127.0.0.1")
     assert not list(elsewhere.iterdir())  # nothing written where it was started
 
 
