@@ -75,6 +75,35 @@ class Limits:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
+    #: Limits on the whole server.  With ``--workers N`` each worker holds a
+    #: share of them and the shares add up to the limit exactly, so the server
+    #: as a whole never goes above what the option says.  The per-client
+    #: limits are not divided: a client's connections all go to one worker.
+    SHARED_BY_WORKERS = ("max_runs", "max_resolving", "max_handshakes", "max_backlog_bytes")
+
+    def share(self, index: int, workers: int) -> Limits:
+        """Worker ``index``'s (0-based) share of :attr:`SHARED_BY_WORKERS`
+        among ``workers``: ``limit // workers``, one more for the first
+        ``limit % workers`` workers."""
+        if not 0 <= index < workers:
+            raise ValueError(f"worker {index} of {workers}")
+
+        def part(total: int) -> int:
+            return total // workers + (1 if index < total % workers else 0)
+
+        return self.replace(**{name: part(getattr(self, name)) for name in self.SHARED_BY_WORKERS})
+
+    def check_shares(self, workers: int) -> None:
+        """``ValueError`` when a whole-server limit is too small to give every
+        one of ``workers`` workers at least one."""
+        for name in self.SHARED_BY_WORKERS:
+            value = getattr(self, name)
+            if name in self.AT_LEAST_ONE and value < workers:
+                raise ValueError(
+                    f"--{name.replace('_', '-')} {value} cannot be shared by {workers} workers "
+                    f"(each needs at least 1): raise it or lower --workers"
+                )
+
     # -- start-up validation (check) -------------------------------------------
     # Plain class attributes, not annotated: they are not dataclass fields,
     # so they are neither options nor part of a Limits value.

@@ -84,6 +84,9 @@ class Options(usage.Options):
         ["metrics-port", None, None, "serve Prometheus' /metrics on this port or endpoint "
          "string instead of on the main site (tcp:9101:interface=127.0.0.1)"],
         ["log-format", None, "text", "text (readable lines) or json (one JSON object a line)"],
+        ["workers", None, "1", "worker processes sharing the port, each client's connections "
+         "in one of them (auto: one per core); whole-server limits are divided among them"],
+        ["worker", None, None, "(internal) this process is worker I/N of a --workers parent"],
         ["router-grace", None, 15.0, "seconds shared runs go on while the node has lost "
          "its router (it rejoins meanwhile)", float],
     ] + [
@@ -107,6 +110,11 @@ class Options(usage.Options):
         self["allow-origin"] = []
         self["server-name"] = []
         self["trusted-proxy"] = []
+
+    def parseOptions(self, options: Optional[list[str]] = None) -> None:
+        # Kept for --workers: each worker is started with the same options.
+        self.argv = list(sys.argv[1:] if options is None else options)
+        super().parseOptions(options)
 
     def opt_version(self) -> None:
         """print pingu's version and exit"""
@@ -160,7 +168,34 @@ class Options(usage.Options):
             raise fail(f"--webdir {self['webdir']!r} is not a folder")
         if self["no-web"] and not self["router"]:
             raise fail("--no-web leaves nothing to do without --router")
+        self._check_workers()
         self._check_observability(reactor)
+
+    def _check_workers(self) -> None:
+        text = str(self["workers"]).strip().lower()
+        if text == "auto":
+            self["workers"] = os.cpu_count() or 1
+        elif text.isdigit() and int(text) >= 1:
+            self["workers"] = int(text)
+        else:
+            raise fail(f"--workers must be a whole number of at least 1, or auto (got {text!r})")
+        if self["worker"] is not None:
+            index, _, count = self["worker"].partition("/")
+            self["worker"] = (int(index), int(count))
+            return
+        if self["workers"] == 1:
+            return
+        if self["no-web"]:
+            raise fail("--workers share the WebSocket port: there is none with --no-web")
+        if self["port"].split(":", 1)[0] not in ("tcp", "tcp6"):
+            raise fail(
+                f"--workers needs a tcp: or tcp6: --port (got {self['port']!r}): "
+                "put TLS in a proxy in front, or run one worker"
+            )
+        try:
+            self["limits"].check_shares(self["workers"])
+        except ValueError as e:
+            raise fail(str(e)) from None
 
     def _check_observability(self, reactor: Any) -> None:
         from pingu.logs import FORMATS, check_twistd_options
@@ -246,9 +281,14 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     from pingu.websocket import PinguWebSocketFactory
 
     limits: Limits = options["limits"]
+    worker = options["worker"]
+    if worker is None and options["workers"] > 1:
+        return _parent_service(options, reactor)
+    if worker is not None:
+        limits = limits.share(*worker)
     # A warning, not an exit: --ping may be a wrapper that needs nothing, and
-    # the page and /ws still work.
-    problem = ping_capability(options["ping"])
+    # the page and /ws still work.  (A worker's parent has said it already.)
+    problem = ping_capability(options["ping"]) if worker is None else None
     if problem is not None:
         # twistd has pointed sys.stderr at its log already: the terminal's own
         sys.__stderr__.write(problem + "\n")
@@ -298,11 +338,19 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
         # /metrics is on the main site unless it has a port of its own, or is off.
         on_site = not options["no-metrics"] and options["metrics-port"] is None
         site = make_site(factory, webdir, metrics=on_site)
-        _Listener(reactor, options["port"], site).setServiceParent(top)
+        if worker is None:
+            _Listener(reactor, options["port"], site).setServiceParent(top)
+        else:
+            from pingu.handoff import Receiver
+            from pingu.workers import WORKER_FD
+
+            # The parent is gone when its end of the channel closes: stop too.
+            Receiver(reactor, WORKER_FD, site, reactor.stop).setServiceParent(top)
     if options["metrics-port"] is not None:
         metrics = metrics_site(hub.metrics.registry)
         _Listener(reactor, options["metrics-port"], metrics).setServiceParent(top)
-    if options["router"]:
+    # With --workers, the node is in worker 0 only: one node, one set of runs.
+    if options["router"] and (worker is None or worker[0] == 0):
         from pingu.wamp import make_wamp_service
 
         make_wamp_service(
@@ -318,4 +366,94 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     # Added last, so stopped first: runs end and sockets close while the
     # listener and the WAMP session still stand.
     _Shutdown(hub, factory).setServiceParent(top)
+    return top
+
+
+class _HandoffListener(_Listener):
+    """The parent's port: it accepts, and hands each connection to a worker."""
+
+    def __init__(self, reactor: Any, description: str, pool: Any, prefix6: int) -> None:
+        from twisted.internet.protocol import Factory
+
+        super().__init__(reactor, description, Factory())
+        self.pool = pool
+        self.prefix6 = prefix6
+        self.acceptor: Optional[Any] = None
+
+    def privilegedStartService(self) -> None:
+        from pingu.handoff import Acceptor
+        from pingu.workers import listening_socket
+
+        super().privilegedStartService()
+        sock = listening_socket(self.port)
+        self.acceptor = Acceptor(self.reactor, sock, self.pool.hand, self.prefix6)
+        self.reactor.addReader(self.acceptor)
+
+    def stopService(self) -> Any:
+        if self.acceptor is not None:
+            self.reactor.removeReader(self.acceptor)
+            self.acceptor = None
+        return super().stopService()
+
+
+def worker_command(options: Options, index: int) -> list[str]:
+    """The argv of worker ``index``: twistd in the foreground, logging where
+    the parent logs, with the parent's own pingu options."""
+    twistd = getattr(options, "parent", None) or {}
+    logging: list[str] = []
+    name = twistd.get("logfile") or ""
+    if name and name != "-":
+        logging = ["--logfile", os.path.abspath(name)]
+    elif not name and not twistd.get("nodaemon", True):
+        logging = ["--logfile", os.path.abspath("twistd.log")]
+    elif twistd.get("syslog"):
+        logging = ["--syslog", "--prefix", twistd.get("prefix") or "twisted"]
+    launcher = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+    return [
+        sys.executable, "-c", launcher, "-n", "--pidfile=", *logging,
+        "pingu", *options.argv, "--worker", f"{index}/{options['workers']}",
+    ]  # fmt: skip
+
+
+def _parent_service(options: Options, reactor: Any) -> service.MultiService:
+    """``--workers N``: the port and the pool of workers; no runs here."""
+    from pingu.config import build_hub
+    from pingu.logs import LoggingService, json_observer, twistd_log_file
+    from pingu.privileges import ping_capability
+    from pingu.workers import WorkerPool
+
+    limits: Limits = options["limits"]
+    problem = ping_capability(options["ping"])
+    if problem is not None:
+        sys.__stderr__.write(problem + "\n")
+        log.warn("{problem}", problem=problem, event="ping_capability")
+    # The same start-up checks as a single server's (executables, tools),
+    # here, once, so that a mistake is one line and not N dying workers.
+    policy = Policy.build((), (), False, False)
+    try:
+        build_hub(
+            reactor, limits, policy, ping=options["ping"],
+            paths={"traceroute": options["traceroute"], "mtr": options["mtr"]},
+        )  # fmt: skip
+    except ValueError as e:
+        raise fail(str(e)) from None
+    observer = None
+    if options["log-format"] == "json":
+        observer = json_observer(twistd_log_file(getattr(options, "parent", None)))
+    top = LoggingService(observer)
+    pool = WorkerPool(
+        reactor,
+        options["workers"],
+        partial(worker_command, options),
+        stop_timeout=4 * limits.grace + 5,
+    )
+    # Stopped in reverse: the port stops accepting first, then the workers end.
+    pool.setServiceParent(top)
+    _HandoffListener(reactor, options["port"], pool, limits.client_prefix6).setServiceParent(top)
+    log.info(
+        "pingu: {workers} workers; whole-server limits divided among them ({shared})",
+        workers=options["workers"],
+        shared=", ".join(f"--{name.replace('_', '-')}" for name in Limits.SHARED_BY_WORKERS),
+        event="workers",
+    )
     return top

@@ -1,0 +1,229 @@
+"""Accepted connections handed from the parent to a worker (``--workers N``).
+
+The parent owns the listening socket and does one thing with it: accept,
+choose the worker by client, pass the connected socket's descriptor over a
+``SOCK_SEQPACKET`` Unix socket (``SCM_RIGHTS``, one descriptor a message),
+close its own copy.  The worker adopts the descriptor into its site
+(``reactor.adoptStreamConnection``): from then on the connection is the
+worker's alone, byte for byte as if it had accepted it.
+
+Why not ``SO_REUSEPORT`` (each worker listening on its own socket): the
+kernel spreads connections by their 4-tuple, so one client's sockets land
+on every worker, and every per-client limit would be counted N times or
+would need counts shared between processes on every request.  Choosing the
+worker by client keeps each client in one worker, where its counts are
+exact, at the cost of one ``sendmsg`` per connection in the parent.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import os
+import socket
+import zlib
+from collections import deque
+from typing import Any, Callable, Optional
+
+from twisted.application import service
+from twisted.internet.interfaces import IReadDescriptor, IWriteDescriptor
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from pingu.clients import client_key
+
+log = Logger(namespace="pingu")
+
+#: The byte each descriptor travels with (a message needs one).
+_TOKEN = b"\0"
+#: Descriptors accepted (or received) in one reactor turn at most, so that a
+#: burst of connections does not starve the other sockets.
+BATCH = 64
+
+
+def channel() -> tuple[socket.socket, socket.socket]:
+    """A (parent's end, worker's end) pair; only the worker's end is inheritable."""
+    parent, worker = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    parent.setblocking(False)
+    worker.set_inheritable(True)
+    return parent, worker
+
+
+def worker_of(client: str, workers: int) -> int:
+    """The worker (0-based) a client's connections go to: stable across the
+    parent's restarts (CRC-32, not Python's per-process salted ``hash``)."""
+    return zlib.crc32(client.encode()) % workers
+
+
+@implementer(IWriteDescriptor)
+class Sender:
+    """The parent's end of one worker's channel: descriptors go out in order;
+    what the channel cannot take now waits (and is sent when it can)."""
+
+    def __init__(self, reactor: Any, sock: socket.socket) -> None:
+        self.reactor = reactor
+        self.sock = sock
+        self.waiting: deque[int] = deque()
+        self.closed = False
+
+    def fileno(self) -> int:
+        return self.sock.fileno() if not self.closed else -1
+
+    def logPrefix(self) -> str:
+        return "pingu-handoff"
+
+    def send(self, fd: int) -> None:
+        """Hand ``fd`` over; it is closed here once sent (or if it cannot be)."""
+        if self.closed:
+            os.close(fd)
+            return
+        self.waiting.append(fd)
+        if len(self.waiting) == 1:
+            self.doWrite()
+
+    def doWrite(self) -> None:
+        while self.waiting:
+            fd = self.waiting[0]
+            try:
+                self.sock.sendmsg(
+                    [_TOKEN], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))]
+                )
+            except BlockingIOError:
+                self.reactor.addWriter(self)
+                return
+            except OSError as e:
+                # The worker is gone (EPIPE, ECONNRESET): its pool restarts it;
+                # what waited for it is closed, its clients reconnect.
+                log.info("pingu: a worker's channel failed: {e}", e=e, event="handoff_failed")
+                self.close()
+                return
+            self.waiting.popleft()
+            os.close(fd)
+        self.reactor.removeWriter(self)
+
+    def close(self) -> None:
+        """Close the channel and every descriptor still waiting."""
+        if self.closed:
+            return
+        self.reactor.removeWriter(self)
+        self.closed = True
+        while self.waiting:
+            os.close(self.waiting.popleft())
+        self.sock.close()
+
+    def connectionLost(self, reason: Any) -> None:
+        self.close()
+
+
+@implementer(IReadDescriptor)
+class Acceptor:
+    """Reads the parent's listening socket in place of Twisted's port: each
+    connection is accepted and handed to ``hand(fd, client)`` unopened."""
+
+    def __init__(
+        self, reactor: Any, sock: socket.socket, hand: Callable[[int, str], None], prefix6: int
+    ) -> None:
+        self.reactor = reactor
+        self.sock = sock
+        self.hand = hand
+        self.prefix6 = prefix6
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def logPrefix(self) -> str:
+        return "pingu-acceptor"
+
+    def doRead(self) -> None:
+        for _ in range(BATCH):
+            try:
+                conn, address = self.sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of descriptors: the connection waits in the queue.
+                    log.warn("pingu: cannot accept: {e}", e=e, event="accept_failed")
+                    return
+                if e.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue  # gone before it was accepted
+                raise
+            host = address[0] if isinstance(address, tuple) else None
+            self.hand(conn.detach(), client_key(host, self.prefix6))
+
+    def connectionLost(self, reason: Any) -> None:
+        pass
+
+
+@implementer(IReadDescriptor)
+class _Receiver:
+    def __init__(self, owner: Receiver) -> None:
+        self.owner = owner
+
+    def fileno(self) -> int:
+        return self.owner.sock.fileno() if self.owner.sock is not None else -1
+
+    def logPrefix(self) -> str:
+        return "pingu-worker"
+
+    def doRead(self) -> None:
+        self.owner.receive()
+
+    def connectionLost(self, reason: Any) -> None:
+        pass
+
+
+class Receiver(service.Service):
+    """The worker's end: adopts each descriptor into ``factory``; when the
+    parent is gone (end of file), calls ``parent_gone`` (the worker stops)."""
+
+    def __init__(
+        self, reactor: Any, fd: int, factory: Any, parent_gone: Callable[[], None]
+    ) -> None:
+        self.reactor = reactor
+        self.fd = fd
+        self.factory = factory
+        self.parent_gone = parent_gone
+        self.sock: Optional[socket.socket] = None
+        self._reader = _Receiver(self)
+
+    def startService(self) -> None:
+        service.Service.startService(self)
+        self.sock = socket.socket(fileno=self.fd)
+        self.sock.setblocking(False)
+        self.sock.set_inheritable(False)
+        self.reactor.addReader(self._reader)
+
+    def receive(self) -> None:
+        """Adopt what the parent sent (a batch at most, then the reactor turns)."""
+        assert self.sock is not None
+        for _ in range(BATCH):
+            try:
+                data, fds, _flags, _address = socket.recv_fds(self.sock, 1, 4)
+            except BlockingIOError:
+                return
+            except OSError:
+                data, fds = b"", []
+            if not data and not fds:
+                self._stop_reading()
+                self.parent_gone()
+                return
+            for fd in fds:
+                conn = socket.socket(fileno=fd)  # owns fd: closed below
+                try:
+                    # The reactor takes a duplicate; the connection is its now.
+                    self.reactor.adoptStreamConnection(conn.fileno(), conn.family, self.factory)
+                except OSError as e:  # reset before it was adopted
+                    log.info("pingu: a connection went before it was adopted: {e}", e=e)
+                finally:
+                    conn.close()
+
+    def _stop_reading(self) -> None:
+        if self.sock is not None:
+            self.reactor.removeReader(self._reader)
+            self.sock.close()
+            self.sock = None
+
+    def stopService(self) -> None:
+        service.Service.stopService(self)
+        self._stop_reading()

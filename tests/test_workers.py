@@ -1,0 +1,232 @@
+"""``twistd pingu --workers N``: one port, N worker processes, each client in
+one worker; whole-server limits divided; one clean stop of everything; a
+dead worker restarted, a dead parent's workers gone.
+
+The real ``twistd pingu`` and the real ping, to 127.0.0.1 only.  Clients are
+told apart by their source address: the whole of 127.0.0.0/8 is this
+machine's, so a test can be several clients (127.0.0.2, 127.0.0.3, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from pingu.clients import client_key
+from pingu.handoff import worker_of
+from tests.harness.procs import children_of, descendants, is_watchdog, parents
+from tests.harness.service import wait_until
+from tests.server import PinguServer, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def sources_of(worker: int, workers: int, count: int) -> list[str]:
+    """``count`` loopback addresses whose clients go to ``worker``."""
+    found = []
+    for n in range(2, 250):
+        address = f"127.0.0.{n}"
+        if worker_of(client_key(address), workers) == worker:
+            found.append(address)
+            if len(found) == count:
+                return found
+    raise AssertionError("not enough addresses")
+
+
+def open_from(server: PinguServer, source: str) -> Any:
+    """A ``pingu.json`` WebSocket to the server from ``source``."""
+    sock = socket.create_connection(("127.0.0.1", server.port), 5, (source, 0))
+    return connect(server.ws_url, sock=sock, subprotocols=["pingu.json"])
+
+
+def start(ws, count: int = 100) -> dict:
+    """Ask for a ping of 127.0.0.1; the first answer (``start`` or ``error``)."""
+    ws.send(json.dumps({"target": "127.0.0.1", "count": count, "interval": 0.2}))
+    return json.loads(ws.recv(timeout=10))
+
+
+def workers_of(server: PinguServer) -> list[int]:
+    """The worker processes (the parent's children)."""
+    return children_of(server.pid)
+
+
+def pings_by_worker(server: PinguServer) -> dict[int, int]:
+    """How many tool processes each worker runs (its watchdog left out)."""
+    table = parents()
+    return {
+        worker: len([c for c in children_of(worker, table) if not is_watchdog(c)])
+        for worker in children_of(server.pid, table)
+    }
+
+
+def worker_pid(server: PinguServer, index: int) -> int:
+    """The pid of worker ``index`` (from its command line's ``--worker I/N``)."""
+    for pid in workers_of(server):
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        if argv[argv.index(b"--worker") + 1].startswith(f"{index}/".encode()):
+            return pid
+    raise AssertionError(f"no worker {index}")
+
+
+@pytest.fixture
+def two(tmp_path):
+    args = ("--workers", "2", "--max-runs-per-client", "2", "--max-runs", "8", "--grace", "0.5")
+    with PinguServer(tmp_path, args=args) as server:
+        wait_until(lambda: len(workers_of(server)) == 2, 10)
+        yield server
+
+
+def test_each_client_stays_in_its_worker_and_both_workers_serve(two):
+    ours = {index: sources_of(index, 2, 2) for index in (0, 1)}
+    sockets = []
+    try:
+        for sources in ours.values():
+            for source in sources:
+                for _ in range(2):  # two connections per client
+                    ws = open_from(two, source)
+                    sockets.append(ws)
+                    assert start(ws)["type"] == "start"
+        wait_until(lambda: sum(pings_by_worker(two).values()) == 8, 10)
+        by_worker = pings_by_worker(two)
+        assert by_worker == {worker_pid(two, 0): 4, worker_pid(two, 1): 4}, by_worker
+    finally:
+        for ws in sockets:
+            ws.close()
+
+
+def test_a_client_limit_holds_over_many_connections(two):
+    """--max-runs-per-client 2: a third connection of the same client is
+    refused, whichever order it connects in (all its sockets are in one worker)."""
+    source = sources_of(1, 2, 1)[0]
+    sockets = [open_from(two, source) for _ in range(5)]
+    try:
+        answers = [start(ws) for ws in sockets]
+        kinds = [a["type"] for a in answers]
+        assert kinds.count("start") == 2, answers
+        assert {a.get("reason") for a in answers if a["type"] == "error"} == {
+            "too-many-runs-per-client"
+        }
+    finally:
+        for ws in sockets:
+            ws.close()
+
+
+def test_a_whole_server_limit_is_divided_among_workers_not_multiplied(tmp_path):
+    """--max-runs 4 over 2 workers: 2 each, 4 in all, however many clients
+    ask (without the division, each worker would allow 4: 8 in all)."""
+    args = ("--workers", "2", "--max-runs", "4")
+    with PinguServer(tmp_path, args=args) as server:
+        sources = sources_of(0, 2, 3) + sources_of(1, 2, 3)
+        sockets = [open_from(server, source) for source in sources]
+        try:
+            answers = [start(ws) for ws in sockets]
+            assert [a["type"] for a in answers].count("start") == 4, answers
+            refused = [a for a in answers if a["type"] == "error"]
+            assert {a["reason"] for a in refused} == {"too-many-runs"}, refused
+            wait_until(lambda: sum(pings_by_worker(server).values()) == 4, 10)
+        finally:
+            for ws in sockets:
+                ws.close()
+
+
+def test_sigterm_ends_every_worker_run_and_child_cleanly(two):
+    sockets = [open_from(two, source) for source in sources_of(0, 2, 1) + sources_of(1, 2, 1)]
+    for ws in sockets:
+        assert start(ws)["type"] == "start"
+    wait_until(lambda: sum(pings_by_worker(two).values()) == 2, 10)
+    everything = descendants(two.pid)
+    assert len(everything) == 6  # 2 workers, 2 watchdogs, 2 pings
+    os.kill(two.pid, signal.SIGTERM)
+    for ws in sockets:
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    assert two.proc.wait(20) == -signal.SIGTERM  # twistd ends as the signal told it to
+    table = parents()
+    assert [pid for pid in everything if pid in table] == []
+
+
+def test_a_dead_worker_is_restarted_and_its_children_end(two):
+    source = sources_of(0, 2, 1)[0]
+    ws = open_from(two, source)
+    assert start(ws)["type"] == "start"
+    first = worker_pid(two, 0)
+    wait_until(lambda: pings_by_worker(two).get(first) == 1, 10)
+    below = descendants(first)
+    os.kill(first, signal.SIGKILL)
+    # its connection goes with it (the parent kept no copy) ...
+    with pytest.raises(ConnectionClosed):
+        while True:
+            ws.recv(timeout=10)
+    # ... its ping and watchdog end ...
+    wait_until(lambda: not [pid for pid in below if pid in parents()], 10)
+    # ... and a new worker 0 serves the same client again.
+    wait_until(lambda: len(workers_of(two)) == 2 and first not in workers_of(two), 20)
+    assert "worker 0 ended (signal 9)" in two.log()
+    wait_until(lambda: worker_pid(two, 0) != first, 10)
+
+    def served() -> bool:
+        try:
+            with open_from(two, source) as again:
+                return start(again, count=1)["type"] == "start"
+        except OSError:
+            return False
+
+    wait_until(served, 20)
+
+
+def test_a_dead_parent_takes_its_workers_and_their_children(two):
+    ws = open_from(two, sources_of(1, 2, 1)[0])
+    assert start(ws)["type"] == "start"
+    wait_until(lambda: sum(pings_by_worker(two).values()) == 1, 10)
+    everything = descendants(two.pid)
+    os.kill(two.pid, signal.SIGKILL)
+    two.proc.wait(10)
+    wait_until(lambda: not [pid for pid in everything if pid in parents()], 20)
+    ws.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--workers", "0"), "pingu: --workers must be a whole number of at least 1, or auto"),
+        (("--workers", "many"), "pingu: --workers must be a whole number"),
+        (("--workers", "3", "--max-runs", "2"), "pingu: --max-runs 2 cannot be shared by 3"),
+        (("--workers", "2", "--port", "unix:/tmp/pingu-w.sock"), "pingu: --workers needs a tcp:"),
+    ],
+)
+def test_bad_workers_options_are_one_line(tmp_path, args, expected):
+    from tests.harness.pingu import TWISTD
+
+    if "--port" not in args:
+        args = (*args, "--port", f"tcp:{free_port()}:interface=127.0.0.1")
+    done = subprocess.run(
+        [str(TWISTD), "-n", "--pidfile=", "pingu", *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr + done.stdout
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(expected), line
+
+
+def test_auto_is_one_worker_per_core(tmp_path):
+    with PinguServer(tmp_path, args=("--workers", "auto")) as server:
+        cores = os.cpu_count() or 1
+        if cores == 1:
+            assert workers_of(server) == [] or all(is_watchdog(p) for p in workers_of(server))
+        else:
+            wait_until(lambda: len(workers_of(server)) == cores, 10)
+            time.sleep(0.2)
+            assert len(workers_of(server)) == cores
