@@ -15,6 +15,10 @@ d  fan-out      one target, 1/10/100/1000 viewers: pingu WAMP through Crossbar
                 (one shared run), pingu WebSocket and websocketd (one process each)
 e  churn        sessions started and ended per second, rising until errors appear
 
+pingu runs as one process ("pingu", "pingu.json") and as --workers 2
+("pingu-w2", "pingu-w2.json") in a, b, c and e.  The load clients' sessions
+come from distinct loopback addresses (127.0.0.2 ... 127.0.0.254), but in d.
+
 Prints a table per scenario; writes OUT/bench.json (raw), OUT/bench.png
 (chart) and OUT/tables.rst.  Nothing here is a pass/fail gate.
 """
@@ -51,7 +55,7 @@ def arguments() -> argparse.Namespace:
     add("--out", default=str(BENCH / "results"), help="results folder")
     add("--only", default="abcde", help="scenarios to run, e.g. 'ac' or 'a,c'")
     add("--servers", help="only these series, e.g. pingu,websocketd (of pingu, pingu.json, "
-        "websocketd, pingu-wamp, pipe)")  # fmt: skip
+        "pingu-w2, pingu-w2.json, websocketd, pingu-wamp, pipe)")  # fmt: skip
     add("--pingu-src", help="source tree to run pingu from (a patched copy)")
     add("--profile", action="store_true",
         help="also run pingu under cProfile during the throughput scenario")  # fmt: skip

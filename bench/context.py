@@ -20,7 +20,8 @@ from tests.harness.service import Service, write_wrapper
 PY = "/usr/bin/python3"  # the children's interpreter (pingu gives them PATH only)
 
 __all__ = [
-    "CHILDREN", "PY", "Ctx", "failed", "greeting", "log", "stop", "stop_all", "wait_children",
+    "CHILDREN", "PY", "Ctx", "failed", "greeting", "log", "sources", "stop", "stop_all",
+    "wait_children",
 ]  # fmt: skip
 
 LIVE: list[Service] = []  # servers to stop whatever happens
@@ -77,18 +78,22 @@ class Ctx:
         LIVE.append(server)
         return server.start()
 
-    def pingu(self, child: list[str], tag: str, profile: Optional[Path] = None) -> Pingu:
+    def pingu(
+        self, child: list[str], tag: str, profile: Optional[Path] = None, workers: int = 1
+    ) -> Pingu:
         wrapper = write_wrapper(self.tmp, f"child-{tag}", child)
-        name = self.name(f"pingu-{tag}")
-        return self._start(Pingu(self.tmp, name, wrapper, src=self.src, profile=profile))
+        name = self.name(f"pingu-w{workers}-{tag}" if workers > 1 else f"pingu-{tag}")
+        server = Pingu(self.tmp, name, wrapper, src=self.src, profile=profile, workers=workers)
+        return self._start(server)
 
     def websocketd(self, child: list[str], tag: str) -> Websocketd:
         return self._start(Websocketd(self.tmp, self.name(f"websocketd-{tag}"), child))
 
     def server(self, variant: str, child: list[str], tag: str) -> Any:
         """The server that ``variant`` runs, serving ``child``, started."""
-        if VARIANTS[variant]["server"] == "pingu":
-            return self.pingu(child, tag)
+        spec = VARIANTS[variant]
+        if spec["server"] == "pingu":
+            return self.pingu(child, tag, workers=spec.get("workers", 1))
         return self.websocketd(child, tag)
 
     def wamp(self, child: list[str]) -> tuple[Router, Node]:
@@ -124,12 +129,28 @@ def stop_all() -> None:
             log(f"{server.name}: {e}")
 
 
-#: The compared variants: the server kind and how the client speaks to it.
-VARIANTS = {
+#: The compared variants: the server kind (and pingu's --workers) and how
+#: the client speaks to it.  pingu-w2 is ``twistd pingu --workers 2``: its
+#: server CPU and RSS are sums over the parent, the workers and their watchdogs.
+VARIANTS: dict[str, dict[str, Any]] = {
     "pingu": {"server": "pingu", "subprotocol": None},
     "pingu.json": {"server": "pingu", "subprotocol": "pingu.json"},
+    "pingu-w2": {"server": "pingu", "workers": 2, "subprotocol": None},
+    "pingu-w2.json": {"server": "pingu", "workers": 2, "subprotocol": "pingu.json"},
     "websocketd": {"server": "websocketd", "subprotocol": None},
 }
+
+#: How many loopback addresses the load clients' sessions come from
+#: (127.0.0.2 … 127.0.0.254, round-robin by session): distinct clients, as
+#: real ones are, for every server alike (pingu's per-client limits and its
+#: --workers hand-off go by the client's address).
+SOURCES = 253
+
+
+def sources(first: int = 0) -> dict[str, int]:
+    """A client spec's ``sources`` and ``source_base`` (see wsclient.py):
+    session i comes from 127.0.0.(2 + (first + i) % 253)."""
+    return {"sources": SOURCES, "source_base": first}
 
 
 def first_message(variant: str, target: str) -> str:

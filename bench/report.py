@@ -9,6 +9,9 @@ shows and how they are formatted::
     Column("first line p50/p99 ms", ("first_line.p50_ms", "first_line.p99_ms"), slash(1))
 
 A key ``"a.b"`` looks inside the row's dict ``a``; :data:`ROW` is the whole row.
+
+A scenario's ``NOTES`` (optional, a list of sentences) are printed under its
+table, and :data:`W2_NOTE` under every table with a ``pingu-w2`` row.
 """
 
 from __future__ import annotations
@@ -22,7 +25,27 @@ from typing import Any, Callable, Union
 ROW = "*"
 
 #: one colour per series, in every panel
-COLORS = {"pingu": "C0", "pingu.json": "C2", "websocketd": "C1", "pingu-wamp": "C3"}
+COLORS = {
+    "pingu": "C0",
+    "pingu.json": "C2",
+    "websocketd": "C1",
+    "pingu-wamp": "C3",
+    "pingu-w2": "C4",
+    "pingu-w2.json": "C5",
+}
+
+#: under the tables of the scenarios whose clients bind their source address
+CLIENTS_NOTE = (
+    "Each session comes from its own loopback address (127.0.0.2 … 127.0.0.254, "
+    "round-robin): distinct clients, as real ones are, for every server alike."
+)
+
+#: under a table with pingu-w2 rows: what its server figures are
+W2_NOTE = (
+    "pingu-w2 is twistd pingu --workers 2: its server CPU and RSS are sums over "
+    "its parent, its 2 workers and their 2 watchdogs (the tool processes are the "
+    "children); single-process pingu's watchdog counts with its children."
+)
 
 
 def fmt(value: Any, digits: int = 1) -> str:
@@ -83,17 +106,24 @@ def lookup(row: dict, key: str) -> Any:
 FAILURES = Column("failures", ROW, errs)
 
 
-def tables(results: dict, scenarios: Sequence[Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) for every scenario that ran."""
+Table = tuple[str, list[str], list[list[str]], list[str]]
+
+
+def tables(results: dict, scenarios: Sequence[Any]) -> list[Table]:
+    """(title, header, rows, notes) for every scenario that ran."""
     out = []
     for scenario in scenarios:
         section = results.get(scenario.NAME)
         if section:
+            notes = list(getattr(scenario, "NOTES", []))
+            if any(str(r.get("variant", "")).startswith("pingu-w2") for r in section["rows"]):
+                notes.append(W2_NOTE)
             out.append(
                 (
                     scenario.TITLE,
                     [c.title for c in scenario.COLUMNS],
                     [[c.cell(r) for c in scenario.COLUMNS] for r in section["rows"]],
+                    notes,
                 )
             )
     return out
@@ -106,23 +136,26 @@ def _widths(header: list[str], rows: list[list[str]]) -> list[int]:
 def text_tables(results: dict, scenarios: Sequence[Any]) -> str:
     """The tables as the terminal shows them."""
     out = []
-    for title, header, rows in tables(results, scenarios):
+    for title, header, rows, notes in tables(results, scenarios):
         widths = _widths(header, rows)
         out += [f"\n{title}", "  ".join(h.ljust(w) for h, w in zip(header, widths))]
         out.append("  ".join("-" * w for w in widths))
         out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+        out += [f"  * {note}" for note in notes]
     return "\n".join(out) + "\n"
 
 
 def rst_tables(results: dict, scenarios: Sequence[Any]) -> str:
     """The tables as reStructuredText simple tables (for the README)."""
     parts = []
-    for title, header, rows in tables(results, scenarios):
+    for title, header, rows, notes in tables(results, scenarios):
         widths = _widths(header, rows)
         rule = " ".join("=" * w for w in widths)
         lines = [title, "", rule, " ".join(h.ljust(w) for h, w in zip(header, widths)), rule]
         lines += [" ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
         lines += [rule, ""]
+        if notes:
+            lines += [f"* {note}" for note in notes] + [""]
         parts.append("\n".join(lines))
     return "\n".join(parts)
 
@@ -152,3 +185,16 @@ def chart(results: dict, scenarios: Sequence[Any], path: Path) -> None:
 def series(rows: list[dict], by: str) -> list[str]:
     """The series (``variant`` or ``mode``) in the rows, in their order."""
     return list(dict.fromkeys(r[by] for r in rows))
+
+
+def split(row: dict) -> str:
+    """``; parent 5% 59MB, worker 0 90% 61MB 6 kids, ...``: a several-process
+    server's share of the load, per process (empty for one process)."""
+    parts = row.get("parts") or {}
+    if not parts:
+        return ""
+    return "; " + ", ".join(
+        f"{role} {fmt(p.get('cpu_pct'), 0)}% {fmt(p.get('rss_mb'), 0)}MB"
+        + (f" {p['kids']} kids" if p.get("kids") else "")
+        for role, p in parts.items()
+    )

@@ -1,6 +1,7 @@
 """The servers under test, on 127.0.0.1 and free ports, from the shared
-harness (``tests/harness``): pingu, websocketd, and pingu's WAMP mode (a
-Crossbar.io router and one ``twistd pingu --router ... --no-web`` node).
+harness (``tests/harness``): pingu (one process, or ``--workers N``: a
+parent that accepts and N worker processes), websocketd, and pingu's WAMP
+mode (a Crossbar.io router and one ``twistd pingu --router ... --no-web`` node).
 
 Every server runs in its own session (process group); stopping it sends
 SIGTERM, waits, and then SIGKILLs whatever is left in its group, so that
@@ -13,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from tests.harness import REPO
+from tests.harness import REPO, procs
 from tests.harness import crossbar as harness_crossbar
 from tests.harness import pingu as harness_pingu
 from tests.harness.ports import free_port, listening
@@ -22,8 +23,11 @@ from tests.harness.service import Service
 BENCH = Path(__file__).resolve().parent
 CHILDREN = BENCH / "children"
 
-#: pingu's limits are per client address and all bench clients are
-#: 127.0.0.1: raised so that the bench measures the server, not the policy.
+#: pingu's limits are per client address: raised so that the bench measures
+#: the server, not the policy (the clients come from up to 253 loopback
+#: addresses, several sessions each; scenario d's all from 127.0.0.1).  With
+#: ``--workers N`` the whole-server ones (--max-runs, --max-handshakes) are
+#: divided among the workers, the per-client ones are not.
 PINGU_BENCH_LIMITS = [
     "--max-runs", "5000",
     "--max-runs-per-client", "5000",
@@ -53,10 +57,23 @@ class BenchServer:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}{self.path}"
 
+    def roles(self, table: dict[int, int]) -> dict[str, int]:
+        """The processes that count as the server, by role (``table``: pid ->
+        parent pid, one pass over /proc): the one process here."""
+        return {"server": self.pid}
+
 
 class Pingu(BenchServer, harness_pingu.Pingu):
     """``twistd -n pingu`` from the bench's venv with the bench's limits,
-    optionally from another source tree (``--pingu-src``) and under cProfile."""
+    optionally from another source tree (``--pingu-src``) and under cProfile.
+
+    With ``workers`` > 1, ``twistd -n pingu --workers N``: the parent accepts
+    and hands each connection to its client's worker (``twistd ... --worker
+    I/N``, a child of the parent), and each worker has its own watchdog and
+    tool children.  The server is then the parent, the workers and their
+    watchdogs (:meth:`roles`); :meth:`children` are the tool processes (ping)
+    of every worker.  Ready once the port listens and every worker has
+    started its watchdog."""
 
     path = "/ws"
 
@@ -67,10 +84,84 @@ class Pingu(BenchServer, harness_pingu.Pingu):
         ping: Path,
         src: Optional[Path] = None,
         profile: Optional[Path] = None,
+        workers: int = 1,
     ) -> None:
-        super().__init__(
-            workdir, name, ping=ping, args=PINGU_BENCH_LIMITS, src=src, profile=profile, wait="port"
-        )
+        self.workers = workers
+        self._watchdog: dict[int, bool] = {}  # pid -> is it a watchdog (cmdline read once)
+        args = [*PINGU_BENCH_LIMITS, *(["--workers", str(workers)] if workers > 1 else [])]
+        super().__init__(workdir, name, ping=ping, args=args, src=src, profile=profile, wait="port")
+
+    def worker_pids(self, table: Optional[dict[int, int]] = None) -> dict[int, int]:
+        """Worker index -> pid (from its ``--worker I/N``), the live ones."""
+        found = {}
+        for pid in procs.children_of(self.pid, table):
+            index = worker_index(pid)
+            if index is not None:
+                found[index] = pid
+        return found
+
+    def roles(self, table: dict[int, int]) -> dict[str, int]:
+        if self.workers == 1:
+            return {"server": self.pid}
+        found = {"parent": self.pid}
+        for index, pid in sorted(self.worker_pids(table).items()):
+            found[f"worker {index}"] = pid
+            for kid in procs.children_of(pid, table):
+                if self.is_watchdog(kid):
+                    found[f"watchdog {index}"] = kid
+        return found
+
+    def is_watchdog(self, pid: int) -> bool:
+        """:func:`procs.is_watchdog`, remembered once the process has exec'd
+        (a child not yet past exec still shows its worker's command line)."""
+        known = self._watchdog.get(pid)
+        if known is not None:
+            return known
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read()
+        except OSError:
+            return False
+        answer = b"pingu/watchdog.py" in argv
+        if answer or b"twisted.scripts.twistd" not in argv:
+            self._watchdog[pid] = answer
+        return answer
+
+    def children(self) -> list[int]:
+        """The tool processes (ping): the server's children, or with
+        ``--workers``, the workers' children; never a watchdog."""
+        if self.workers == 1 or self.proc is None:
+            return super().children()
+        table = procs.parents()
+        return [
+            kid
+            for pid in self.worker_pids(table).values()
+            for kid in procs.children_of(pid, table)
+            if not self.is_watchdog(kid)
+        ]
+
+    def is_ready(self) -> bool:
+        if not super().is_ready():
+            return False
+        if self.workers == 1:
+            return True
+        watchdogs = [r for r in self.roles(procs.parents()) if r.startswith("watchdog ")]
+        return len(watchdogs) == self.workers
+
+
+def worker_index(pid: int) -> Optional[int]:
+    """I of a ``twistd ... pingu ... --worker I/N`` process, None for another."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return None
+    if b"--worker" not in argv[:-1]:
+        return None
+    try:
+        return int(argv[argv.index(b"--worker") + 1].split(b"/")[0])
+    except ValueError:
+        return None
 
 
 class Websocketd(BenchServer, Service):

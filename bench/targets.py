@@ -4,7 +4,9 @@
     python3 bench/targets.py [bench/latest.json]
 
 Prints an rST table (figure, pingu, pingu.json, websocketd, ratios, target, met)
-for the README's Performance section.  Every ratio is taken within the one run.
+for the README's Performance section; when the run has ``pingu-w2`` figures
+(``twistd pingu --workers 2``), a second table, the same for pingu-w2 and
+pingu-w2.json.  Every ratio is taken within the one run.
 """
 
 from __future__ import annotations
@@ -50,7 +52,20 @@ def fmt(v: Optional[float], digits: int = 1) -> str:
     return f"{v:,.{digits}f}".replace(",", " ")
 
 
-def table(d: dict) -> str:
+#: the pingu series each table compares with websocketd: (text, json)
+SINGLE = ("pingu", "pingu.json")
+WORKERS2 = ("pingu-w2", "pingu-w2.json")
+
+
+def has(d: dict, variant: str) -> bool:
+    """Does the run have any row of ``variant``?"""
+    return any(
+        r.get("variant") == variant for section in d.values() if isinstance(section, dict)
+        for r in section.get("rows", [])
+    )  # fmt: skip
+
+
+def table(d: dict, series: tuple[str, str] = SINGLE) -> str:
     def a(variant: str, clients: int) -> Optional[float]:
         return get(pick(d, "a_throughput", variant=variant, clients=clients), "lines_per_s")
 
@@ -79,10 +94,11 @@ def table(d: dict) -> str:
         ("e. churn: first line p99 ms at 300/s", lambda v: churn_p99(d, v), "<= 2",
          lambda x: x <= 2, 1),
     ]  # fmt: skip
-    header = ("figure", "pingu", "pingu.json", "websocketd", "ratio (json)", "target", "met")
+    text, json_ = series
+    header = ("figure", text, json_, "websocketd", "ratio (json)", "target", "met")
     out: list[tuple[str, ...]] = []
     for title, value, target, ok, digits in specs:
-        p, j, w = value("pingu"), value("pingu.json"), value("websocketd")
+        p, j, w = value(text), value(json_), value("websocketd")
         ratios = [x / w if x is not None and w else None for x in (p, j)]
         met = ["-" if r is None else ("yes" if ok(r) else "no") for r in ratios]
         out.append(
@@ -96,7 +112,7 @@ def table(d: dict) -> str:
                 f"{met[0]} ({met[1]})",
             )
         )
-    lost_p, lost_j = lost("pingu"), lost("pingu.json")
+    lost_p, lost_j = lost(text), lost(json_)
     out.append(("c. 1000 pings: sessions failed", fmt(lost_p, 0), fmt(lost_j, 0),
                 fmt(lost("websocketd"), 0), "", "0", "yes" if not lost_p else "no"))  # fmt: skip
     widths = [max(len(row[i]) for row in [header, *out]) for i in range(len(header))]
@@ -113,6 +129,9 @@ def main() -> int:
     meta = d["meta"]
     print(f"run of {meta['date']}, commit {meta['commit']}, quick={meta['quick']}\n")
     print(table(d))
+    if has(d, WORKERS2[0]) or has(d, WORKERS2[1]):
+        print(f"\n{WORKERS2[0]}: twistd pingu --workers 2, CPU and RSS summed over its processes\n")
+        print(table(d, WORKERS2))
     return 0
 
 

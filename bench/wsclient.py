@@ -19,6 +19,11 @@ The spec (a JSON object):
                    "churn": open sessions at ``rate`` per second for ``duration``
                    seconds, each closed by the client after its first message
 ``inflight``       most handshakes pending at once (default 64)
+``sources``        N > 0: session i connects from 127.0.0.(2 + (source_base + i) % N),
+                   N distinct loopback addresses (Linux's loopback owns all of
+                   127.0.0.0/8), i.e. distinct clients as a server sees them;
+                   0 (the default): the system's choice, 127.0.0.1 for all
+``source_base``    the first session's offset in that round (default 0)
 ``warmup``, ``window``   hold mode: seconds after the last session opened
                    before the window, and the window's length
 ``rate``, ``duration``   churn mode
@@ -278,7 +283,15 @@ class Run:
         self.window_end = 1 << 62
         self.inflight = asyncio.Semaphore(int(spec.get("inflight", 64)))
         self.first_timeout = float(spec.get("first_timeout", 15))
+        self.sources = min(int(spec.get("sources", 0)), 253)
+        self.source_base = int(spec.get("source_base", 0))
         self.notes: list[str] = []
+
+    def local_addr(self, index: int) -> Optional[tuple[str, int]]:
+        """The source address session ``index`` binds (None: the system's choice)."""
+        if not self.sources:
+            return None
+        return (f"127.0.0.{2 + (self.source_base + index) % self.sources}", 0)
 
     async def open_one(self, index: int, wait_first: bool = False) -> Session:
         loop = asyncio.get_running_loop()
@@ -293,7 +306,10 @@ class Run:
             t0 = mono()
             try:
                 await asyncio.wait_for(
-                    loop.create_connection(factory, self.host, self.port), self.first_timeout
+                    loop.create_connection(
+                        factory, self.host, self.port, local_addr=self.local_addr(index)
+                    ),
+                    self.first_timeout,
                 )
             except (OSError, asyncio.TimeoutError) as e:
                 s = holder[0] if holder else self.session_class(self, index)

@@ -1,14 +1,16 @@
-"""a. throughput: the flood child, 1 client and 10 clients at once; lines
-delivered per second, server CPU, CPU time per message."""
+"""a. throughput: the flood child, 1 client and 10 clients at once (each
+from its own loopback address: 10 distinct clients); lines delivered per
+second, server CPU, CPU time per message.  pingu-w2 (``--workers 2``) has
+its CPU and RSS summed over its processes, and each one's in ``parts``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from clients import run_client, session_errors
-from context import CHILDREN, PY, Ctx, failed, greeting, log, stop
-from report import COLORS, FAILURES, Column, fmt, num, series
-from sampler import Sampler
+from context import CHILDREN, PY, Ctx, failed, greeting, log, sources, stop
+from report import CLIENTS_NOTE, COLORS, FAILURES, Column, fmt, num, series, split
+from sampler import server_sampler
 
 NAME = "a_throughput"
 TITLE = "a. Throughput (flood child, lines delivered per second)"
@@ -24,12 +26,13 @@ COLUMNS = [
     FAILURES,
 ]
 PANELS = 1
+NOTES = [CLIENTS_NOTE]
 
 
 def run(ctx: Ctx) -> dict:
     q = ctx.quick
     plan = {1: 40_000 if q else 200_000, 10: 8_000 if q else 40_000}
-    variants = ctx.pick(["pingu", "pingu.json", "websocketd"])
+    variants = ctx.pick(["pingu", "pingu.json", "pingu-w2", "pingu-w2.json", "websocketd"])
     rows = []
     for variant in variants:
         for clients, lines in plan.items():
@@ -39,12 +42,13 @@ def run(ctx: Ctx) -> dict:
             server = None
             try:
                 server = ctx.server(variant, child, f"flood{lines}")
-                sampler = Sampler([server.pid], interval=0.25).start()
+                sampler = server_sampler(server, interval=0.25)
                 res = run_client(
                     {
                         "url": server.url,
                         "sessions": clients,
                         **greeting(variant, "127.0.0.1"),
+                        **sources(),
                         "mode": "drain",
                         "inflight": clients,
                         "drain_timeout": 120,
@@ -76,12 +80,16 @@ def run(ctx: Ctx) -> dict:
                     / max((res["t1"] - res["t0"]) / 1e9, 1e-9),
                     short_sessions=sum(1 for r in sess if r[4] < lines),
                     errors=dict(session_errors(res)),
+                    parts=usage.get("parts"),
                 )
             except Exception as e:
                 failed(row, e)
             finally:
                 stop(server)
-            log(f"a {variant:10} clients={clients:2} -> {fmt(row.get('lines_per_s'), 0)} lines/s")
+            log(
+                f"a {variant:10} clients={clients:2} -> {fmt(row.get('lines_per_s'), 0)} lines/s"
+                f"{split(row)}"
+            )
             rows.append(row)
     return {"rows": rows}
 

@@ -1,6 +1,9 @@
 """b. latency: the ticker every 10 ms, one client; delay from the child's
 write to the client's receipt, on an idle server and with 200 other sessions
-of real ping; the "pipe" row is the same child read straight from its pipe."""
+of real ping; the "pipe" row is the same child read straight from its pipe.
+Each session comes from its own loopback address (the measured one from
+the address after the 200 others'); pingu-w2's CPU is the sum over its
+parent, workers and watchdogs."""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ import time
 from typing import Any
 
 from clients import BENCH, finish_client, ms_stats, run_client, session_errors, start_client
-from context import CHILDREN, Ctx, failed, greeting, log, stop, wait_children
-from report import COLORS, FAILURES, Column, fmt, num
-from sampler import Sampler
+from context import CHILDREN, Ctx, failed, greeting, log, sources, stop, wait_children
+from report import CLIENTS_NOTE, COLORS, FAILURES, Column, fmt, num, split
+from sampler import server_sampler
 
 NAME = "b_latency"
 TITLE = "b. Latency, child write to client receipt (a line every 10 ms)"
@@ -28,13 +31,18 @@ COLUMNS = [
     FAILURES,
 ]
 PANELS = 1
+NOTES = [CLIENTS_NOTE]
 
 
 def run(ctx: Ctx) -> dict:
     q = ctx.quick
     window = 2.5 if q else 15
     background = 200
-    variants = ctx.pick(["pingu", "websocketd"] if q else ["pingu", "pingu.json", "websocketd"])
+    variants = ctx.pick(
+        ["pingu", "pingu-w2", "websocketd"]
+        if q
+        else ["pingu", "pingu.json", "pingu-w2", "pingu-w2.json", "websocketd"]
+    )
     rows = []
     for variant in variants:
         child = [str(CHILDREN / "mixed"), "0.01", "0.2"]
@@ -46,13 +54,14 @@ def run(ctx: Ctx) -> dict:
                 row["load_before_pct"] = ctx.gate()
                 bg = None
                 try:
-                    sampler = Sampler([server.pid], interval=0.5).start()
+                    sampler = server_sampler(server)
                     if load:
                         bg = start_client(
                             {
                                 "url": server.url,
                                 "sessions": load,
                                 **greeting(variant, "127.0.0.1"),
+                                **sources(),
                                 "mode": "hold",
                                 "warmup": 0,
                                 "window": window + 6,
@@ -66,6 +75,7 @@ def run(ctx: Ctx) -> dict:
                             "url": server.url,
                             "sessions": 1,
                             **greeting(variant, "::1"),
+                            **sources(background),
                             "mode": "hold",
                             "warmup": 1,
                             "window": window,
@@ -82,6 +92,7 @@ def run(ctx: Ctx) -> dict:
                         server_cpu_pct=usage["cpu_pct"],
                         kids=usage["kids"],
                         errors=dict(session_errors(res)),
+                        parts=usage.get("parts"),
                     )
                     if bg is not None:
                         bres = finish_client(bg, timeout=window + 60)
@@ -100,6 +111,7 @@ def run(ctx: Ctx) -> dict:
                 log(
                     f"b {variant:10} bg={load:3} -> p50 {fmt(row.get('p50_ms'), 3)} "
                     f"p99 {fmt(row.get('p99_ms'), 3)} max {fmt(row.get('max_ms'), 3)} ms"
+                    f"{split(row)}"
                 )
                 rows.append(row)
                 wait_children(server, 0, 10)

@@ -1,16 +1,18 @@
 """c. concurrency: 100, 500, 1000 sessions of real ping to 127.0.0.1 at
 -i 0.2, held after all have started (``--soak S``: 1000 pingu sessions for
 S seconds); server CPU and RSS, children's RSS, PSS and CPU, lines per
-second, time to the first line."""
+second, time to the first line.  Each session comes from its own loopback
+address (1000 sessions: 253 clients, 3 or 4 sessions each); pingu-w2's CPU
+and RSS are sums over its parent, workers and watchdogs."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from clients import ms_stats, run_client_measured, session_errors
-from context import CHILDREN, Ctx, failed, greeting, log, stop
-from report import COLORS, FAILURES, Column, fmt, lead, series, slash
-from sampler import Sampler
+from context import CHILDREN, Ctx, failed, greeting, log, sources, stop
+from report import CLIENTS_NOTE, COLORS, FAILURES, Column, fmt, lead, series, slash, split
+from sampler import server_sampler
 
 from tests.harness.procs import pss_mb
 
@@ -29,6 +31,7 @@ COLUMNS = [
     FAILURES,
 ]
 PANELS = 1
+NOTES = [CLIENTS_NOTE]
 
 
 def run(ctx: Ctx) -> dict:
@@ -36,7 +39,11 @@ def run(ctx: Ctx) -> dict:
     sizes = [1000] if q else [100, 500, 1000]
     window = 3 if q else 12
     warmup = 1.5 if q else 3
-    variants = ctx.pick(["pingu", "websocketd"] if q else ["pingu", "pingu.json", "websocketd"])
+    variants = ctx.pick(
+        ["pingu", "pingu-w2", "websocketd"]
+        if q
+        else ["pingu", "pingu.json", "pingu-w2", "pingu-w2.json", "websocketd"]
+    )
     if ctx.args.soak:
         # one long hold of 1000 sessions: does the server's memory level off?
         sizes, window, variants = [1000], ctx.args.soak, ["pingu"]
@@ -49,13 +56,14 @@ def run(ctx: Ctx) -> dict:
             try:
                 child = [str(CHILDREN / "realping"), "0.2"]
                 server = ctx.server(variant, child, "ping0.2")
-                sampler = Sampler([server.pid], interval=0.5).start()
+                sampler = server_sampler(server)
                 # children's proportional memory, once, in the middle of the window
                 res, pss = run_client_measured(
                     {
                         "url": server.url,
                         "sessions": n,
                         **greeting(variant, "127.0.0.1"),
+                        **sources(),
                         "mode": "hold",
                         "inflight": 64,
                         "warmup": warmup,
@@ -92,6 +100,7 @@ def run(ctx: Ctx) -> dict:
                     failures=sum(errors.values()),
                     errors=dict(errors),
                     client_cpu_pct=100 * res["client_cpu_s"] / ((res["t1"] - res["t0"]) / 1e9),
+                    parts=usage.get("parts"),
                     # the server's RSS over the window: (seconds into it, MB)
                     rss_timeline=[
                         (round((x.t - w0) / 1e9, 1), round(x.rss_kb / 1024, 1))
@@ -107,6 +116,7 @@ def run(ctx: Ctx) -> dict:
                 f"c {variant:10} n={n:4} -> cpu {fmt(row.get('server_cpu_pct'), 1)}% "
                 f"rss {fmt(row.get('server_rss_mb'), 1)} MB, kids {row.get('kids')} "
                 f"{fmt(row.get('lines_per_s'), 0)} lines/s, failures {row.get('failures')}"
+                f"{split(row)}"
             )
             rows.append(row)
     return {"rows": rows, "window_s": window, "interval_s": 0.2}

@@ -1,15 +1,17 @@
 """e. start-up and churn: sessions that connect, send the target, wait for
 the first line and close, at rising rates until errors appear or the server
-no longer keeps up (under 90 % of the asked rate)."""
+no longer keeps up (under 90 % of the asked rate).  Each session comes from
+its own loopback address (round-robin over 253); pingu-w2's CPU is the sum
+over its parent, workers and watchdogs."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from clients import ms_stats, run_client, session_errors
-from context import CHILDREN, Ctx, failed, greeting, log, stop, wait_children
-from report import COLORS, FAILURES, Column, fmt, num, series, slash
-from sampler import Sampler
+from context import CHILDREN, Ctx, failed, greeting, log, sources, stop, wait_children
+from report import CLIENTS_NOTE, COLORS, FAILURES, Column, fmt, num, series, slash, split
+from sampler import server_sampler
 
 NAME = "e_churn"
 TITLE = "e. Start-up and churn (connect, first line, close)"
@@ -23,13 +25,18 @@ COLUMNS = [
     FAILURES,
 ]
 PANELS = 1
+NOTES = [CLIENTS_NOTE]
 
 
 def run(ctx: Ctx) -> dict:
     q = ctx.quick
     rates = [100, 400] if q else [25, 50, 100, 200, 300, 400, 600, 800]
     step = 1.5 if q else 5
-    variants = ctx.pick(["pingu", "websocketd"] if q else ["pingu", "pingu.json", "websocketd"])
+    variants = ctx.pick(
+        ["pingu", "pingu-w2", "websocketd"]
+        if q
+        else ["pingu", "pingu.json", "pingu-w2", "pingu-w2.json", "websocketd"]
+    )
     rows = []
     for variant in variants:
         server = None
@@ -40,12 +47,13 @@ def run(ctx: Ctx) -> dict:
                 row: dict[str, Any] = {"variant": variant, "rate": rate}
                 row["load_before_pct"] = ctx.gate()
                 try:
-                    sampler = Sampler([server.pid], interval=0.5).start()
+                    sampler = server_sampler(server)
                     res = run_client(
                         {
                             "url": server.url,
                             "sessions": 0,
                             **greeting(variant, "127.0.0.1"),
+                            **sources(),
                             "mode": "churn",
                             "rate": rate,
                             "duration": step,
@@ -74,6 +82,7 @@ def run(ctx: Ctx) -> dict:
                         server_cpu_pct=usage["cpu_pct"],
                         kids_cpu_pct=usage["kids_cpu_pct"],
                         max_kids=usage["kids"],
+                        parts=usage.get("parts"),
                     )
                 except Exception as e:
                     failed(row, e)
@@ -82,6 +91,7 @@ def run(ctx: Ctx) -> dict:
                     f"e {variant:10} rate={rate:4}/s -> ok {row.get('ok')} "
                     f"({fmt(row.get('achieved_per_s'), 0)}/s) failures {row.get('failures')} "
                     f"first line p99 {fmt((row.get('first_line') or {}).get('p99_ms'), 1)} ms"
+                    f"{split(row)}"
                 )
                 wait_children(server, 0, 10)
                 if row.get("error") or churn_broke(row):
