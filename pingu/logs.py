@@ -19,12 +19,21 @@ to stdout under ``-n`` without one.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import time
 from typing import IO, Any, Optional
 
 from twisted.application import service
-from twisted.logger import ILogObserver, formatEvent, jsonFileLogObserver
+from twisted.logger import (
+    ILogObserver,
+    LogLevel,
+    eventFromJSON,
+    formatEvent,
+    globalLogPublisher,
+    jsonFileLogObserver,
+)
 from twisted.python import logfile
 from twisted.python.components import Componentized
 from zope.interface import implementer
@@ -37,15 +46,27 @@ FORMATS = ("text", "json")
 _OBJECTS = ("log_logger", "log_source", "log_legacy")
 
 
+#: Keys of an event of Twisted's legacy log (``twisted.python.log``), and
+#: ``flatten``'s own: left out of an event a worker relays.
+_LEGACY_KEYS = (
+    "format", "system", "isError", "time", "why", "failure", "level", "traceback",
+    "log_flattened",  # formatted fields of the worker's format, not of ours
+)  # fmt: skip
+
+
 def flatten(event: dict[str, Any]) -> dict[str, Any]:
     """The event as it is written: plus ``level``, ``message``, ``traceback``."""
     out = {key: value for key, value in event.items() if key not in _OBJECTS}
+    if "log_text" in out:  # relayed: written as the worker would have
+        out.pop("log_text")
+        out["log_format"] = out.pop("log_worker_format", None)
+    worker_traceback = out.pop("log_worker_traceback", None)
     level = event.get("log_level")
     out["level"] = getattr(level, "name", None)
-    out["message"] = formatEvent(event)
+    out["message"] = event.get("log_text") or formatEvent(event)
     failure = event.get("log_failure")
     if failure is not None:
-        out["traceback"] = failure.getTraceback()
+        out["traceback"] = worker_traceback or failure.getTraceback()
     return out
 
 
@@ -89,6 +110,40 @@ def check_twistd_options(twistd_options: Optional[Any]) -> Optional[str]:
     if twistd_options.get("logger"):
         return "--log-format json and twistd's --logger both choose the log observer"
     return None
+
+
+def worker_observer() -> ILogObserver:
+    """A ``--workers`` worker's observer: each event as a line of JSON on its
+    stdout, a pipe its parent reads (:func:`relay`).  The parent alone writes
+    the log, so that N processes do not write (and rotate) one file."""
+    return json_observer(open(os.dup(1), "w", buffering=1, encoding="utf-8"))
+
+
+def relay(line: bytes, worker: int) -> None:
+    """Publish one line of worker ``worker``'s stdout in this process's log:
+    its event as the worker logged it, with ``worker`` added (a line that is
+    not an event, something printed, as a line of text)."""
+    text = line.decode("utf-8", "replace")
+    try:
+        event = eventFromJSON(text)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict) or "message" not in event:
+        event = {"message": text, "log_level": LogLevel.info, "log_time": time.time()}
+    # The worker formatted the message already: fields that are not JSON
+    # did not survive the trip, its text did.  ("message" and the other
+    # keys of Twisted's legacy log would be taken for a legacy event's.)
+    event["log_text"] = event.pop("message")
+    event["log_worker_traceback"] = event.pop("traceback", None)
+    for legacy in _LEGACY_KEYS:
+        event.pop(legacy, None)
+    event["log_worker_format"] = event.get("log_format")
+    event["log_format"] = "{log_text}"
+    event["worker"] = worker
+    namespace = event.get("log_namespace") or "pingu"
+    level = getattr(event.get("log_level"), "name", "info")
+    event["log_system"] = f"{namespace}#{level} worker {worker}"
+    globalLogPublisher(event)
 
 
 class LoggingService(service.MultiService):

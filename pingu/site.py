@@ -98,14 +98,17 @@ def make_site(
     webdir: Path,
     extra_info: Optional[dict[str, Any]] = None,
     metrics: bool = True,
+    metrics_resource: Optional[resource.Resource] = None,
 ) -> server.Site:
     """The ``Site`` serving ``webdir`` at ``/`` and the WebSocket at ``/ws``
     (``/ws/<tool>`` too), and the hub's metrics at ``/metrics`` unless
-    ``metrics`` is false."""
+    ``metrics`` is false (``metrics_resource``: another one, the workers'
+    gathered metrics)."""
     root = _NoListing(str(webdir))
     root.putChild(b"ws", WebSocketResource(factory))
     if metrics:
-        root.putChild(b"metrics", MetricsResource(factory.hub.metrics.registry))
+        own = metrics_resource or MetricsResource(factory.hub.metrics.registry)
+        root.putChild(b"metrics", own)
     info = {
         "mode": "ws",
         "ws": "ws",

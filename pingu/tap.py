@@ -7,10 +7,13 @@ non-zero exit, not a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
+import shutil
 import sys
+import tempfile
 from functools import partial
 from pathlib import Path
 from typing import Any, Optional
@@ -87,6 +90,7 @@ class Options(usage.Options):
         ["workers", None, "1", "worker processes sharing the port, each client's connections "
          "in one of them (auto: one per core); whole-server limits are divided among them"],
         ["worker", None, None, "(internal) this process is worker I/N of a --workers parent"],
+        ["worker-metrics", None, None, "(internal) a worker's folder for its metrics socket"],
         ["router-grace", None, 15.0, "seconds shared runs go on while the node has lost "
          "its router (it rejoins meanwhile)", float],
     ] + [
@@ -297,7 +301,11 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
         tuple(options["allow"]), tuple(options["deny"]), options["public"], options["allow-zone"]
     )
     observer = None
-    if options["log-format"] == "json":
+    if worker is not None:
+        from pingu.logs import worker_observer
+
+        observer = worker_observer()  # to the parent, which writes the log
+    elif options["log-format"] == "json":
         observer = json_observer(twistd_log_file(getattr(options, "parent", None)))
     top = LoggingService(observer)
     # The server's runs are spawned off the reactor thread (pingu.spawner).
@@ -337,7 +345,20 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
         )
         # /metrics is on the main site unless it has a port of its own, or is off.
         on_site = not options["no-metrics"] and options["metrics-port"] is None
-        site = make_site(factory, webdir, metrics=on_site)
+        gathered = None
+        if worker is not None and options["worker-metrics"]:
+            from pingu.gather import GatheredMetrics, own_site, socket_path
+
+            # Its own registry on its socket; the whole server's at /metrics.
+            folder = options["worker-metrics"]
+            path = socket_path(folder, worker[0])
+            # A worker killed before (and restarted) left its socket behind.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            where = f"unix:{path}:mode=600:lockfile=0"
+            _Listener(reactor, where, own_site(hub.metrics.registry)).setServiceParent(top)
+            gathered = GatheredMetrics(reactor, folder, worker[1])
+        site = make_site(factory, webdir, metrics=on_site, metrics_resource=gathered)
         if worker is None:
             _Listener(reactor, options["port"], site).setServiceParent(top)
         else:
@@ -345,8 +366,10 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             from pingu.workers import WORKER_FD
 
             # The parent is gone when its end of the channel closes: stop too.
-            Receiver(reactor, WORKER_FD, site, reactor.stop).setServiceParent(top)
-    if options["metrics-port"] is not None:
+            Receiver(reactor, WORKER_FD, site, partial(_stop, reactor)).setServiceParent(top)
+            if options["worker-metrics"]:
+                _RemovedAtStop(options["worker-metrics"], worker[0]).setServiceParent(top)
+    if options["metrics-port"] is not None and worker is None:
         metrics = metrics_site(hub.metrics.registry)
         _Listener(reactor, options["metrics-port"], metrics).setServiceParent(top)
     # With --workers, the node is in worker 0 only: one node, one set of runs.
@@ -367,6 +390,17 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     # listener and the WAMP session still stand.
     _Shutdown(hub, factory).setServiceParent(top)
     return top
+
+
+def _stop(reactor: Any) -> None:
+    """Stop the reactor, unless it is stopping already (a worker told to stop
+    by its parent's TERM, then by its channel's end)."""
+    from twisted.internet.error import ReactorNotRunning
+
+    try:
+        reactor.stop()
+    except ReactorNotRunning:
+        pass
 
 
 class _HandoffListener(_Listener):
@@ -396,22 +430,14 @@ class _HandoffListener(_Listener):
         return super().stopService()
 
 
-def worker_command(options: Options, index: int) -> list[str]:
-    """The argv of worker ``index``: twistd in the foreground, logging where
-    the parent logs, with the parent's own pingu options."""
-    twistd = getattr(options, "parent", None) or {}
-    logging: list[str] = []
-    name = twistd.get("logfile") or ""
-    if name and name != "-":
-        logging = ["--logfile", os.path.abspath(name)]
-    elif not name and not twistd.get("nodaemon", True):
-        logging = ["--logfile", os.path.abspath("twistd.log")]
-    elif twistd.get("syslog"):
-        logging = ["--syslog", "--prefix", twistd.get("prefix") or "twisted"]
+def worker_command(options: Options, metrics: Optional[str], index: int) -> list[str]:
+    """The argv of worker ``index``: twistd in the foreground, with the
+    parent's own pingu options (its log goes to the parent)."""
     launcher = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
     return [
-        sys.executable, "-c", launcher, "-n", "--pidfile=", *logging,
+        sys.executable, "-c", launcher, "-n", "--pidfile=",
         "pingu", *options.argv, "--worker", f"{index}/{options['workers']}",
+        *(["--worker-metrics", metrics] if metrics else []),
     ]  # fmt: skip
 
 
@@ -441,15 +467,29 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
     if options["log-format"] == "json":
         observer = json_observer(twistd_log_file(getattr(options, "parent", None)))
     top = LoggingService(observer)
+    folder = None
+    if not options["no-metrics"]:
+        from pingu.gather import gathered_site
+
+        # The workers' metrics sockets: a private folder (0700).
+        folder = tempfile.mkdtemp(prefix="pingu-metrics-")
+        twistd = getattr(options, "parent", None) or {}
+        if twistd.get("uid") is not None:  # the workers run as twistd --uid
+            os.chown(folder, twistd["uid"], twistd.get("gid") or -1)
     pool = WorkerPool(
         reactor,
         options["workers"],
-        partial(worker_command, options),
+        partial(worker_command, options, folder),
         stop_timeout=4 * limits.grace + 5,
+        # the folder of the metrics sockets goes once the workers have
+        stopped=partial(shutil.rmtree, folder, ignore_errors=True) if folder else None,
     )
     # Stopped in reverse: the port stops accepting first, then the workers end.
     pool.setServiceParent(top)
     _HandoffListener(reactor, options["port"], pool, limits.client_prefix6).setServiceParent(top)
+    if options["metrics-port"] is not None and folder is not None:
+        site = gathered_site(reactor, folder, options["workers"])
+        _Listener(reactor, options["metrics-port"], site).setServiceParent(top)
     log.info(
         "pingu: {workers} workers; whole-server limits divided among them ({shared})",
         workers=options["workers"],
@@ -457,3 +497,22 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
         event="workers",
     )
     return top
+
+
+
+class _RemovedAtStop(service.Service):
+    """A worker's metrics socket, removed when it stops; and the folder, by
+    the last worker to go (the parent removes it too: it may have been killed)."""
+
+    def __init__(self, folder: str, index: int) -> None:
+        self.folder = folder
+        self.index = index
+
+    def stopService(self) -> None:
+        from pingu.gather import socket_path
+
+        service.Service.stopService(self)
+        with contextlib.suppress(OSError):
+            os.unlink(socket_path(self.folder, self.index))
+        with contextlib.suppress(OSError):
+            os.rmdir(self.folder)  # not empty while another worker lives

@@ -2,10 +2,11 @@
 
 After Twisted's ``twisted.runner.procmon``: each worker is a child process
 (``twistd -n pingu ... --worker I/N``) that is restarted when it dies, later
-each time it dies quickly again; on stop, every worker is sent ``TERM`` (it
-ends its runs and closes its sockets as a single server does) and is killed
-if it has not gone after ``stop_timeout``.  The parent hands each accepted
-connection to the worker of its client (:mod:`pingu.handoff`).
+each time it dies quickly again; on stop, every worker's channel is closed,
+which stops it (it ends its runs and closes its sockets as a single server
+does on ``TERM``), and it is killed if it has not gone after ``stop_timeout``.
+The parent hands each accepted connection to the worker of its client
+(:mod:`pingu.handoff`) and writes the log of all (:func:`pingu.logs.relay`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from pingu import handoff
+from pingu.logs import relay
 
 log = Logger(namespace="pingu")
 
@@ -33,12 +35,23 @@ class _WorkerProcess(protocol.ProcessProtocol):
         self.index = index
         self.started = started
         self.ended = False
+        self._partial = b""
 
     def connectionMade(self) -> None:
         self.transport.closeStdin()
 
+    def outReceived(self, data: bytes) -> None:
+        # The worker's log: one JSON event a line (pingu.logs.worker_observer).
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        for line in lines:
+            if line:
+                relay(line, self.index)
+
     def processEnded(self, reason: Failure) -> None:
         self.ended = True
+        if self._partial:
+            relay(self._partial, self.index)
+            self._partial = b""
         self.pool._ended(self, reason)
 
 
@@ -59,12 +72,15 @@ class WorkerPool(service.Service):
         command: Callable[[int], list[str]],
         env: Optional[dict[str, str]] = None,
         stop_timeout: float = 10.0,
+        stopped: Optional[Callable[[], Any]] = None,
     ) -> None:
         self.reactor = reactor
         self.count = count
         self.command = command
         self.env = dict(os.environ) if env is None else env
         self.stop_timeout = stop_timeout
+        #: Called once every worker has ended after a stop.
+        self.stopped = stopped
         self.processes: dict[int, _WorkerProcess] = {}
         self.senders: dict[int, handoff.Sender] = {}
         self.delays = {index: self.MIN_DELAY for index in range(count)}
@@ -87,7 +103,8 @@ class WorkerPool(service.Service):
                 argv[0],
                 argv,
                 env=self.env,
-                childFDs={0: "w", 1: 1, 2: 2, WORKER_FD: worker_end.fileno()},
+                # stdout: its log, relayed; stderr: the terminal's, for one-line errors
+                childFDs={0: "w", 1: "r", 2: 2, WORKER_FD: worker_end.fileno()},
             )
         finally:
             worker_end.close()
@@ -149,10 +166,13 @@ class WorkerPool(service.Service):
         for sender in list(self.senders.values()):
             sender.close()  # a worker whose channel closes stops too
         if not self.processes:
+            self._finished()
             return None
         self._all_gone = defer.Deferred()
-        for proto in list(self.processes.values()):
-            _signal(proto, "TERM")
+        self._all_gone.addCallback(lambda _: self._finished())
+        # No TERM: the end of its channel stops a worker as TERM would, and
+        # a worker may get TERM from elsewhere already (systemd signals the
+        # whole control group), which Twisted would handle twice.
         kill = self.reactor.callLater(self.stop_timeout, self._kill_remaining)
         gone = self._all_gone
 
@@ -162,6 +182,11 @@ class WorkerPool(service.Service):
             return result
 
         return gone.addBoth(done)
+
+    def _finished(self) -> None:
+        if self.stopped is not None:
+            stopped, self.stopped = self.stopped, None
+            stopped()
 
     def _kill_remaining(self) -> None:
         for proto in list(self.processes.values()):

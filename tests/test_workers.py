@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.sync.client import connect
 
 from pingu.clients import client_key
@@ -180,8 +180,8 @@ def test_a_dead_worker_is_restarted_and_its_children_end(two):
         try:
             with open_from(two, source) as again:
                 return start(again, count=1)["type"] == "start"
-        except OSError:
-            return False
+        except (OSError, WebSocketException):
+            return False  # handed to the dead worker's channel, in its last moment
 
     wait_until(served, 20)
 
@@ -191,10 +191,12 @@ def test_a_dead_parent_takes_its_workers_and_their_children(two):
     assert start(ws)["type"] == "start"
     wait_until(lambda: sum(pings_by_worker(two).values()) == 1, 10)
     everything = descendants(two.pid)
+    folder = metrics_folder(two)
     os.kill(two.pid, signal.SIGKILL)
     two.proc.wait(10)
     wait_until(lambda: not [pid for pid in everything if pid in parents()], 20)
     ws.close()
+    assert not os.path.exists(folder)  # the last worker to go took it
 
 
 @pytest.mark.parametrize(
@@ -230,3 +232,98 @@ def test_auto_is_one_worker_per_core(tmp_path):
             wait_until(lambda: len(workers_of(server)) == cores, 10)
             time.sleep(0.2)
             assert len(workers_of(server)) == cores
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_parent_alone_writes_the_log_with_each_workers_events(tmp_path, log_format):
+    """N processes appending to one file (and rotating it each on its own)
+    would interleave half-lines: the workers send their events to the parent."""
+    args = ("--workers", "2", "--log-format", log_format)
+    with PinguServer(tmp_path, args=args) as server:
+        wait_until(lambda: len(workers_of(server)) == 2, 10)
+        for index in (0, 1):
+            with open_from(server, sources_of(index, 2, 1)[0]) as ws:
+                assert start(ws, count=1)["type"] == "start"
+                while json.loads(ws.recv(timeout=10))["type"] != "end":
+                    pass
+        log_path = str(server.log_path.resolve())
+        for pid in [server.pid, *workers_of(server)]:
+            fds = f"/proc/{pid}/fd"
+            opened = {os.path.realpath(f"{fds}/{fd}") for fd in os.listdir(fds)}
+            assert (log_path in opened) == (pid == server.pid), pid
+
+        def ended_in(index: int) -> bool:
+            text = server.log()
+            if log_format == "json":
+                return '"event": "run_ended"' in text and f'"worker": {index}' in text
+            return f"worker {index}] run " in text
+
+        wait_until(lambda: ended_in(0) and ended_in(1), 10)
+        lines = server.log().splitlines()
+    if log_format == "json":
+        events = [json.loads(line) for line in lines]  # every line one whole event
+        ended = {e["worker"] for e in events if e.get("event") == "run_ended"}
+        assert ended == {0, 1}, events
+    else:
+        assert all(line[:4].isdigit() or line.startswith("\t") for line in lines), lines
+        for index in (0, 1):
+            assert any(f"worker {index}] run " in line for line in lines), lines
+
+
+def scrape_from(url: str, source: str) -> dict:
+    """``url``'s samples (prometheus_client's parser), asked from ``source``."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    where = urlsplit(url)
+    connection = http.client.HTTPConnection(
+        where.hostname, where.port, timeout=10, source_address=(source, 0)
+    )
+    connection.request("GET", where.path)
+    answer = connection.getresponse()
+    assert answer.status == 200
+    samples: dict = {}
+    for family in text_string_to_metric_families(answer.read().decode()):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    connection.close()
+    return samples
+
+
+def total(samples: dict, name: str, **labels: str) -> float:
+    """The sum of ``name`` over its ``worker`` label."""
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= set(ls))
+
+
+@pytest.mark.parametrize("where", ["site", "metrics-port"])
+def test_metrics_show_every_worker_whichever_answers(tmp_path, where):
+    """A scrape lands in one worker (or the parent, on --metrics-port): it
+    shows the runs of the other worker too, each sample labelled."""
+    port = free_port()
+    extra = ("--metrics-port", f"tcp:{port}:interface=127.0.0.1") if where != "site" else ()
+    with PinguServer(tmp_path, args=("--workers", "2", *extra)) as server:
+        url = server.http_url + "metrics" if where == "site" else f"http://127.0.0.1:{port}/metrics"
+        with open_from(server, sources_of(1, 2, 1)[0]) as ws:
+            assert start(ws)["type"] == "start"
+            ws.recv(timeout=10)
+            # asked from a client of worker 0
+            samples = scrape_from(url, sources_of(0, 2, 1)[0])
+        assert samples[("pingu_worker_up", frozenset({("worker", "0")}))] == 1
+        assert samples[("pingu_worker_up", frozenset({("worker", "1")}))] == 1
+        assert total(samples, "pingu_runs_live", tool="ping", mode="json", worker="1") == 1
+        assert total(samples, "pingu_runs_live", tool="ping", mode="json", worker="0") == 0
+        assert total(samples, "pingu_child_processes") == 1
+        assert total(samples, "pingu_runs_started_total", worker="1") == 1
+        folder = metrics_folder(server)
+        assert sorted(os.listdir(folder)) == ["worker-0.sock", "worker-1.sock"]
+    assert not os.path.exists(folder)
+
+
+def metrics_folder(server: PinguServer) -> str:
+    """The folder of the workers' metrics sockets (``--worker-metrics``)."""
+    with open(f"/proc/{worker_pid(server, 0)}/cmdline", "rb") as f:
+        argv = f.read().decode().split("\0")
+    return argv[argv.index("--worker-metrics") + 1]

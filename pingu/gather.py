@@ -1,0 +1,133 @@
+"""``/metrics`` with ``--workers N``: every worker's metrics in one answer.
+
+Each worker serves its own registry on a Unix socket in a private folder
+the parent made (``worker-I.sock``).  Whoever answers a scrape (the worker
+the scraper's connection went to, or the parent on ``--metrics-port``)
+asks all of them, in parallel, and answers with every sample labelled
+``worker="I"`` and ``pingu_worker_up{worker="I"}`` 1 or 0, so that a
+scrape sees the whole server and a worker that does not answer shows.
+Prometheus sums across the label (``sum without (worker) (...)``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any, Optional
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+from twisted.internet import defer
+from twisted.internet.endpoints import UNIXClientEndpoint
+from twisted.web import resource, server
+from twisted.web.client import Agent, readBody
+from twisted.web.iweb import IAgentEndpointFactory
+from zope.interface import implementer
+
+#: Seconds a worker has to answer before it counts as down for this scrape.
+TIMEOUT = 5.0
+
+
+def socket_path(folder: str, index: int) -> str:
+    """Where worker ``index`` serves its metrics."""
+    return os.path.join(folder, f"worker-{index}.sock")
+
+
+@implementer(IAgentEndpointFactory)
+class _UnixEndpoints:
+    def __init__(self, reactor: Any, path: str) -> None:
+        self.reactor = reactor
+        self.path = path
+
+    def endpointForURI(self, uri: Any) -> Any:
+        return UNIXClientEndpoint(self.reactor, self.path, timeout=TIMEOUT)
+
+
+def fetch(reactor: Any, path: str) -> defer.Deferred[Optional[str]]:
+    """One worker's exposition text, or None if it did not answer."""
+    agent = Agent.usingEndpointFactory(reactor, _UnixEndpoints(reactor, path))
+    d = agent.request(b"GET", b"http://worker/metrics")
+    d.addCallback(lambda response: readBody(response) if response.code == 200 else None)
+    d.addTimeout(TIMEOUT, reactor)
+    d.addCallbacks(lambda body: body.decode("utf-8") if body is not None else None, lambda _: None)
+    return d
+
+
+class _Gathered(Collector):
+    """The families of every worker that answered, each sample labelled."""
+
+    def __init__(self, answers: list[Optional[str]]) -> None:
+        self.answers = answers
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            "pingu_worker_up", "Did this worker answer this scrape", labels=["worker"]
+        )
+        families: dict[str, Metric] = {}
+        for index, text in enumerate(self.answers):
+            up.add_metric([str(index)], 0 if text is None else 1)
+            if text is None:
+                continue
+            for family in text_string_to_metric_families(text):
+                merged = families.get(family.name)
+                if merged is None:
+                    merged = families[family.name] = Metric(
+                        family.name, family.documentation, family.type, family.unit
+                    )
+                for sample in family.samples:
+                    merged.samples.append(
+                        sample._replace(labels={**sample.labels, "worker": str(index)})
+                    )
+        yield up
+        yield from families.values()
+
+
+class GatheredMetrics(resource.Resource):
+    """``/metrics`` of the whole server, from the workers' sockets."""
+
+    isLeaf = True
+
+    def __init__(self, reactor: Any, folder: str, workers: int) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.paths = [socket_path(folder, index) for index in range(workers)]
+
+    def render_GET(self, request: Any) -> Any:
+        accept = (request.getHeader(b"accept") or b"").decode("latin-1")
+        encoder, content_type = choose_encoder(accept)
+        gathered = defer.gatherResults([fetch(self.reactor, path) for path in self.paths])
+        gone: list[Any] = []
+        request.notifyFinish().addBoth(gone.append)
+
+        def answer(texts: list[Optional[str]]) -> None:
+            if gone:  # the scraper left before the workers answered
+                return
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(_Gathered(texts))
+            request.setHeader(b"content-type", content_type.encode("ascii"))
+            request.setHeader(b"cache-control", b"no-store")
+            request.write(bytes(encoder(registry)))
+            request.finish()
+
+        gathered.addCallback(answer)
+        gathered.addErrback(lambda failure: request.processingFailed(failure))
+        return server.NOT_DONE_YET
+
+
+def gathered_site(reactor: Any, folder: str, workers: int) -> server.Site:
+    """The parent's ``--metrics-port`` site."""
+    root = resource.Resource()
+    root.putChild(b"metrics", GatheredMetrics(reactor, folder, workers))
+    site = server.Site(root)
+    site.displayTracebacks = False
+    return site
+
+
+def own_site(registry: CollectorRegistry) -> server.Site:
+    """A worker's own registry, on its socket (for :class:`GatheredMetrics`)."""
+    from pingu.site import metrics_site
+
+    return metrics_site(registry)
