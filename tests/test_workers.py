@@ -23,6 +23,7 @@ from websockets.sync.client import connect
 
 from pingu.clients import client_key
 from pingu.handoff import worker_of
+from tests import crossbar
 from tests.harness.procs import children_of, descendants, is_watchdog, parents
 from tests.harness.service import wait_until
 from tests.server import PinguServer, free_port
@@ -327,3 +328,26 @@ def metrics_folder(server: PinguServer) -> str:
     with open(f"/proc/{worker_pid(server, 0)}/cmdline", "rb") as f:
         argv = f.read().decode().split("\0")
     return argv[argv.index("--worker-metrics") + 1]
+
+
+@crossbar.needed
+def test_the_wamp_node_is_in_one_worker_only(tmp_path):
+    """With --router, worker 0 alone joins: one node, one set of shared runs;
+    the other workers serve the page and /ws."""
+    with crossbar.Router(tmp_path / "router") as router:
+        node = crossbar.Node(
+            tmp_path, router.url, "alpha", args=("--workers", "2"), port=free_port()
+        ).wait_joined()
+        try:
+            time.sleep(1)  # a second worker would have joined by now too
+            joins = [line for line in node.log().splitlines() if "node alpha joined" in line]
+            assert len(joins) == 1 and "worker 0]" in joins[0], joins
+            for index in (0, 1):  # both workers serve /ws
+                sock = socket.create_connection(
+                    ("127.0.0.1", node.port), 5, (sources_of(index, 2, 1)[0], 0)
+                )
+                with connect(f"ws://127.0.0.1:{node.port}/ws", sock=sock) as ws:
+                    ws.send("127.0.0.1")
+                    assert ws.recv(timeout=10).startswith("PING 127.0.0.1")
+        finally:
+            node.stop()
