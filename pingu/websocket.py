@@ -19,10 +19,13 @@ events, or the refusal, back into messages and close codes.
 
 from __future__ import annotations
 
+import pprint
 import struct
+import types
 from typing import Any, Optional
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket import protocol as autobahn_protocol
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.internet.interfaces import ISSLTransport
@@ -369,6 +372,42 @@ def _tool_of_path(path: str) -> Optional[str]:
     return name if rest == f"/ws/{name}" and name in tools.TOOLS else None
 
 
+def _with_options(protocol: type, factory: WebSocketServerFactory) -> type:
+    """``protocol`` with the factory's options as class attributes.
+
+    Autobahn copies each of its ~50 options from the factory onto every
+    connection (``_connectionMade``) unless the protocol's class has it
+    already: one copy per server instead of one per connection."""
+    options = {name: getattr(factory, name) for name in protocol.CONFIG_ATTRS}
+    # A function option (perMessageCompressionAccept) must not become a method.
+    for name, value in options.items():
+        if isinstance(value, types.FunctionType):
+            options[name] = staticmethod(value)
+    return type(protocol.__name__, (protocol,), options)
+
+
+class _Pformat:
+    """``pprint.pformat(value)``, computed only if the text is needed.
+
+    Autobahn formats its options (and the transport's details) for a debug
+    line on every connection, whether or not debug lines are kept: 5.7 % of
+    the CPU of a session (bench/PROFILE.md)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        return format(pprint.pformat(self.value), spec)
+
+    def __str__(self) -> str:
+        return pprint.pformat(self.value)
+
+
+autobahn_protocol.pformat = _Pformat
+
+
 class PinguWebSocketFactory(WebSocketServerFactory):
     """Holds the one domain object (the hub) and what requests need."""
 
@@ -411,6 +450,7 @@ class PinguWebSocketFactory(WebSocketServerFactory):
         )
         # No Autobahn status page: a plain GET on /ws is answered 426.
         self.webStatus = False
+        self.protocol = _with_options(self.protocol, self)
 
     def client_of(self, peer: Optional[str], headers: dict[str, str]) -> str:
         """The client of a connection (:func:`pingu.clients.peer_client`)."""

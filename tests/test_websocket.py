@@ -440,3 +440,22 @@ def test_output_after_the_client_closed_is_dropped_quietly() -> None:
     child.say(REPLY)  # must not raise autobahn.exception.Disconnected
     h.flush()
     assert client.closed is not None and REPLY not in client.messages
+
+
+def test_a_connection_holds_no_copy_of_the_servers_options(monkeypatch) -> None:
+    """Autobahn's ~50 options are the server's, read through the class, not
+    copied onto each connection; its debug dump of them is never formatted
+    while debug lines are not kept."""
+    import pprint
+
+    formatted: list[object] = []
+    monkeypatch.setattr(pprint, "pformat", lambda value, *a, **k: formatted.append(value) or "")
+    h = Harness()
+    client = h.connect(["pingu.json"])
+    server = client.server
+    assert server.state == server.STATE_OPEN
+    copied = [name for name in server.CONFIG_ATTRS if name in vars(server)]
+    assert copied == []
+    assert server.maxFramePayloadSize == h.factory.maxFramePayloadSize
+    assert server.openHandshakeTimeout == h.factory.openHandshakeTimeout
+    assert formatted == []
