@@ -79,7 +79,10 @@ SIGNAL_ORDER = ("INT", "TERM", "KILL")
 
 
 class Watcher(Protocol):
-    """What :func:`spawn` tells about its children (see :mod:`pingu.watchdog`)."""
+    """What :func:`spawn` tells about its children (see :mod:`pingu.watchdog`).
+
+    A watcher may also have ``announce(pid)``, safe to call from another
+    thread: the spawn thread calls it the moment a background child exists."""
 
     def started(self, pid: int) -> None:
         """A child with this pid now exists (and is not reaped yet)."""
@@ -205,7 +208,8 @@ def spawn(
     With ``background`` (the server's own runs), the spawn itself happens on
     a thread of :mod:`pingu.spawner`, so that the reactor does not stand
     still while the child execs: ``transport.pid`` is None until the pid is
-    known, and the watchdog is told in the reactor's next turn instead.
+    known, and that thread tells the watchdog (``announce``) before it
+    hands the pid back.
 
     With a ``watchdog``, the child's pid is handed to it before this returns
     (so before the reactor runs again, the earliest moment the pid is
@@ -218,7 +222,11 @@ def spawn(
         raise PermissionError(f"{executable}: not executable")
     if _use_spawner(reactor):
         background = background and spawner.background_available()
-        transport: Any = ChildProcess(reactor, proto, executable, argv, env, background)
+        # In the background, the spawn thread itself tells the watchdog.
+        announce = getattr(watchdog, "announce", None) if background else None
+        transport: Any = ChildProcess(
+            reactor, proto, executable, argv, env, background, announce=announce
+        )
         if watchdog is not None:
             transport.when_started(functools.partial(_watch, watchdog, proto))
         return transport

@@ -182,6 +182,7 @@ class ChildProcess:
         argv: list[str],
         env: dict[str, str],
         background: bool = False,
+        announce: Optional[Callable[[int], None]] = None,
     ) -> None:
         global _swept
         if not _swept:
@@ -228,7 +229,7 @@ class ChildProcess:
             self.pipes[name] = reader
         if background:
             self.pending = True
-            _spawn_thread().submit(self, executable, argv, env, out_w, err_w)
+            _spawn_thread().submit(self, executable, argv, env, out_w, err_w, announce)
         else:
             os.close(out_w)
             os.close(err_w)
@@ -446,19 +447,22 @@ class _SpawnThread:
 
     def submit(
         self, child: ChildProcess, path: str, argv: list[str], env: dict[str, str],
-        out_w: int, err_w: int,
+        out_w: int, err_w: int, announce: Optional[Callable[[int], None]] = None,
     ) -> None:  # fmt: skip
+        """Spawn on the thread; ``announce(pid)`` is called there, at once."""
         # the signal dispositions are read here, in the reactor thread
-        self.jobs.put((child, path, argv, env, out_w, err_w, _ignored_signals()))
+        self.jobs.put((child, path, argv, env, out_w, err_w, _ignored_signals(), announce))
 
     def _run(self) -> None:
         while True:
-            child, path, argv, env, out_w, err_w, sigdef = self.jobs.get()
+            child, path, argv, env, out_w, err_w, sigdef, announce = self.jobs.get()
             pidfd = -1
             try:
                 pid, err = self.spawn(path, argv, env, out_w, err_w, sigdef)
                 if pid:
                     pidfd = os.pidfd_open(pid)
+                    if announce is not None:
+                        announce(pid)
             except OSError as e:  # pragma: no cover - pidfd_open of our own child
                 pid, err = 0, e.errno or errno.EIO
             except Exception:  # pragma: no cover - a ctypes failure

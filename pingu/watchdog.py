@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from typing import Any, Optional
 
 #: Signals the watchdog ignores: a Ctrl-C, a hang-up or a TERM sent to the
@@ -207,6 +208,9 @@ class Watchdog:
         self._respawn: Optional[Any] = None  # the delayed call of _restart
         self._exited: list[defer.Deferred[None]] = []
         self._drained: list[defer.Deferred[None]] = []
+        # Held while the pipe's fd is closed or replaced, and by announce(),
+        # which writes to it from the spawn thread.
+        self._lock = threading.Lock()
 
     @property
     def pid(self) -> Optional[int]:
@@ -235,10 +239,28 @@ class Watchdog:
             raise
         finally:
             os.close(read)  # the watchdog has its own copy now
-        self._fd = write
+        with self._lock:
+            self._fd = write
         for pid, start in list(self.watched.items()):
             self._send(f"+ {pid} {start}\n")
         log.info("pingu: watchdog {pid} started", pid=self.pid)
+
+    def announce(self, pid: int) -> None:
+        """From the spawn thread (:mod:`pingu.spawner`), the moment the child
+        exists: the watchdog knows it before the reactor hears of the pid,
+        so there is no moment (not even one whose output has been sent on)
+        when the server could die and leave the child.  :meth:`started`
+        follows in the reactor thread and keeps the books."""
+        start = start_time(pid)
+        if start is None:
+            return
+        with self._lock:
+            if self._fd is None:
+                return  # between watchdogs: started() lists it for the next one
+            try:
+                os.write(self._fd, f"+ {pid} {start}\n".encode("ascii"))
+            except OSError:
+                pass  # the reactor's own write (started) reports and recovers
 
     def started(self, pid: int) -> None:
         """A child with this pid exists: kill it if the server dies."""
@@ -301,9 +323,10 @@ class Watchdog:
         return d
 
     def _close_pipe(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
+        with self._lock:
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                os.close(fd)
 
     def _send(self, text: str) -> None:
         if self._fd is None:

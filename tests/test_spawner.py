@@ -227,3 +227,44 @@ def test_the_watchdog_hears_of_a_background_child_once_its_pid_is_known(tmp_path
     assert transport.pid is None
     assert (yield done) == 0
     assert [what for what, _ in told] == ["started", "ended"] and told[0][1] == told[1][1]
+
+
+@pytest.mark.skipif(not spawner.background_available(), reason="no libc posix_spawn")
+@pytest_twisted.inlineCallbacks
+def test_the_spawn_thread_tells_the_watchdog_before_the_reactor_hears_of_the_pid(tmp_path):
+    """The child's output (and the run's start event) can reach a client
+    before the reactor runs the spawn thread's answer: were the server to die
+    in that moment, only a watchdog told by the thread itself would know the
+    child.  Here the reactor is held still and the watchdog knows it anyway."""
+    import threading
+    import time
+
+    script = tmp_path / "ping"
+    script.write_text("#!/bin/sh\necho one\n")
+    script.chmod(0o755)
+    told: list[tuple[str, int, str]] = []
+    done: defer.Deferred = defer.Deferred()
+
+    class Watch:
+        def announce(self, pid: int) -> None:
+            told.append(("announce", pid, threading.current_thread().name))
+
+        def started(self, pid: int) -> None:
+            told.append(("started", pid, threading.current_thread().name))
+
+        def ended(self, pid: int) -> None:
+            told.append(("ended", pid, threading.current_thread().name))
+
+    proto = PingProcess(
+        reactor, lambda text, fd: None, lambda code, sig: done.callback(code), 1, 100
+    )
+    spawn(reactor, proto, [str(script)], {"PATH": "/usr/bin:/bin"}, watchdog=Watch(),
+          background=True)  # fmt: skip
+    deadline = time.monotonic() + 5
+    while not told and time.monotonic() < deadline:
+        time.sleep(0.01)  # the reactor does not turn meanwhile
+    assert [what for what, *_ in told] == ["announce"]
+    assert told[0][2] != threading.current_thread().name
+    assert (yield done) == 0
+    assert [what for what, *_ in told] == ["announce", "started", "ended"]
+    assert len({pid for _, pid, _ in told}) == 1
