@@ -211,6 +211,11 @@ class Watchdog:
         # Held while the pipe's fd is closed or replaced, and by announce(),
         # which writes to it from the spawn thread.
         self._lock = threading.Lock()
+        #: Which watchdog process this is (counted up at each start): a child
+        #: announced to an earlier one must be told again.
+        self._generation = 0
+        #: pid -> (start time, generation) of children announce() has told.
+        self._announced: dict[int, tuple[int, int]] = {}
 
     @property
     def pid(self) -> Optional[int]:
@@ -241,6 +246,7 @@ class Watchdog:
             os.close(read)  # the watchdog has its own copy now
         with self._lock:
             self._fd = write
+            self._generation += 1
         for pid, start in list(self.watched.items()):
             self._send(f"+ {pid} {start}\n")
         log.info("pingu: watchdog {pid} started", pid=self.pid)
@@ -260,10 +266,15 @@ class Watchdog:
             try:
                 os.write(self._fd, f"+ {pid} {start}\n".encode("ascii"))
             except OSError:
-                pass  # the reactor's own write (started) reports and recovers
+                return  # the reactor's own write (started) reports and recovers
+            self._announced[pid] = (start, self._generation)
 
     def started(self, pid: int) -> None:
         """A child with this pid exists: kill it if the server dies."""
+        announced = self._announced.pop(pid, None)
+        if announced is not None and announced[1] == self._generation:
+            self.watched[pid] = announced[0]  # this watchdog has been told
+            return
         start = start_time(pid)
         if start is None:
             return  # already reaped: there is nothing left to kill

@@ -529,3 +529,37 @@ def test_twistd_pingu_clean_stop_ends_the_watchdog(tmp_path: Path) -> None:
         assert "pingu watchdog" not in server.output()
     finally:
         _close(server, pings, sockets)
+
+
+def test_a_child_the_spawn_thread_announced_is_told_once() -> None:
+    """announce() (the spawn thread) tells the watchdog; started() (the
+    reactor, a moment later) only keeps the books, unless the watchdog was
+    replaced in between: then the new one is told too."""
+    import threading
+
+    from twisted.internet.testing import MemoryReactor
+
+    dog = wd.Watchdog(MemoryReactor(), argv=["/bin/true"])
+    # No watchdog process: its pipe, read here, stands in for it.
+    read, write = os.pipe()
+    dog._fd = write
+    dog._generation = 1
+    me = os.getpid()
+    thread = threading.Thread(target=dog.announce, args=(me,))
+    thread.start()
+    thread.join()
+    dog.started(me)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        lines = pipe.read().decode().splitlines()
+    assert lines == [f"+ {me} {wd.start_time(me)}"]
+    assert dog.watched == {me: wd.start_time(me)}
+    # announced to watchdog 1, started once watchdog 2 runs: told again
+    read, write = os.pipe()
+    dog._fd = write
+    dog._announced[me] = (wd.start_time(me), 1)
+    dog._generation = 2
+    dog.started(me)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        assert pipe.read().decode().splitlines() == [f"+ {me} {wd.start_time(me)}"]
