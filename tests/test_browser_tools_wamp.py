@@ -184,7 +184,8 @@ def test_traceroute_from_two_nodes(page: Any) -> None:
     ]
     publish(page, "south", events)
     publish(page, "north", events[3:])
-    h = wait_hops(page, "h.ended")
+    # both nodes' last hops drawn (south may end before north's events are)
+    h = wait_hops(page, "h.ended && h.hops.every((s) => s.rows.length === 3)")
     assert [r[1] for r in h["table"]["rows"]] == ["10.0.0.2", "*", "10.0.2.2"]
     screenshot(page, "tools-wamp-03-traceroute-two-nodes")
 
