@@ -8,6 +8,7 @@ non-zero exit, not a traceback.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import os
 import re
@@ -358,7 +359,11 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             where = f"unix:{path}:mode=600:lockfile=0"
             _Listener(reactor, where, own_site(hub.metrics.registry)).setServiceParent(top)
             gathered = GatheredMetrics(reactor, folder, worker[1])
-        site = make_site(factory, webdir, metrics=on_site, metrics_resource=gathered)
+        # The page shows the limits the operator set, not this worker's share.
+        info = None if worker is None else {"limits": dataclasses.asdict(options["limits"])}
+        site = make_site(
+            factory, webdir, extra_info=info, metrics=on_site, metrics_resource=gathered
+        )
         if worker is None:
             _Listener(reactor, options["port"], site).setServiceParent(top)
         else:

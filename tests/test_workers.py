@@ -87,6 +87,19 @@ def two(tmp_path):
         yield server
 
 
+def test_the_page_is_told_the_limits_as_set_not_a_workers_share(two):
+    import http.client
+
+    for index in (0, 1):
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", two.port, timeout=10, source_address=(sources_of(index, 2, 1)[0], 0)
+        )
+        connection.request("GET", "/pingu-info.json")
+        info = json.loads(connection.getresponse().read())
+        connection.close()
+        assert info["limits"]["max_runs"] == 8  # --max-runs 8, 4 in each worker
+
+
 def test_each_client_stays_in_its_worker_and_both_workers_serve(two):
     ours = {index: sources_of(index, 2, 2) for index in (0, 1)}
     sockets = []
