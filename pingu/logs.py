@@ -60,6 +60,9 @@ def flatten(event: dict[str, Any]) -> dict[str, Any]:
     if "log_text" in out:  # relayed: written as the worker would have
         out.pop("log_text")
         out["log_format"] = out.pop("log_worker_format", None)
+        flattened = out.pop("log_worker_flattened", None)
+        if flattened is not None:
+            out["log_flattened"] = flattened
     worker_traceback = out.pop("log_worker_traceback", None)
     level = event.get("log_level")
     out["level"] = getattr(level, "name", None)
@@ -134,6 +137,9 @@ def relay(line: bytes, worker: int) -> None:
     # did not survive the trip, its text did.  ("message" and the other
     # keys of Twisted's legacy log would be taken for a legacy event's.)
     event["log_text"] = event.pop("message")
+    # Its format's fields as the worker formatted them: restored by flatten,
+    # so that the JSON observer does not read them again from what JSON kept.
+    event["log_worker_flattened"] = event.get("log_flattened")
     event["log_worker_traceback"] = event.pop("traceback", None)
     for legacy in _LEGACY_KEYS:
         event.pop(legacy, None)

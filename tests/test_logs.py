@@ -124,3 +124,37 @@ def test_a_logfile_is_twisteds_rotating_file(tmp_path):
 def test_json_and_twistds_other_observers_are_refused(options, says):
     assert says in logs.check_twistd_options(options)
     assert logs.check_twistd_options({"syslog": False, "logger": None}) is None
+
+
+def test_a_workers_event_is_relayed_whole_in_both_formats() -> None:
+    """--workers: a worker's event, as a line of JSON, is written by the
+    parent as the worker would have written it, fields reached by attribute
+    or index included (their objects did not survive JSON, their text did)."""
+    import io
+
+    from twisted.logger import Logger, LogPublisher, textFileLogObserver
+
+    from pingu import logs
+
+    class Port:
+        port = 8080
+
+    sent = io.StringIO()
+    Logger(namespace="pingu", observer=logs.json_observer(sent)).info(
+        "on {p.port} {x[0]}", p=Port(), x=[5], event="listening"
+    )
+    as_json, as_text = io.StringIO(), io.StringIO()
+    publisher = LogPublisher(logs.json_observer(as_json), textFileLogObserver(as_text))
+    original = logs.globalLogPublisher
+    logs.globalLogPublisher = publisher
+    try:
+        logs.relay(sent.getvalue().strip().encode(), 1)
+        logs.relay(b"printed by a library", 1)
+    finally:
+        logs.globalLogPublisher = original
+    first, second = (json.loads(line) for line in as_json.getvalue().splitlines())
+    assert (first["message"], first["event"], first["worker"]) == ("on 8080 5", "listening", 1)
+    assert first["log_format"] == "on {p.port} {x[0]}"
+    assert (second["message"], second["worker"]) == ("printed by a library", 1)
+    text = as_text.getvalue().splitlines()
+    assert text[0].endswith("[pingu#info worker 1] on 8080 5"), text
