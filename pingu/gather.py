@@ -18,17 +18,20 @@ from typing import Any, Optional
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from twisted.internet import defer
 from twisted.internet.endpoints import UNIXClientEndpoint
 from twisted.web import resource, server
 from twisted.web.client import Agent, readBody
+from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
 #: Seconds a worker has to answer before it counts as down for this scrape.
 TIMEOUT = 5.0
+#: What is asked of each worker.
+OPENMETRICS = b"application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
 def socket_path(folder: str, index: int) -> str:
@@ -49,8 +52,16 @@ class _UnixEndpoints:
 def fetch(reactor: Any, path: str) -> defer.Deferred[Optional[str]]:
     """One worker's exposition text, or None if it did not answer."""
     agent = Agent.usingEndpointFactory(reactor, _UnixEndpoints(reactor, path))
-    d = agent.request(b"GET", b"http://worker/metrics")
-    d.addCallback(lambda response: readBody(response) if response.code == 200 else None)
+    # OpenMetrics keeps a counter's _created in its family (the classic text
+    # format makes it a gauge of its own, which would clash when re-encoded).
+    headers = Headers({b"accept": [OPENMETRICS]})
+    d = agent.request(b"GET", b"http://worker/metrics", headers)
+
+    def body(response: Any) -> Any:
+        read = readBody(response)
+        return read if response.code == 200 else read.addCallback(lambda _: None)
+
+    d.addCallback(body)
     d.addTimeout(TIMEOUT, reactor)
     d.addCallbacks(lambda body: body.decode("utf-8") if body is not None else None, lambda _: None)
     return d
@@ -112,8 +123,12 @@ class GatheredMetrics(resource.Resource):
             request.write(bytes(encoder(registry)))
             request.finish()
 
+        def failed(failure: Any) -> None:
+            if not gone:
+                request.processingFailed(failure)
+
         gathered.addCallback(answer)
-        gathered.addErrback(lambda failure: request.processingFailed(failure))
+        gathered.addErrback(failed)
         return server.NOT_DONE_YET
 
 

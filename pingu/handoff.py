@@ -39,6 +39,10 @@ _TOKEN = b"\0"
 #: Descriptors accepted (or received) in one reactor turn at most, so that a
 #: burst of connections does not starve the other sockets.
 BATCH = 64
+#: Connections that may wait for one worker's channel; beyond, they are closed.
+MAX_WAITING = 1024
+#: Errors of a channel whose worker has gone.
+_GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.EBADF)
 
 
 def channel() -> tuple[socket.socket, socket.socket]:
@@ -74,7 +78,9 @@ class Sender:
 
     def send(self, fd: int) -> None:
         """Hand ``fd`` over; it is closed here once sent (or if it cannot be)."""
-        if self.closed:
+        if self.closed or len(self.waiting) >= MAX_WAITING:
+            # A worker that does not take its connections (wedged, not dead)
+            # must not make the parent hold every socket until it runs out.
             os.close(fd)
             return
         self.waiting.append(fd)
@@ -92,11 +98,15 @@ class Sender:
                 self.reactor.addWriter(self)
                 return
             except OSError as e:
-                # The worker is gone (EPIPE, ECONNRESET): its pool restarts it;
-                # what waited for it is closed, its clients reconnect.
-                log.info("pingu: a worker's channel failed: {e}", e=e, event="handoff_failed")
-                self.close()
-                return
+                if e.errno in _GONE:
+                    # The worker is gone: its pool restarts it; what waited for
+                    # it is closed, its clients reconnect.
+                    log.info("pingu: a worker's channel failed: {e}", e=e, event="handoff_failed")
+                    self.close()
+                    return
+                # ENOBUFS, ETOOMANYREFS (too many descriptors in flight): this
+                # connection is dropped, the channel stays.
+                log.warn("pingu: a connection could not be handed over: {e}", e=e)
             self.waiting.popleft()
             os.close(fd)
         self.reactor.removeWriter(self)
@@ -147,7 +157,10 @@ class Acceptor:
                     return
                 if e.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue  # gone before it was accepted
-                raise
+                # Anything else: said, and tried again next turn (raising would
+                # make the reactor drop this reader: no connection accepted again).
+                log.error("pingu: cannot accept: {e}", e=e, event="accept_failed")
+                return
             host = address[0] if isinstance(address, tuple) else None
             self.hand(conn.detach(), client_key(host, self.prefix6))
 

@@ -7,6 +7,7 @@ non-zero exit, not a traceback.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import ipaddress
@@ -117,8 +118,10 @@ class Options(usage.Options):
         self["trusted-proxy"] = []
 
     def parseOptions(self, options: Optional[list[str]] = None) -> None:
-        # Kept for --workers: each worker is started with the same options.
+        # Kept for --workers: each worker is started with the same options,
+        # where they were given (relative paths mean the same there).
         self.argv = list(sys.argv[1:] if options is None else options)
+        self.cwd = os.getcwd()
         super().parseOptions(options)
 
     def opt_version(self) -> None:
@@ -185,8 +188,7 @@ class Options(usage.Options):
         else:
             raise fail(f"--workers must be a whole number of at least 1, or auto (got {text!r})")
         if self["worker"] is not None:
-            index, _, count = self["worker"].partition("/")
-            self["worker"] = (int(index), int(count))
+            self["worker"] = _worker_of(self["worker"])
             return
         if self["workers"] == 1:
             return
@@ -291,6 +293,11 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
         return _parent_service(options, reactor)
     if worker is not None:
         limits = limits.share(*worker)
+        if options["router"]:
+            # Only shared runs (the node's, in worker 0) keep backlogs in the
+            # budget: worker 0 has all of it, not a share it could not pass on.
+            whole = options["limits"].max_backlog_bytes
+            limits = limits.replace(max_backlog_bytes=whole if worker[0] == 0 else 0)
     # A warning, not an exit: --ping may be a wrapper that needs nothing, and
     # the page and /ws still work.  (A worker's parent has said it already.)
     problem = ping_capability(options["ping"]) if worker is None else None
@@ -353,9 +360,14 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             # Its own registry on its socket; the whole server's at /metrics.
             folder = options["worker-metrics"]
             path = socket_path(folder, worker[0])
-            # A worker killed before (and restarted) left its socket behind.
+            # Made again if the other workers' ends removed it meanwhile; a
+            # worker killed before (and restarted) left its socket behind.
+            os.makedirs(folder, mode=0o700, exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+            # Twisted unlinks the socket when it stops listening; the folder
+            # goes with the last worker to exit (its parent may be dead).
+            atexit.register(_rmdir_quietly, folder)
             where = f"unix:{path}:mode=600:lockfile=0"
             _Listener(reactor, where, own_site(hub.metrics.registry)).setServiceParent(top)
             gathered = GatheredMetrics(reactor, folder, worker[1])
@@ -372,8 +384,6 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
 
             # The parent is gone when its end of the channel closes: stop too.
             Receiver(reactor, WORKER_FD, site, partial(_stop, reactor)).setServiceParent(top)
-            if options["worker-metrics"]:
-                _RemovedAtStop(options["worker-metrics"], worker[0]).setServiceParent(top)
     if options["metrics-port"] is not None and worker is None:
         metrics = metrics_site(hub.metrics.registry)
         _Listener(reactor, options["metrics-port"], metrics).setServiceParent(top)
@@ -395,6 +405,32 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     # listener and the WAMP session still stand.
     _Shutdown(hub, factory).setServiceParent(top)
     return top
+
+
+def _worker_of(text: str) -> tuple[int, int]:
+    """``--worker I/N`` checked: pingu's own workers only, which find their
+    parent's channel on fd 3 (a Unix SOCK_SEQPACKET socket)."""
+    import socket
+    import stat
+
+    from pingu.workers import WORKER_FD
+
+    shape = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if shape is None or not 0 <= int(shape[1]) < int(shape[2]) or int(shape[2]) < 2:
+        raise fail(f"--worker {text!r} is for the workers of a --workers parent only")
+    try:
+        if not stat.S_ISSOCK(os.fstat(WORKER_FD).st_mode):
+            raise OSError("not a socket")
+        probe = socket.socket(fileno=os.dup(WORKER_FD))
+        try:
+            right = probe.family == socket.AF_UNIX and probe.type == socket.SOCK_SEQPACKET
+        finally:
+            probe.close()
+        if not right:
+            raise OSError("not its parent's channel")
+    except OSError:
+        raise fail("--worker is for the workers of a --workers parent only") from None
+    return int(shape[1]), int(shape[2])
 
 
 def _stop(reactor: Any) -> None:
@@ -440,7 +476,8 @@ def worker_command(options: Options, metrics: Optional[str], index: int) -> list
     parent's own pingu options (its log goes to the parent)."""
     launcher = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
     return [
-        sys.executable, "-c", launcher, "-n", "--pidfile=",
+        # -P: nothing from the folder it starts in shadows the installed packages
+        sys.executable, "-P", "-c", launcher, "-n", "--pidfile=",
         "pingu", *options.argv, "--worker", f"{index}/{options['workers']}",
         *(["--worker-metrics", metrics] if metrics else []),
     ]  # fmt: skip
@@ -478,6 +515,8 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
 
         # The workers' metrics sockets: a private folder (0700).
         folder = tempfile.mkdtemp(prefix="pingu-metrics-")
+        # Also when start-up fails after this (a busy port): no stop then.
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         twistd = getattr(options, "parent", None) or {}
         if twistd.get("uid") is not None:  # the workers run as twistd --uid
             os.chown(folder, twistd["uid"], twistd.get("gid") or -1)
@@ -488,6 +527,7 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
         stop_timeout=4 * limits.grace + 5,
         # the folder of the metrics sockets goes once the workers have
         stopped=partial(shutil.rmtree, folder, ignore_errors=True) if folder else None,
+        cwd=getattr(options, "cwd", None),
     )
     # Stopped in reverse: the port stops accepting first, then the workers end.
     pool.setServiceParent(top)
@@ -504,20 +544,7 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
     return top
 
 
-
-class _RemovedAtStop(service.Service):
-    """A worker's metrics socket, removed when it stops; and the folder, by
-    the last worker to go (the parent removes it too: it may have been killed)."""
-
-    def __init__(self, folder: str, index: int) -> None:
-        self.folder = folder
-        self.index = index
-
-    def stopService(self) -> None:
-        from pingu.gather import socket_path
-
-        service.Service.stopService(self)
-        with contextlib.suppress(OSError):
-            os.unlink(socket_path(self.folder, self.index))
-        with contextlib.suppress(OSError):
-            os.rmdir(self.folder)  # not empty while another worker lives
+def _rmdir_quietly(folder: str) -> None:
+    """Remove ``folder`` if it is empty (another worker's socket may be in it)."""
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)

@@ -406,6 +406,8 @@ class _Pformat:
 
 
 autobahn_protocol.pformat = _Pformat
+# The one other use of that name must still give a str.
+autobahn_protocol.Timings.__str__ = lambda self: pprint.pformat(self._timings)  # type: ignore[method-assign]
 
 
 class PinguWebSocketFactory(WebSocketServerFactory):

@@ -73,6 +73,7 @@ class WorkerPool(service.Service):
         env: Optional[dict[str, str]] = None,
         stop_timeout: float = 10.0,
         stopped: Optional[Callable[[], Any]] = None,
+        cwd: Optional[str] = None,
     ) -> None:
         self.reactor = reactor
         self.count = count
@@ -81,6 +82,9 @@ class WorkerPool(service.Service):
         self.stop_timeout = stop_timeout
         #: Called once every worker has ended after a stop.
         self.stopped = stopped
+        #: Where workers start: where the parent read its options (relative
+        #: paths in them mean the same), not twistd's --rundir.
+        self.cwd = cwd
         self.processes: dict[int, _WorkerProcess] = {}
         self.senders: dict[int, handoff.Sender] = {}
         self.delays = {index: self.MIN_DELAY for index in range(count)}
@@ -103,9 +107,20 @@ class WorkerPool(service.Service):
                 argv[0],
                 argv,
                 env=self.env,
+                path=self.cwd,
                 # stdout: its log, relayed; stderr: the terminal's, for one-line errors
                 childFDs={0: "w", 1: "r", 2: 2, WORKER_FD: worker_end.fileno()},
             )
+        except OSError as e:  # fork refused (EAGAIN, ENOMEM): try again later
+            parent_end.close()
+            delay = self.delays[index]
+            self.delays[index] = min(delay * 2, self.MAX_DELAY)
+            log.error(
+                "pingu: worker {index} could not be started ({e}); again in {delay:g} s",
+                index=index, e=e, delay=delay,
+            )  # fmt: skip
+            self._restarts[index] = self.reactor.callLater(delay, self._start, index)
+            return
         finally:
             worker_end.close()
         self.processes[index] = proto

@@ -220,6 +220,8 @@ def test_a_dead_parent_takes_its_workers_and_their_children(two):
         (("--workers", "many"), "pingu: --workers must be a whole number"),
         (("--workers", "3", "--max-runs", "2"), "pingu: --max-runs 2 cannot be shared by 3"),
         (("--workers", "2", "--port", "unix:/tmp/pingu-w.sock"), "pingu: --workers needs a tcp:"),
+        (("--worker", "0/2"), "pingu: --worker is for the workers of a --workers parent only"),
+        (("--worker", "3/2"), "pingu: --worker '3/2' is for the workers of a --workers parent"),
     ],
 )
 def test_bad_workers_options_are_one_line(tmp_path, args, expected):
@@ -284,22 +286,30 @@ def test_the_parent_alone_writes_the_log_with_each_workers_events(tmp_path, log_
             assert any(f"worker {index}] run " in line for line in lines), lines
 
 
-def scrape_from(url: str, source: str) -> dict:
-    """``url``'s samples (prometheus_client's parser), asked from ``source``."""
+def scrape_from(url: str, source: str, openmetrics: bool = False) -> dict:
+    """``url``'s samples (prometheus_client's parser), asked from ``source``;
+    in the OpenMetrics format (Prometheus' default) with ``openmetrics``."""
     import http.client
     from urllib.parse import urlsplit
 
+    from prometheus_client.openmetrics import parser as openmetrics_parser
     from prometheus_client.parser import text_string_to_metric_families
 
     where = urlsplit(url)
     connection = http.client.HTTPConnection(
         where.hostname, where.port, timeout=10, source_address=(source, 0)
     )
-    connection.request("GET", where.path)
+    accept = "application/openmetrics-text; version=1.0.0" if openmetrics else "text/plain"
+    connection.request("GET", where.path, headers={"Accept": accept})
     answer = connection.getresponse()
     assert answer.status == 200
+    parse = (
+        openmetrics_parser.text_string_to_metric_families
+        if openmetrics
+        else text_string_to_metric_families
+    )
     samples: dict = {}
-    for family in text_string_to_metric_families(answer.read().decode()):
+    for family in parse(answer.read().decode()):
         for sample in family.samples:
             samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
     connection.close()
@@ -323,8 +333,10 @@ def test_metrics_show_every_worker_whichever_answers(tmp_path, where):
         with open_from(server, sources_of(1, 2, 1)[0]) as ws:
             assert start(ws)["type"] == "start"
             ws.recv(timeout=10)
-            # asked from a client of worker 0
+            # asked from a client of worker 0, in both formats (each parsed whole)
             samples = scrape_from(url, sources_of(0, 2, 1)[0])
+            both = scrape_from(url, sources_of(0, 2, 1)[0], openmetrics=True)
+            assert total(both, "pingu_runs_live", tool="ping", mode="json", worker="1") == 1
         assert samples[("pingu_worker_up", frozenset({("worker", "0")}))] == 1
         assert samples[("pingu_worker_up", frozenset({("worker", "1")}))] == 1
         assert total(samples, "pingu_runs_live", tool="ping", mode="json", worker="1") == 1
