@@ -17,7 +17,6 @@ from typing import Any, Optional
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from twisted.internet import defer
@@ -27,6 +26,8 @@ from twisted.web.client import Agent, readBody
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
+
+from pingu.metrics import exposition
 
 #: Seconds a worker has to answer before it counts as down for this scrape.
 TIMEOUT = 5.0
@@ -107,8 +108,6 @@ class GatheredMetrics(resource.Resource):
         self.paths = [socket_path(folder, index) for index in range(workers)]
 
     def render_GET(self, request: Any) -> Any:
-        accept = (request.getHeader(b"accept") or b"").decode("latin-1")
-        encoder, content_type = choose_encoder(accept)
         gathered = defer.gatherResults([fetch(self.reactor, path) for path in self.paths])
         gone: list[Any] = []
         request.notifyFinish().addBoth(gone.append)
@@ -118,9 +117,7 @@ class GatheredMetrics(resource.Resource):
                 return
             registry = CollectorRegistry(auto_describe=False)
             registry.register(_Gathered(texts))
-            request.setHeader(b"content-type", content_type.encode("ascii"))
-            request.setHeader(b"cache-control", b"no-store")
-            request.write(bytes(encoder(registry)))
+            request.write(exposition(request, registry))
             request.finish()
 
         def failed(failure: Any) -> None:
@@ -131,18 +128,3 @@ class GatheredMetrics(resource.Resource):
         gathered.addErrback(failed)
         return server.NOT_DONE_YET
 
-
-def gathered_site(reactor: Any, folder: str, workers: int) -> server.Site:
-    """The parent's ``--metrics-port`` site."""
-    root = resource.Resource()
-    root.putChild(b"metrics", GatheredMetrics(reactor, folder, workers))
-    site = server.Site(root)
-    site.displayTracebacks = False
-    return site
-
-
-def own_site(registry: CollectorRegistry) -> server.Site:
-    """A worker's own registry, on its socket (for :class:`GatheredMetrics`)."""
-    from pingu.site import metrics_site
-
-    return metrics_site(registry)

@@ -250,8 +250,14 @@ class MetricsResource(resource.Resource):
         self.registry = registry
 
     def render_GET(self, request: Any) -> bytes:
-        accept = (request.getHeader(b"accept") or b"").decode("latin-1")
-        encoder, content_type = choose_encoder(accept)
-        request.setHeader(b"content-type", content_type.encode("ascii"))
-        request.setHeader(b"cache-control", b"no-store")
-        return bytes(encoder(self.registry))
+        return exposition(request, self.registry)
+
+
+def exposition(request: Any, registry: CollectorRegistry) -> bytes:
+    """``registry`` in the format the scraper asked for (``Accept``), with
+    the answer's headers set on ``request``."""
+    accept = (request.getHeader(b"accept") or b"").decode("latin-1")
+    encoder, content_type = choose_encoder(accept)
+    request.setHeader(b"content-type", content_type.encode("ascii"))
+    request.setHeader(b"cache-control", b"no-store")
+    return bytes(encoder(registry))

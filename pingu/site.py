@@ -133,11 +133,14 @@ def make_site(
     return site
 
 
-def metrics_site(registry: Any) -> server.Site:
+def metrics_site(metrics: Any) -> server.Site:
     """A ``Site`` that serves only ``/metrics`` (``--metrics-port``): an
-    endpoint a firewall can keep to the monitoring network."""
+    endpoint a firewall can keep to the monitoring network.  ``metrics`` is
+    a registry, or the resource to serve (a --workers parent's gathered one)."""
     root = resource.Resource()
-    root.putChild(b"metrics", MetricsResource(registry))
+    if not isinstance(metrics, resource.Resource):
+        metrics = MetricsResource(metrics)
+    root.putChild(b"metrics", metrics)
     site = server.Site(root)
     site.displayTracebacks = False
     return site

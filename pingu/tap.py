@@ -355,7 +355,7 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
         on_site = not options["no-metrics"] and options["metrics-port"] is None
         gathered = None
         if worker is not None and options["worker-metrics"]:
-            from pingu.gather import GatheredMetrics, own_site, socket_path
+            from pingu.gather import GatheredMetrics, socket_path
 
             # Its own registry on its socket; the whole server's at /metrics.
             folder = options["worker-metrics"]
@@ -369,7 +369,7 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             # goes with the last worker to exit (its parent may be dead).
             atexit.register(_rmdir_quietly, folder)
             where = f"unix:{path}:mode=600:lockfile=0"
-            _Listener(reactor, where, own_site(hub.metrics.registry)).setServiceParent(top)
+            _Listener(reactor, where, metrics_site(hub.metrics.registry)).setServiceParent(top)
             gathered = GatheredMetrics(reactor, folder, worker[1])
         # The page shows the limits the operator set, not this worker's share.
         info = None if worker is None else {"limits": dataclasses.asdict(options["limits"])}
@@ -511,7 +511,8 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
     top = LoggingService(observer)
     folder = None
     if not options["no-metrics"]:
-        from pingu.gather import gathered_site
+        from pingu.gather import GatheredMetrics
+        from pingu.site import metrics_site
 
         # The workers' metrics sockets: a private folder (0700).
         folder = tempfile.mkdtemp(prefix="pingu-metrics-")
@@ -533,7 +534,7 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
     pool.setServiceParent(top)
     _HandoffListener(reactor, options["port"], pool, limits.client_prefix6).setServiceParent(top)
     if options["metrics-port"] is not None and folder is not None:
-        site = gathered_site(reactor, folder, options["workers"])
+        site = metrics_site(GatheredMetrics(reactor, folder, options["workers"]))
         _Listener(reactor, options["metrics-port"], site).setServiceParent(top)
     log.info(
         "pingu: {workers} workers; whole-server limits divided among them ({shared})",
