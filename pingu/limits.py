@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 
 def _limit(default: Any, help: str) -> Any:
@@ -81,17 +81,22 @@ class Limits:
     #: limits are not divided: a client's connections all go to one worker.
     SHARED_BY_WORKERS = ("max_runs", "max_resolving", "max_handshakes", "max_backlog_bytes")
 
-    def share(self, index: int, workers: int) -> Limits:
+    def share(self, index: int, workers: int, node: Optional[int] = None) -> Limits:
         """Worker ``index``'s (0-based) share of :attr:`SHARED_BY_WORKERS`
         among ``workers``: ``limit // workers``, one more for the first
-        ``limit % workers`` workers."""
+        ``limit % workers`` workers.  ``node``: the worker that is the WAMP
+        node; only its shared runs keep backlogs, so it holds all of
+        ``max_backlog_bytes`` (the others none) rather than a share."""
         if not 0 <= index < workers:
             raise ValueError(f"worker {index} of {workers}")
 
         def part(total: int) -> int:
             return total // workers + (1 if index < total % workers else 0)
 
-        return self.replace(**{name: part(getattr(self, name)) for name in self.SHARED_BY_WORKERS})
+        shares = {name: part(getattr(self, name)) for name in self.SHARED_BY_WORKERS}
+        if node is not None:
+            shares["max_backlog_bytes"] = self.max_backlog_bytes if index == node else 0
+        return self.replace(**shares)
 
     def check_shares(self, workers: int) -> None:
         """``ValueError`` when a whole-server limit is too small to give every

@@ -280,8 +280,7 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
         reactor = default_reactor
     from pingu.config import build_hub
     from pingu.hosts import ServerNames
-    from pingu.logs import LoggingService, json_observer, twistd_log_file
-    from pingu.privileges import ping_capability
+    from pingu.logs import LoggingService
     from pingu.process import spawn
     from pingu.site import default_webdir, make_site, metrics_site, missing_page_files
     from pingu.watchdog import WatchdogService
@@ -292,30 +291,15 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     if worker is None and options["workers"] > 1:
         return _parent_service(options, reactor)
     if worker is not None:
-        limits = limits.share(*worker)
-        if options["router"]:
-            # Only shared runs (the node's, in worker 0) keep backlogs in the
-            # budget: worker 0 has all of it, not a share it could not pass on.
-            whole = options["limits"].max_backlog_bytes
-            limits = limits.replace(max_backlog_bytes=whole if worker[0] == 0 else 0)
-    # A warning, not an exit: --ping may be a wrapper that needs nothing, and
-    # the page and /ws still work.  (A worker's parent has said it already.)
-    problem = ping_capability(options["ping"]) if worker is None else None
-    if problem is not None:
-        # twistd has pointed sys.stderr at its log already: the terminal's own
-        sys.__stderr__.write(problem + "\n")
-        log.warn("{problem}", problem=problem, event="ping_capability")
+        # With --router, worker 0 is the node, whose shared runs alone use
+        # the backlogs' budget.
+        limits = limits.share(*worker, node=0 if options["router"] else None)
+    else:
+        _say_ping_capability(options["ping"])  # (a worker's parent has said it)
     policy = Policy.build(
         tuple(options["allow"]), tuple(options["deny"]), options["public"], options["allow-zone"]
     )
-    observer = None
-    if worker is not None:
-        from pingu.logs import worker_observer
-
-        observer = worker_observer()  # to the parent, which writes the log
-    elif options["log-format"] == "json":
-        observer = json_observer(twistd_log_file(getattr(options, "parent", None)))
-    top = LoggingService(observer)
+    top = LoggingService(_log_observer(options))
     # The server's runs are spawned off the reactor thread (pingu.spawner).
     spawner: Any = partial(spawn, background=True)
     if not options["no-watchdog"]:
@@ -485,30 +469,20 @@ def worker_command(options: Options, metrics: Optional[str], index: int) -> list
 
 def _parent_service(options: Options, reactor: Any) -> service.MultiService:
     """``--workers N``: the port and the pool of workers; no runs here."""
-    from pingu.config import build_hub
-    from pingu.logs import LoggingService, json_observer, twistd_log_file
-    from pingu.privileges import ping_capability
+    from pingu.config import find_tools
+    from pingu.logs import LoggingService
     from pingu.workers import WorkerPool
 
     limits: Limits = options["limits"]
-    problem = ping_capability(options["ping"])
-    if problem is not None:
-        sys.__stderr__.write(problem + "\n")
-        log.warn("{problem}", problem=problem, event="ping_capability")
-    # The same start-up checks as a single server's (executables, tools),
-    # here, once, so that a mistake is one line and not N dying workers.
-    policy = Policy.build((), (), False, False)
+    _say_ping_capability(options["ping"])
+    # The start-up checks a single server makes beyond its options' (which
+    # found ping and checked the limits): here, once, so that a mistake is
+    # one line and not N dying workers.
     try:
-        build_hub(
-            reactor, limits, policy, ping=options["ping"],
-            paths={"traceroute": options["traceroute"], "mtr": options["mtr"]},
-        )  # fmt: skip
+        find_tools({"traceroute": options["traceroute"], "mtr": options["mtr"]})
     except ValueError as e:
         raise fail(str(e)) from None
-    observer = None
-    if options["log-format"] == "json":
-        observer = json_observer(twistd_log_file(getattr(options, "parent", None)))
-    top = LoggingService(observer)
+    top = LoggingService(_log_observer(options))
     folder = None
     if not options["no-metrics"]:
         from pingu.gather import GatheredMetrics
@@ -549,3 +523,27 @@ def _rmdir_quietly(folder: str) -> None:
     """Remove ``folder`` if it is empty (another worker's socket may be in it)."""
     with contextlib.suppress(OSError):
         os.rmdir(folder)
+
+
+def _say_ping_capability(ping: str) -> None:
+    """What ping lacks for this user, if anything: a warning, not an exit
+    (--ping may be a wrapper that needs nothing, and the page still works)."""
+    from pingu.privileges import ping_capability
+
+    problem = ping_capability(ping)
+    if problem is not None:
+        # twistd has pointed sys.stderr at its log already: the terminal's own
+        sys.__stderr__.write(problem + "\n")
+        log.warn("{problem}", problem=problem, event="ping_capability")
+
+
+def _log_observer(options: Options) -> Optional[Any]:
+    """The log observer twistd is to use: a worker's goes to its parent,
+    which writes the log; ``--log-format json``'s; or twistd's own (None)."""
+    from pingu.logs import json_observer, twistd_log_file, worker_observer
+
+    if options["worker"] is not None:
+        return worker_observer()
+    if options["log-format"] == "json":
+        return json_observer(twistd_log_file(getattr(options, "parent", None)))
+    return None

@@ -199,3 +199,24 @@ def test_ping_itself_sets_the_size_and_interval_ceilings() -> None:
     # -i above the ceiling is refused before anything is sent
     refused = ping("-i", str(ceilings["max_interval"] + 1))
     assert refused.returncode == 2 and "interval" in refused.stderr, refused
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 7])
+def test_worker_shares_add_up_to_the_whole_server_limit(workers: int) -> None:
+    whole = Limits(max_runs=1000, max_resolving=32, max_handshakes=10, max_backlog_bytes=999)
+    shares = [whole.share(index, workers) for index in range(workers)]
+    for name in Limits.SHARED_BY_WORKERS:
+        parts = [getattr(share, name) for share in shares]
+        assert sum(parts) == getattr(whole, name), name
+        assert max(parts) - min(parts) <= 1, name
+    # the per-client limits are not divided
+    assert {share.max_runs_per_client for share in shares} == {whole.max_runs_per_client}
+
+
+def test_the_wamp_node_worker_holds_the_whole_backlog_budget() -> None:
+    whole = Limits(max_backlog_bytes=1000, max_runs=10)
+    shares = [whole.share(index, 2, node=0) for index in range(2)]
+    assert [s.max_backlog_bytes for s in shares] == [1000, 0]
+    assert [s.max_runs for s in shares] == [5, 5]
+    with pytest.raises(ValueError):
+        whole.share(2, 2)
