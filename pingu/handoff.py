@@ -169,23 +169,6 @@ class Acceptor:
 
 
 @implementer(IReadDescriptor)
-class _Receiver:
-    def __init__(self, owner: Receiver) -> None:
-        self.owner = owner
-
-    def fileno(self) -> int:
-        return self.owner.sock.fileno() if self.owner.sock is not None else -1
-
-    def logPrefix(self) -> str:
-        return "pingu-worker"
-
-    def doRead(self) -> None:
-        self.owner.receive()
-
-    def connectionLost(self, reason: Any) -> None:
-        pass
-
-
 class Receiver(service.Service):
     """The worker's end: adopts each descriptor into ``factory``; when the
     parent is gone (end of file), calls ``parent_gone`` (the worker stops)."""
@@ -198,16 +181,24 @@ class Receiver(service.Service):
         self.factory = factory
         self.parent_gone = parent_gone
         self.sock: Optional[socket.socket] = None
-        self._reader = _Receiver(self)
 
     def startService(self) -> None:
         service.Service.startService(self)
         self.sock = socket.socket(fileno=self.fd)
         self.sock.setblocking(False)
         self.sock.set_inheritable(False)
-        self.reactor.addReader(self._reader)
+        self.reactor.addReader(self)
 
-    def receive(self) -> None:
+    def fileno(self) -> int:
+        return self.sock.fileno() if self.sock is not None else -1
+
+    def logPrefix(self) -> str:
+        return "pingu-worker"
+
+    def connectionLost(self, reason: Any) -> None:
+        pass
+
+    def doRead(self) -> None:
         """Adopt what the parent sent (a batch at most, then the reactor turns)."""
         assert self.sock is not None
         for _ in range(BATCH):
@@ -233,7 +224,7 @@ class Receiver(service.Service):
 
     def _stop_reading(self) -> None:
         if self.sock is not None:
-            self.reactor.removeReader(self._reader)
+            self.reactor.removeReader(self)
             self.sock.close()
             self.sock = None
 

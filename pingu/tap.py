@@ -490,7 +490,8 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
 
         # The workers' metrics sockets: a private folder (0700).
         folder = tempfile.mkdtemp(prefix="pingu-metrics-")
-        # Also when start-up fails after this (a busy port): no stop then.
+        # Removed at exit: after the workers have gone, and also when start-up
+        # fails after this (a busy port).
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         twistd = getattr(options, "parent", None) or {}
         if twistd.get("uid") is not None:  # the workers run as twistd --uid
@@ -500,8 +501,6 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
         options["workers"],
         partial(worker_command, options, folder),
         stop_timeout=4 * limits.grace + 5,
-        # the folder of the metrics sockets goes once the workers have
-        stopped=partial(shutil.rmtree, folder, ignore_errors=True) if folder else None,
         cwd=getattr(options, "cwd", None),
     )
     # Stopped in reverse: the port stops accepting first, then the workers end.

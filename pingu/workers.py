@@ -72,7 +72,6 @@ class WorkerPool(service.Service):
         command: Callable[[int], list[str]],
         env: Optional[dict[str, str]] = None,
         stop_timeout: float = 10.0,
-        stopped: Optional[Callable[[], Any]] = None,
         cwd: Optional[str] = None,
     ) -> None:
         self.reactor = reactor
@@ -80,8 +79,6 @@ class WorkerPool(service.Service):
         self.command = command
         self.env = dict(os.environ) if env is None else env
         self.stop_timeout = stop_timeout
-        #: Called once every worker has ended after a stop.
-        self.stopped = stopped
         #: Where workers start: where the parent read its options (relative
         #: paths in them mean the same), not twistd's --rundir.
         self.cwd = cwd
@@ -113,13 +110,11 @@ class WorkerPool(service.Service):
             )
         except OSError as e:  # fork refused (EAGAIN, ENOMEM): try again later
             parent_end.close()
-            delay = self.delays[index]
-            self.delays[index] = min(delay * 2, self.MAX_DELAY)
+            delay = self._start_later(index)
             log.error(
                 "pingu: worker {index} could not be started ({e}); again in {delay:g} s",
                 index=index, e=e, delay=delay,
             )  # fmt: skip
-            self._restarts[index] = self.reactor.callLater(delay, self._start, index)
             return
         finally:
             worker_end.close()
@@ -160,8 +155,7 @@ class WorkerPool(service.Service):
                 gone.callback(None)
             return
         lived = self.reactor.seconds() - proto.started
-        delay = self.MIN_DELAY if lived >= self.STEADY else self.delays[index]
-        self.delays[index] = min(delay * 2, self.MAX_DELAY)
+        delay = self._start_later(index, steady=lived >= self.STEADY)
         log.warn(
             "pingu: worker {index} ended ({how}) after {lived:.1f} s; restarting in {delay:g} s",
             index=index,
@@ -170,7 +164,14 @@ class WorkerPool(service.Service):
             delay=delay,
             event="worker_ended",
         )
+
+    def _start_later(self, index: int, steady: bool = False) -> float:
+        """Start worker ``index`` again after its delay (the shortest if it
+        had run steadily), doubled for next time; returns the delay."""
+        delay = self.MIN_DELAY if steady else self.delays[index]
+        self.delays[index] = min(delay * 2, self.MAX_DELAY)
         self._restarts[index] = self.reactor.callLater(delay, self._start, index)
+        return delay
 
     def stopService(self) -> Any:
         service.Service.stopService(self)
@@ -181,10 +182,8 @@ class WorkerPool(service.Service):
         for sender in list(self.senders.values()):
             sender.close()  # a worker whose channel closes stops too
         if not self.processes:
-            self._finished()
             return None
         self._all_gone = defer.Deferred()
-        self._all_gone.addCallback(lambda _: self._finished())
         # No TERM: the end of its channel stops a worker as TERM would, and
         # a worker may get TERM from elsewhere already (systemd signals the
         # whole control group), which Twisted would handle twice.
@@ -197,11 +196,6 @@ class WorkerPool(service.Service):
             return result
 
         return gone.addBoth(done)
-
-    def _finished(self) -> None:
-        if self.stopped is not None:
-            stopped, self.stopped = self.stopped, None
-            stopped()
 
     def _kill_remaining(self) -> None:
         for proto in list(self.processes.values()):
