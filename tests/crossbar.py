@@ -116,10 +116,17 @@ def module_nodes(router: Router, tmp_path_factory: Any) -> Any:
     """Fixture body: two nodes joined to the fixture ``router``, a dict by name:
     ``alpha`` also serves the page and /ws (on ``alpha.port``), ``beta`` does not."""
     workdir = tmp_path_factory.mktemp("nodes")
-    started = [
-        Node(workdir, router.url, "alpha", port=free_port()),
-        Node(workdir, router.url, "beta"),
-    ]
+    yield from joined(
+        [
+            Node(workdir, router.url, "alpha", port=free_port()),
+            Node(workdir, router.url, "beta"),
+        ]
+    )
+
+
+def joined(started: list[Node]) -> Any:
+    """Fixture body: ``started`` nodes, once all have joined, as a dict by
+    name; every one stopped afterwards, however the tests ended."""
     try:
         for node in started:
             node.wait_joined()

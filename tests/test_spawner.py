@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 
 import pytest
 import pytest_twisted
@@ -35,6 +36,40 @@ def start(argv: list[str]) -> tuple[spawner.ChildProcess, Recorder]:
     proto = Recorder()
     child = spawner.ChildProcess(reactor, proto, argv[0], argv, {"PATH": "/usr/bin:/bin"})
     return child, proto
+
+
+class Told:
+    """A watchdog stand-in: what spawn told it, as (what, pid, thread), in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, str]] = []
+
+    def _note(self, what: str, pid: int) -> None:
+        self.calls.append((what, pid, threading.current_thread().name))
+
+    def started(self, pid: int) -> None:
+        self._note("started", pid)
+
+    def ended(self, pid: int) -> None:
+        self._note("ended", pid)
+
+    def said(self) -> list[tuple[str, int]]:
+        return [(what, pid) for what, pid, _ in self.calls]
+
+
+class Announced(Told):
+    """One the spawn thread may also tell the moment a child exists."""
+
+    def announce(self, pid: int) -> None:
+        self._note("announce", pid)
+
+
+def fake_ping(tmp_path, body: str) -> str:
+    """An executable shell script standing in for ping (a FAKE)."""
+    script = tmp_path / "ping"
+    script.write_text(f"#!/bin/sh\n{body}")
+    script.chmod(0o755)
+    return str(script)
 
 
 @pytest_twisted.inlineCallbacks
@@ -120,20 +155,10 @@ def test_a_missing_executable_raises_and_leaks_nothing(tmp_path):
 
 @pytest_twisted.inlineCallbacks
 def test_pingprocess_goes_through_the_spawner_and_tells_the_watchdog(tmp_path):
-    script = tmp_path / "ping"
-    script.write_text("#!/bin/sh\necho one\necho two\nexit 1\n")
-    script.chmod(0o755)
+    script = fake_ping(tmp_path, "echo one\necho two\nexit 1\n")
     lines: list[tuple[str, int]] = []
     done: defer.Deferred = defer.Deferred()
-    told: list[tuple[str, int]] = []
-
-    class Watch:
-        def started(self, pid: int) -> None:
-            told.append(("started", pid))
-
-        def ended(self, pid: int) -> None:
-            told.append(("ended", pid))
-
+    told = Told()
     proto = PingProcess(
         reactor,
         lambda text, fd: lines.append((text, fd)),
@@ -141,12 +166,12 @@ def test_pingprocess_goes_through_the_spawner_and_tells_the_watchdog(tmp_path):
         grace=1,
         max_line=100,
     )
-    transport = spawn(reactor, proto, [str(script)], {"PATH": "/usr/bin:/bin"}, watchdog=Watch())
+    transport = spawn(reactor, proto, [script], {"PATH": "/usr/bin:/bin"}, watchdog=told)
     assert isinstance(transport, spawner.ChildProcess)
     pid = transport.pid
     assert (yield done) == (1, None)
     assert lines == [("one", 1), ("two", 1)]
-    assert told == [("started", pid), ("ended", pid)]
+    assert told.said() == [("started", pid), ("ended", pid)]
 
 
 # -- spawned off the reactor thread (the server's own runs) ---------------------------
@@ -205,28 +230,19 @@ def test_background_children_get_only_three_descriptors_and_default_signals():
 @pytest.mark.skipif(not spawner.background_available(), reason="no libc posix_spawn")
 @pytest_twisted.inlineCallbacks
 def test_the_watchdog_hears_of_a_background_child_once_its_pid_is_known(tmp_path):
-    script = tmp_path / "ping"
-    script.write_text("#!/bin/sh\necho one\n")
-    script.chmod(0o755)
-    told: list[tuple[str, int]] = []
+    script = fake_ping(tmp_path, "echo one\n")
+    told = Told()
     done: defer.Deferred = defer.Deferred()
-
-    class Watch:
-        def started(self, pid: int) -> None:
-            told.append(("started", pid))
-
-        def ended(self, pid: int) -> None:
-            told.append(("ended", pid))
-
     proto = PingProcess(
         reactor, lambda text, fd: None, lambda code, sig: done.callback(code), 1, 100
     )
     transport = spawn(
-        reactor, proto, [str(script)], {"PATH": "/usr/bin:/bin"}, watchdog=Watch(), background=True
+        reactor, proto, [script], {"PATH": "/usr/bin:/bin"}, watchdog=told, background=True
     )
     assert transport.pid is None
     assert (yield done) == 0
-    assert [what for what, _ in told] == ["started", "ended"] and told[0][1] == told[1][1]
+    said = told.said()
+    assert [what for what, _ in said] == ["started", "ended"] and said[0][1] == said[1][1]
 
 
 @pytest.mark.skipif(not spawner.background_available(), reason="no libc posix_spawn")
@@ -236,30 +252,16 @@ def test_the_spawn_thread_tells_the_watchdog_before_the_reactor_hears_of_the_pid
     before the reactor runs the spawn thread's answer: were the server to die
     in that moment, only a watchdog told by the thread itself would know the
     child.  Here the reactor is held still and the watchdog knows it anyway."""
-    import threading
     import time
 
-    script = tmp_path / "ping"
-    script.write_text("#!/bin/sh\necho one\n")
-    script.chmod(0o755)
-    told: list[tuple[str, int, str]] = []
+    script = fake_ping(tmp_path, "echo one\n")
+    watch = Announced()
+    told = watch.calls
     done: defer.Deferred = defer.Deferred()
-
-    class Watch:
-        def announce(self, pid: int) -> None:
-            told.append(("announce", pid, threading.current_thread().name))
-
-        def started(self, pid: int) -> None:
-            told.append(("started", pid, threading.current_thread().name))
-
-        def ended(self, pid: int) -> None:
-            told.append(("ended", pid, threading.current_thread().name))
-
     proto = PingProcess(
         reactor, lambda text, fd: None, lambda code, sig: done.callback(code), 1, 100
     )
-    spawn(reactor, proto, [str(script)], {"PATH": "/usr/bin:/bin"}, watchdog=Watch(),
-          background=True)  # fmt: skip
+    spawn(reactor, proto, [script], {"PATH": "/usr/bin:/bin"}, watchdog=watch, background=True)
     deadline = time.monotonic() + 5
     while not told and time.monotonic() < deadline:
         time.sleep(0.01)  # the reactor does not turn meanwhile

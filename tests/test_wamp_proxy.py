@@ -23,7 +23,7 @@ from pingu.clients import authid_key
 from pingu.wamp.state import VIEWER_GRACE
 from pingu.wamp.viewers import client_of_details
 from tests import crossbar
-from tests.crossbar import SECRET, Node
+from tests.crossbar import SECRET, Node, joined
 from tests.harness.crossbar import Router
 from tests.harness.procs import children_of
 from tests.test_wamp import Viewer, join, sleep, until, within
@@ -44,17 +44,12 @@ def nodes(router, tmp_path_factory):
     """Nodes join the router worker on its own port (Crossbar's proxy workers
     do not read ``${PINGU_WAMP_SECRET}``: they offer no WAMP-CRA at all)."""
     workdir = tmp_path_factory.mktemp("nodes")
-    started = [
-        Node(workdir, router.node_url, "alpha", args=("--max-runs-per-client", "2")),
-        Node(workdir, router.node_url, "beta"),
-    ]
-    try:
-        for node in started:
-            node.wait_joined()
-        yield {node.name: node for node in started}
-    finally:
-        for node in started:
-            node.stop()
+    yield from joined(
+        [
+            Node(workdir, router.node_url, "alpha", args=("--max-runs-per-client", "2")),
+            Node(workdir, router.node_url, "beta"),
+        ]
+    )
 
 
 def local_port(session: Any) -> int:
