@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import json
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -24,7 +23,7 @@ from pingu import metrics as pingu_metrics
 from pingu import tools
 from pingu.events import HOW_TEXT
 from tests.harness import REPO
-from tests.harness.pingu import TWISTD
+from tests.harness.pingu import TWISTD, json_events
 from tests.harness.ports import free_port
 from tests.server import PinguServer
 
@@ -56,15 +55,9 @@ def label_values(samples: Samples) -> set[str]:
 
 def converse(url: str, request: dict[str, Any], timeout: float = 20.0) -> tuple[list[dict], int]:
     """One ``pingu.json`` conversation: every event until the close, and its code."""
-    got = []
     with connect(url, subprotocols=["pingu.json"]) as ws:
         ws.send(json.dumps(request))
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                got.append(json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic()))))
-        except ConnectionClosed as closed:
-            return got, closed.rcvd.code if closed.rcvd else 1006
+        return json_events(ws, timeout)
 
 
 def status_of(url: str) -> int:

@@ -78,17 +78,12 @@ def rules(chain: Any) -> Any:
 
 def run_json(chain: Any, request: dict[str, Any], timeout: float = 30.0) -> tuple[list[dict], int]:
     """Every event of one run, and the close code."""
-    got: list[dict] = []
     with chain.server.ws() as conn:
         conn.send(json.dumps(request))
-        deadline = time.monotonic() + timeout
         try:
-            while True:
-                got.append(json.loads(conn.recv(timeout=max(0.1, deadline - time.monotonic()))))
-        except ConnectionClosed as closed:
-            return got, closed.rcvd.code if closed.rcvd else 1006
-        except TimeoutError:
-            pytest.fail(f"no close within {timeout} s: {got}")
+            return harness_pingu.json_events(conn, timeout)
+        except TimeoutError as e:
+            pytest.fail(str(e))
 
 
 def run_text(chain: Any, path: str, target: str, timeout: float = 30.0) -> tuple[list[str], int]:

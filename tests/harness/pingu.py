@@ -10,9 +10,11 @@ Both log to ``workdir/NAME.log`` (twistd's ``--logfile``) and listen on
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
+import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -158,3 +160,20 @@ class NamespacePingu(Pingu):
             return True
         except OSError:
             return False
+
+
+def json_events(conn: Any, timeout: float) -> tuple[list[dict[str, Any]], int]:
+    """Every ``pingu.json`` event on an open (websockets sync) connection
+    until the server closes it, and the close code (1006 for none);
+    ``TimeoutError`` if it has not closed within ``timeout`` seconds."""
+    from websockets.exceptions import ConnectionClosed
+
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            got.append(json.loads(conn.recv(timeout=max(0.1, deadline - time.monotonic()))))
+    except ConnectionClosed as closed:
+        return got, closed.rcvd.code if closed.rcvd else 1006
+    except TimeoutError:
+        raise TimeoutError(f"no close within {timeout} s: {got}") from None
