@@ -88,6 +88,8 @@ class Options(usage.Options):
         ["node", None, None, "this node's name (default: the host name, made URI-safe)"],
         ["metrics-port", None, None, "serve Prometheus' /metrics on this port or endpoint "
          "string instead of on the main site (tcp:9101:interface=127.0.0.1)"],
+        ["client-header", None, "X-Forwarded-For", "the one header a --trusted-proxy writes "
+         "the client's address in: X-Forwarded-For, Forwarded or X-Real-IP (no other is read)"],
         ["log-format", None, "text", "text (readable lines) or json (one JSON object a line)"],
         ["workers", None, "1", "worker processes sharing the port, each client's connections "
          "in one of them (auto: one per core); whole-server limits are divided among them"],
@@ -135,8 +137,8 @@ class Options(usage.Options):
         self["server-name"].append(name.strip().lower().rstrip("."))
 
     def opt_trusted_proxy(self, cidr: str) -> None:
-        """a reverse proxy's network (repeatable): only from it are Forwarded
-        and X-Forwarded-For believed"""
+        """a reverse proxy's network (repeatable): only from it is
+        --client-header believed"""
         self["trusted-proxy"].append(_network(cidr))
 
     def opt_allow(self, cidr: str) -> None:
@@ -171,6 +173,12 @@ class Options(usage.Options):
             )
             check_limits(self["limits"])
         except (TypeError, ValueError) as e:
+            raise fail(str(e)) from None
+        from pingu.clients import TrustedProxies
+
+        try:
+            self["trusted-proxy"] = TrustedProxies(self["trusted-proxy"], self["client-header"])
+        except ValueError as e:
             raise fail(str(e)) from None
         if self["webdir"] is not None and not Path(self["webdir"]).is_dir():
             raise fail(f"--webdir {self['webdir']!r} is not a folder")
@@ -317,7 +325,7 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
         )
     except ValueError as e:
         raise fail(str(e)) from None
-    trusted = tuple(options["trusted-proxy"])
+    trusted = options["trusted-proxy"]  # a TrustedProxies: the networks and the header
     factory = None
     if not options["no-web"]:
         webdir = Path(options["webdir"]) if options["webdir"] else default_webdir()

@@ -428,7 +428,7 @@ class PinguWebSocketFactory(WebSocketServerFactory):
         self.reactor = reactor
         self.allowed_origins = tuple(o.rstrip("/").lower() for o in allowed_origins)
         self.names = names if names is not None else ServerNames.default()
-        self.trusted_proxies = tuple(trusted_proxies)
+        self.trusted_proxies = trusted_proxies  # a TrustedProxies keeps its header
         self.connections: set[PinguServerProtocol] = set()
         self._per_client = Counter()
         #: the site's guard of sockets in their handshake (set by make_site)
