@@ -23,7 +23,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
-from pingu import tools
+from pingu import idn, tools
 from pingu.events import CloseCode
 from pingu.limits import Limits
 from pingu.refusal import Refused
@@ -108,9 +108,9 @@ def check_target(target: Any) -> tuple[str, Optional[IPAddress]]:
     if literal is not None:
         return str(literal), literal
     try:
-        name = target.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise _bad("the target is not a valid host name", "target", "bad-name") from None
+        name = idn.to_ascii(target)
+    except idn.BadName as e:
+        raise _bad(f"the target is not a valid host name: {e}", "target", "bad-name") from None
     labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
     if not all(_LABEL.match(label) for label in labels) or len(name) > MAX_NAME:
         raise _bad(
