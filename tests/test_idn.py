@@ -38,6 +38,8 @@ def test_names_are_asked_as_browsers_ask_them(name, ascii) -> None:
     assert check_target(name) == (ascii, None)
 
 
+#: "localhost" in fullwidth letters
+FULLWIDTH = "\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54"
 REFUSED = [
     ("exa\u200dmple.com", "exa\u200dmple", "ZWJ"),  # IDNA 2003: example.com
     ("exa\u200cmple.com", "exa\u200cmple", "ZWNJ"),
