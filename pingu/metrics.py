@@ -253,6 +253,32 @@ class MetricsResource(resource.Resource):
         return exposition(request, self.registry)
 
 
+class AllowedNetworks(resource.Resource):
+    """``/metrics`` on the page's own port, for ``--metrics-allow`` networks
+    only: a scraper whose TCP peer address is in one of ``networks`` gets
+    ``metrics`` (a :class:`MetricsResource`, or the workers' gathered one);
+    anybody else gets the 404 of a page that has no /metrics.
+
+    The TCP peer, never a forwarded header: behind a proxy every request
+    comes from the proxy, and a header is whatever the client wrote."""
+
+    isLeaf = True
+
+    def __init__(self, metrics: resource.Resource, networks: tuple[Any, ...]) -> None:
+        super().__init__()
+        self.metrics = metrics
+        self.networks = networks
+
+    def render(self, request: Any) -> Any:
+        from pingu.clients import client_key, in_networks
+
+        # client_key: an IPv4-mapped peer (a tcp6 port) is its IPv4 address
+        peer = client_key(getattr(request.getClientAddress(), "host", None), 128)
+        if in_networks(peer, self.networks):
+            return self.metrics.render(request)
+        return resource.NoResource().render(request)
+
+
 def exposition(request: Any, registry: CollectorRegistry) -> bytes:
     """``registry`` in the format the scraper asked for (``Accept``), with
     the answer's headers set on ``request``."""

@@ -2,8 +2,9 @@
 
 ``/pingu-info.json`` tells the page which mode it is in and the server's
 limits; the Crossbar router serves a file of the same name saying "wamp".
-``/metrics`` is for Prometheus (:mod:`pingu.metrics`), unless it is served on
-an endpoint of its own (:func:`metrics_site`) or not at all.
+``/metrics`` is for Prometheus (:mod:`pingu.metrics`): on an endpoint of its
+own (:func:`metrics_site`), and on the page's port only to the networks the
+operator names (``--metrics-allow``; 404 for everybody else).
 
 Every request, the WebSocket upgrade included, is answered only for a
 ``Host`` this server knows (:mod:`pingu.hosts`: 421 otherwise, before any
@@ -23,7 +24,7 @@ from twisted.web import resource, server, static
 
 from pingu import __version__
 from pingu.handshakes import GuardedChannel, HandshakeGuard
-from pingu.metrics import MetricsResource
+from pingu.metrics import AllowedNetworks, MetricsResource
 from pingu.pagefiles import missing_files
 from pingu.websocket import PinguWebSocketFactory
 
@@ -97,18 +98,18 @@ def make_site(
     factory: PinguWebSocketFactory,
     webdir: Path,
     extra_info: Optional[dict[str, Any]] = None,
-    metrics: bool = True,
+    metrics_allow: tuple[Any, ...] = (),
     metrics_resource: Optional[resource.Resource] = None,
 ) -> server.Site:
     """The ``Site`` serving ``webdir`` at ``/`` and the WebSocket at ``/ws``
-    (``/ws/<tool>`` too), and the hub's metrics at ``/metrics`` unless
-    ``metrics`` is false (``metrics_resource``: another one, the workers'
-    gathered metrics)."""
+    (``/ws/<tool>`` too), and the hub's metrics at ``/metrics`` to peers in
+    the ``metrics_allow`` networks only (``metrics_resource``: another one,
+    the workers' gathered metrics)."""
     root = _NoListing(str(webdir))
     root.putChild(b"ws", WebSocketResource(factory))
-    if metrics:
+    if metrics_allow:
         own = metrics_resource or MetricsResource(factory.hub.metrics.registry)
-        root.putChild(b"metrics", own)
+        root.putChild(b"metrics", AllowedNetworks(own, metrics_allow))
     info = {
         "mode": "ws",
         "ws": "ws",

@@ -118,6 +118,7 @@ class Options(usage.Options):
         self["allow-origin"] = []
         self["server-name"] = []
         self["trusted-proxy"] = []
+        self["metrics-allow"] = []
 
     def parseOptions(self, options: Optional[list[str]] = None) -> None:
         # Kept for --workers: each worker is started with the same options,
@@ -140,6 +141,11 @@ class Options(usage.Options):
         """a reverse proxy's network (repeatable): only from it is
         --client-header believed"""
         self["trusted-proxy"].append(_network(cidr))
+
+    def opt_metrics_allow(self, cidr: str) -> None:
+        """also serve /metrics on the page's port, to peers in this network
+        only (repeatable; by default /metrics is not on the page's port)"""
+        self["metrics-allow"].append(_network(cidr))
 
     def opt_allow(self, cidr: str) -> None:
         """only ping addresses in this network (repeatable)"""
@@ -223,6 +229,8 @@ class Options(usage.Options):
                 endpoints.serverFromString(reactor, self["metrics-port"])
             except Exception as e:  # the parser raises several kinds
                 raise fail(f"bad --metrics-port {self['metrics-port']!r}: {e}") from None
+        if self["metrics-allow"] and self["no-metrics"]:
+            raise fail("--no-metrics and --metrics-allow contradict each other")
         if self["log-format"] not in FORMATS:
             raise fail(f"--log-format must be one of {', '.join(FORMATS)}")
         if self["log-format"] == "json":
@@ -343,8 +351,9 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             ServerNames.default(tuple(options["server-name"])),
             trusted,
         )
-        # /metrics is on the main site unless it has a port of its own, or is off.
-        on_site = not options["no-metrics"] and options["metrics-port"] is None
+        # /metrics is on the page's port only for the networks the operator
+        # named (--metrics-allow): the page is public, its metrics are not.
+        metrics_allow = () if options["no-metrics"] else tuple(options["metrics-allow"])
         gathered = None
         if worker is not None and options["worker-metrics"]:
             from pingu.gather import GatheredMetrics, socket_path
@@ -366,8 +375,9 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
         # The page shows the limits the operator set, not this worker's share.
         info = None if worker is None else {"limits": dataclasses.asdict(options["limits"])}
         site = make_site(
-            factory, webdir, extra_info=info, metrics=on_site, metrics_resource=gathered
-        )
+            factory, webdir, extra_info=info, metrics_allow=metrics_allow,
+            metrics_resource=gathered,
+        )  # fmt: skip
         if worker is None:
             _Listener(reactor, options["port"], site).setServiceParent(top)
         else:
@@ -492,7 +502,10 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
         raise fail(str(e)) from None
     top = LoggingService(_log_observer(options))
     folder = None
-    if not options["no-metrics"]:
+    # The workers' metrics sockets, for whoever serves the gathered answer.
+    if options["metrics-port"] is not None or (
+        options["metrics-allow"] and not options["no-metrics"]
+    ):
         from pingu.gather import GatheredMetrics
         from pingu.site import metrics_site
 

@@ -112,13 +112,18 @@ def module_router(tmp_path_factory: Any) -> Any:
         yield started
 
 
+#: /metrics on a node's page port, for the tests' scrapes from 127.0.0.1
+METRICS_ON_PAGE = ("--metrics-allow", "127.0.0.0/8")
+
+
 def module_nodes(router: Router, tmp_path_factory: Any) -> Any:
     """Fixture body: two nodes joined to the fixture ``router``, a dict by name:
     ``alpha`` also serves the page and /ws (on ``alpha.port``), ``beta`` does not."""
     workdir = tmp_path_factory.mktemp("nodes")
     yield from joined(
         [
-            Node(workdir, router.url, "alpha", port=free_port()),
+            # alpha's /metrics on its page's port, for the tests' scrapes
+            Node(workdir, router.url, "alpha", args=METRICS_ON_PAGE, port=free_port()),
             Node(workdir, router.url, "beta"),
         ]
     )

@@ -42,7 +42,7 @@ def test_twistd_pingu_says_the_version():
 
 @pytest.mark.e2e
 def test_pingu_info_carries_the_version(tmp_path):
-    with PinguServer(tmp_path) as server:
+    with PinguServer(tmp_path, args=("--metrics-allow", "127.0.0.1/32")) as server:
         with urllib.request.urlopen(server.http_url + "pingu-info.json", timeout=5) as answer:
             info = json.loads(answer.read())
         with urllib.request.urlopen(server.http_url + "metrics", timeout=5) as answer:
