@@ -29,6 +29,9 @@ class Limits:
     max_runs: int = _limit(1000, "ping processes alive at once in the whole server")
     max_runs_per_client: int = _limit(20, "ping processes alive at once per client address")
     max_connections_per_client: int = _limit(50, "open WebSockets per client address")
+    max_connections: int = _limit(
+        4096, "open WebSockets in the whole server (each holds a file descriptor)"
+    )
     max_starts_per_second: float = _limit(10.0, "run starts per second per client address")
     max_message: int = _limit(1024, "largest message a client may send, bytes")
     max_line: int = _limit(4096, "longest output line kept; the rest is cut, bytes")
@@ -79,7 +82,9 @@ class Limits:
     #: share of them and the shares add up to the limit exactly, so the server
     #: as a whole never goes above what the option says.  The per-client
     #: limits are not divided: a client's connections all go to one worker.
-    SHARED_BY_WORKERS = ("max_runs", "max_resolving", "max_handshakes", "max_backlog_bytes")
+    SHARED_BY_WORKERS = (
+        "max_runs", "max_resolving", "max_handshakes", "max_backlog_bytes", "max_connections",
+    )  # fmt: skip
 
     def share(self, index: int, workers: int, node: Optional[int] = None) -> Limits:
         """Worker ``index``'s (0-based) share of :attr:`SHARED_BY_WORKERS`
@@ -121,7 +126,7 @@ class Limits:
     #: Whole-number limits where 0 would refuse every request or connection.
     AT_LEAST_ONE = (
         "max_duration", "max_count", "max_runs", "max_runs_per_client",
-        "max_connections_per_client", "max_message", "max_line", "max_buffered",
+        "max_connections_per_client", "max_connections", "max_message", "max_line", "max_buffered",
         "max_backlog_page", "max_watched_per_client", "max_resolving",
         "max_resolving_per_client", "max_handshakes", "max_handshakes_per_client",
         "max_hops", "max_queries", "max_packet_size", "max_rounds",

@@ -304,6 +304,9 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
 
     limits: Limits = options["limits"]
     worker = options["worker"]
+    if worker is None:
+        # Before any worker starts (they inherit the raised limit).
+        _plan_descriptors(limits, options["workers"])
     if worker is None and options["workers"] > 1:
         return _parent_service(options, reactor)
     if worker is not None:
@@ -407,6 +410,21 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     # listener and the WAMP session still stand.
     _Shutdown(hub, factory).setServiceParent(top)
     return top
+
+
+def _plan_descriptors(limits: Limits, workers: int) -> None:
+    """Raise the soft RLIMIT_NOFILE to the hard one; refuse to start when the
+    limits' worst case cannot fit (:mod:`pingu.descriptors`)."""
+    from pingu import descriptors
+
+    problem = descriptors.check(limits, workers)
+    if problem is not None:
+        raise fail(problem)
+    log.info(
+        "pingu: RLIMIT_NOFILE {descriptors}: the limits' worst case fits",
+        descriptors=descriptors.soft_and_hard()[0],
+        event="descriptors",
+    )
 
 
 def _worker_of(text: str) -> tuple[int, int]:

@@ -111,6 +111,9 @@ class PinguServerProtocol(WebSocketServerProtocol):
         if factory.connection_count(self.client) >= factory.hub.limits.max_connections_per_client:
             factory.refusal(self.client, "connections", "too many connections")
             raise ConnectionDeny(429, "too many connections from this address")
+        if len(factory.connections) >= factory.hub.limits.max_connections:
+            factory.refusal(self.client, "connections", "too many connections to the server")
+            raise ConnectionDeny(503, "this server has as many connections as it can hold")
         if SUBPROTOCOL_JSON in request.protocols:
             self.structured = True
             return SUBPROTOCOL_JSON
