@@ -6,7 +6,9 @@ the scraper's connection went to, or the parent on ``--metrics-port``)
 asks all of them, in parallel, and answers with every sample labelled
 ``worker="I"`` and ``pingu_worker_up{worker="I"}`` 1 or 0, so that a
 scrape sees the whole server and a worker that does not answer shows.
-Prometheus sums across the label (``sum without (worker) (...)``).
+Prometheus sums across the label (``sum without (worker) (...)``).  The
+parent serves its own metrics the same way (``parent.sock``), merged
+without a ``worker`` label.
 
 One gather costs every worker a render of its registry (about 22 ms each
 with two workers, issue 17), so a flood of scrapes would keep every worker
@@ -49,6 +51,11 @@ def socket_path(folder: str, index: int) -> str:
     return os.path.join(folder, f"worker-{index}.sock")
 
 
+def parent_socket_path(folder: str) -> str:
+    """Where the parent serves its own (the connections it dropped)."""
+    return os.path.join(folder, "parent.sock")
+
+
 @implementer(IAgentEndpointFactory)
 class _UnixEndpoints:
     def __init__(self, reactor: Any, path: str) -> None:
@@ -81,15 +88,15 @@ class _Gathered(Collector):
     """The families of every worker that answered, each sample labelled;
     parsed once, when gathered, however many scrapes it serves."""
 
-    def __init__(self, answers: list[Optional[str]], gathers: int) -> None:
+    def __init__(
+        self, answers: list[Optional[str]], parent: Optional[str], gathers: int
+    ) -> None:
         up = GaugeMetricFamily(
             "pingu_worker_up", "Did this worker answer this scrape", labels=["worker"]
         )
         families: dict[str, Metric] = {}
-        for index, text in enumerate(answers):
-            up.add_metric([str(index)], 0 if text is None else 1)
-            if text is None:
-                continue
+
+        def merge(text: str, extra: dict[str, str]) -> None:
             for family in text_string_to_metric_families(text):
                 merged = families.get(family.name)
                 if merged is None:
@@ -97,9 +104,14 @@ class _Gathered(Collector):
                         family.name, family.documentation, family.type, family.unit
                     )
                 for sample in family.samples:
-                    merged.samples.append(
-                        sample._replace(labels={**sample.labels, "worker": str(index)})
-                    )
+                    merged.samples.append(sample._replace(labels={**sample.labels, **extra}))
+
+        for index, text in enumerate(answers):
+            up.add_metric([str(index)], 0 if text is None else 1)
+            if text is not None:
+                merge(text, {"worker": str(index)})
+        if parent is not None:
+            merge(parent, {})
         gathered = CounterMetricFamily(
             "pingu_metrics_gathers",
             "Gathers of the workers' metrics this process made (one serves a second of scrapes)",
@@ -120,6 +132,7 @@ class GatheredMetrics(resource.Resource):
         super().__init__()
         self.reactor = reactor
         self.paths = [socket_path(folder, index) for index in range(workers)]
+        self.parent_path = parent_socket_path(folder)
         self.gathers = 0
         #: the last gathered registry and when it was gathered
         self._fresh: Optional[tuple[float, CollectorRegistry]] = None
@@ -138,11 +151,12 @@ class GatheredMetrics(resource.Resource):
             return mine
         self._waiting = [mine]
         self.gathers += 1
-        gathered = defer.gatherResults([fetch(self.reactor, path) for path in self.paths])
+        paths = [*self.paths, self.parent_path]
+        gathered = defer.gatherResults([fetch(self.reactor, path) for path in paths])
 
         def done(texts: list[Optional[str]]) -> None:
             registry = CollectorRegistry(auto_describe=False)
-            registry.register(_Gathered(texts, self.gathers))
+            registry.register(_Gathered(texts[:-1], texts[-1], self.gathers))
             self._fresh = (self.reactor.seconds(), registry)
             waiting, self._waiting = self._waiting or [], None
             for d in waiting:

@@ -233,6 +233,31 @@ def _node_metrics(nodes: dict[str, Optional[Any]]) -> list[Metric]:
     return [connected, viewers]
 
 
+class ParentCollector(Collector):
+    """A ``--workers`` parent's own metric: the connections it closed without
+    handing them to a worker (:class:`pingu.handoff.Drops`), by reason."""
+
+    def __init__(self, drops: Any) -> None:
+        self.drops = drops
+
+    def collect(self) -> list[Metric]:
+        dropped = CounterMetricFamily(
+            "pingu_parent_dropped",
+            "Connections the --workers parent closed without handing them to a worker",
+            labels=["reason"],
+        )
+        for reason, count in self.drops.counts.items():
+            dropped.add_metric([reason], count)
+        return [dropped]
+
+
+def parent_registry(drops: Any) -> CollectorRegistry:
+    """The registry a ``--workers`` parent serves to whoever gathers."""
+    registry = CollectorRegistry()
+    registry.register(ParentCollector(drops))
+    return registry
+
+
 class MetricsResource(resource.Resource):
     """``/metrics``: the registry in Prometheus' text format (or OpenMetrics,
     when the scraper asks for it).

@@ -388,7 +388,8 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             from pingu.workers import WORKER_FD
 
             # The parent is gone when its end of the channel closes: stop too.
-            Receiver(reactor, WORKER_FD, site, partial(_stop, reactor)).setServiceParent(top)
+            parent_gone = partial(_parent_gone, reactor, options["worker-metrics"])
+            Receiver(reactor, WORKER_FD, site, parent_gone).setServiceParent(top)
     if options["metrics-port"] is not None and worker is None:
         metrics = metrics_site(hub.metrics.registry)
         _Listener(reactor, options["metrics-port"], metrics).setServiceParent(top)
@@ -453,6 +454,18 @@ def _worker_of(text: str) -> tuple[int, int]:
     return int(shape[1]), int(shape[2])
 
 
+def _parent_gone(reactor: Any, metrics_folder: Optional[str]) -> None:
+    """A worker's parent has gone (or is stopping): remove the parent's
+    metrics socket, which a killed parent leaves behind (the last worker to
+    exit removes the folder), and stop."""
+    if metrics_folder:
+        from pingu.gather import parent_socket_path
+
+        with contextlib.suppress(OSError):
+            os.unlink(parent_socket_path(metrics_folder))
+    _stop(reactor)
+
+
 def _stop(reactor: Any) -> None:
     """Stop the reactor, unless it is stopping already (a worker told to stop
     by its parent's TERM, then by its channel's end)."""
@@ -481,12 +494,14 @@ class _HandoffListener(_Listener):
 
         super().privilegedStartService()
         sock = listening_socket(self.port)
-        self.acceptor = Acceptor(self.reactor, sock, self.pool.hand, self.prefix6)
+        self.acceptor = Acceptor(
+            self.reactor, sock, self.pool.hand, self.prefix6, self.pool.drops
+        )
         self.reactor.addReader(self.acceptor)
 
     def stopService(self) -> Any:
         if self.acceptor is not None:
-            self.reactor.removeReader(self.acceptor)
+            self.acceptor.close()
             self.acceptor = None
         return super().stopService()
 
@@ -544,6 +559,15 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
     )
     # Stopped in reverse: the port stops accepting first, then the workers end.
     pool.setServiceParent(top)
+    if folder is not None:
+        from pingu.gather import parent_socket_path
+        from pingu.metrics import parent_registry
+
+        # The parent's own metrics, for whoever gathers: its folder (0700,
+        # the workers' user) is what keeps others out, so the socket itself
+        # may be opened by that user although root (before --uid) made it.
+        where = f"unix:{parent_socket_path(folder)}:mode=666:lockfile=0"
+        _Listener(reactor, where, metrics_site(parent_registry(pool.drops))).setServiceParent(top)
     _HandoffListener(reactor, options["port"], pool, limits.client_prefix6).setServiceParent(top)
     if options["metrics-port"] is not None and folder is not None:
         site = metrics_site(GatheredMetrics(reactor, folder, options["workers"]))

@@ -84,6 +84,8 @@ class WorkerPool(service.Service):
         self.cwd = cwd
         self.processes: dict[int, _WorkerProcess] = {}
         self.senders: dict[int, handoff.Sender] = {}
+        #: the connections this parent closed without handing them over
+        self.drops = handoff.Drops(reactor)
         self.delays = {index: self.MIN_DELAY for index in range(count)}
         self._restarts: dict[int, Any] = {}
         self._all_gone: Optional[defer.Deferred[None]] = None
@@ -119,7 +121,7 @@ class WorkerPool(service.Service):
         finally:
             worker_end.close()
         self.processes[index] = proto
-        self.senders[index] = handoff.Sender(self.reactor, parent_end)
+        self.senders[index] = handoff.Sender(self.reactor, parent_end, self.drops)
         log.info(
             "pingu: worker {index} started (pid {pid})",
             index=index,
@@ -138,6 +140,7 @@ class WorkerPool(service.Service):
                 sender.send(fd)
                 return
         os.close(fd)  # no worker at all, for now: the client retries
+        self.drops.dropped("no-worker")
 
     def _ended(self, proto: _WorkerProcess, reason: Failure) -> None:
         index = proto.index
@@ -181,6 +184,7 @@ class WorkerPool(service.Service):
         self._restarts.clear()
         for sender in list(self.senders.values()):
             sender.close()  # a worker whose channel closes stops too
+        self.drops.stop()
         if not self.processes:
             return None
         self._all_gone = defer.Deferred()

@@ -81,7 +81,10 @@ def worker_pid(server: PinguServer, index: int) -> int:
 
 @pytest.fixture
 def two(tmp_path):
-    args = ("--workers", "2", "--max-runs-per-client", "2", "--max-runs", "8", "--grace", "0.5")
+    args = (
+        "--workers", "2", "--max-runs-per-client", "2", "--max-runs", "8", "--grace", "0.5",
+        "--metrics-allow", "127.0.0.0/8",  # so that the workers have a metrics folder
+    )  # fmt: skip
     with PinguServer(tmp_path, args=args) as server:
         wait_until(lambda: len(workers_of(server)) == 2, 10)
         yield server
@@ -347,8 +350,10 @@ def test_metrics_show_every_worker_whichever_answers(tmp_path, where):
         assert total(samples, "pingu_runs_live", tool="ping", mode="json", worker="0") == 0
         assert total(samples, "pingu_child_processes") == 1
         assert total(samples, "pingu_runs_started_total", worker="1") == 1
+        # the parent's own, without a worker label
+        assert samples[("pingu_parent_dropped_total", frozenset({("reason", "no-worker")}))] == 0
         folder = metrics_folder(server)
-        assert sorted(os.listdir(folder)) == ["worker-0.sock", "worker-1.sock"]
+        assert sorted(os.listdir(folder)) == ["parent.sock", "worker-0.sock", "worker-1.sock"]
     assert not os.path.exists(folder)
 
 
