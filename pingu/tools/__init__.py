@@ -40,6 +40,11 @@ class OutputParser(Protocol):
     def feed(self, line: str) -> list[Event]:
         """Take one line (without its newline); return the events it completes."""
 
+    def pending(self, line: str) -> list[Event]:
+        """Take the line begun but not ended yet (offered after each chunk of
+        output, possibly again, longer, before it comes whole to ``feed``):
+        the events it already completes, which ``feed`` must not repeat."""
+
     def finish(self) -> list[Event]:
         """End of output: whatever the parser still held."""
 
@@ -64,9 +69,12 @@ class Tool(Protocol):
     def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
         """The full argv: a list, never a shell line, ``--`` before the literal."""
 
-    def parser(self, request: Optional[ResolvedRequest] = None) -> OutputParser:
+    def parser(
+        self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
+    ) -> OutputParser:
         """A fresh parser for one run's output (``request``: the run's, so
-        that a parser can tell the target's own answers from the hops')."""
+        that a parser can tell the target's own answers from the hops';
+        ``limits``: the server's, which bound the tool's defaults)."""
 
     def how(
         self,

@@ -281,6 +281,10 @@ class MtrParser:
             )
         ]
 
+    def pending(self, line: str) -> list[Event]:
+        """mtr's raw mode ends each line as it prints it: read it whole."""
+        return []
+
     def finish(self) -> list[Event]:
         """End of output: every probe still unanswered is lost."""
         out: list[Event] = []
@@ -315,7 +319,9 @@ class Mtr:
         """See :func:`build_argv`."""
         return build_argv(executable, request, limits)
 
-    def parser(self, request: Optional[ResolvedRequest] = None) -> MtrParser:
+    def parser(
+        self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
+    ) -> MtrParser:
         """A parser that knows the target, to leave out the hops past it."""
         return MtrParser(request.address if request is not None else None)
 

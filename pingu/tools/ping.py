@@ -97,7 +97,9 @@ class Ping:
         """See :func:`build_argv`."""
         return build_argv(executable, request, limits)
 
-    def parser(self, request: Optional[ResolvedRequest] = None) -> OutputParser:
+    def parser(
+        self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
+    ) -> OutputParser:
         """A parser that reads iputils, BusyBox and BSD ping output (it
         needs nothing of the request)."""
         return OutputParser()
