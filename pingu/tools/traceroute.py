@@ -35,16 +35,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from signal import SIGINT  # what pingu stops a run with (Run.stop)
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from pingu import events
 from pingu.events import Event
-from pingu.refusal import number, whole_number
-from pingu.tools.common import TOOL_ENV, OptionsDict, optional, seconds_arg
-
-if TYPE_CHECKING:
-    from pingu.limits import Limits
-    from pingu.request import ResolvedRequest
+from pingu.tools.common import TOOL_ENV, OptionsDict, seconds_arg
+from pingu.tools.spec import HOP_TABLE, Field, Limit, ResolvedRequest, checked
+from pingu.tools.spec import LimitValues as Limits
 
 #: Nothing inherited; the C locale keeps decimal points as the parser reads them.
 TRACEROUTE_ENV = TOOL_ENV
@@ -58,6 +55,30 @@ MIN_WAIT = 0.1
 #: The smallest packet: an IPv4 header and a UDP header (traceroute raises
 #: anything smaller to its minimum anyway).
 MIN_PACKET = 28
+
+#: The request fields traceroute takes.
+FIELDS = (
+    Field("max_hops", int, 1, "max_hops", "-m", "m", "Max hops", "largest TTL probed"),
+    Field("queries", int, 1, "max_queries", "-q", "q", "Queries", "probes per hop"),
+    Field("wait", float, MIN_WAIT, "max_wait", "", "w", "Wait",
+          "seconds to wait for a probe's answer", "s"),
+    Field("size", int, MIN_PACKET, "max_packet_size", "-s", "s", "Size",
+          "packet bytes, IP header included", "B"),
+)  # fmt: skip
+#: traceroute's limits (mtr's ``max_hops`` and ``size`` are bounded by the
+#: same two); the ceilings are traceroute 2.1's: "max hops cannot be more
+#: than 255", "no more than 10 probes per hop", a packet above 65000 bytes
+#: is "too big".
+LIMITS = (
+    Limit("max_hops", int, 30, "largest max_hops (TTL) a traceroute or mtr run may probe to",
+          ceiling=255),
+    Limit("max_queries", int, 10, "most probes per hop one traceroute run may send (queries)",
+          ceiling=10),
+    Limit("max_wait", float, 10.0, "longest wait for a traceroute probe's answer, seconds",
+          floor="positive"),
+    Limit("max_packet_size", int, 1500,
+          "largest packet traceroute and mtr send, bytes, IP header included", ceiling=65000),
+)  # fmt: skip
 
 # " 1  10.213.0.2  0.110 ms ..." : the hop number, then the probes.
 _HOP = re.compile(r"^ ?(?P<hop>\d{1,3}) +(?P<rest>\S.*)$")
@@ -212,19 +233,16 @@ class Traceroute:
     name = "traceroute"
     executable = "traceroute"
     package = "traceroute"
-    fields = ("max_hops", "queries", "wait", "size", "family")
+    fields = FIELDS
+    limits = LIMITS
+    target = "address"
+    display = HOP_TABLE
     env = TRACEROUTE_ENV
 
     def options(self, fields: Mapping[str, Any], limits: Limits) -> TracerouteOptions:
         """Check max_hops, queries, wait and size against the limits."""
 
-        return TracerouteOptions(
-            max_hops=optional(fields, "max_hops", whole_number, 1, limits.max_hops),
-            queries=optional(fields, "queries", whole_number, 1, limits.max_queries),
-            wait=optional(fields, "wait", number, MIN_WAIT, limits.max_wait),
-            size=optional(fields, "size", whole_number, MIN_PACKET, limits.max_packet_size),
-            family=fields.get("family"),
-        )
+        return TracerouteOptions(**checked(FIELDS, fields, limits), family=fields.get("family"))
 
     def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
         """See :func:`build_argv`."""
