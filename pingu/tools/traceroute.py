@@ -70,14 +70,14 @@ FIELDS = (
 #: than 255", "no more than 10 probes per hop", a packet above 65000 bytes
 #: is "too big".
 LIMITS = (
-    Limit("max_hops", int, 30, "largest max_hops (TTL) a traceroute or mtr run may probe to",
+    Limit("max_hops", int, 30, "largest max_hops (TTL) a run may probe to",
           ceiling=255),
     Limit("max_queries", int, 10, "most probes per hop one traceroute run may send (queries)",
           ceiling=10),
     Limit("max_wait", float, 10.0, "longest wait for a traceroute probe's answer, seconds",
           floor="positive"),
     Limit("max_packet_size", int, 1500,
-          "largest packet traceroute and mtr send, bytes, IP header included", ceiling=65000),
+          "largest packet a hop-by-hop run sends, bytes, IP header included", ceiling=65000),
 )  # fmt: skip
 
 # " 1  10.213.0.2  0.110 ms ..." : the hop number, then the probes.
