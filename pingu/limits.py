@@ -136,8 +136,12 @@ class ServerLimits:
         "resolve_timeout",
         *(limit.name for _, limit in tools.tool_limits() if limit.floor == "positive"),
     )  # fmt: skip
-    #: Fields whose bounds are spelled out in check() itself.
-    CHECKED_APART = ("client_prefix6",)
+    #: Fields whose bounds are spelled out in check() itself (or, for a
+    #: tool's limit that is not a number, by the tool's own ``parse``).
+    CHECKED_APART = (
+        "client_prefix6",
+        *(limit.name for _, limit in tools.tool_limits() if limit.parse is not None),
+    )
     #: Ceilings of the server's own limits that ping, the default tool, sets:
     #: above them every run would fail with ping's usage error (iputils
     #: 20221126: -i above 2147483 s is "bad timing interval", -w takes at
@@ -186,8 +190,10 @@ class ServerLimits:
             kind = _kind(f)
             if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueError(f"{option(f.name)} must be a whole number (got {value!r})")
+            if kind == "str" and not isinstance(value, str):
+                raise ValueError(f"{option(f.name)} must be text (got {value!r})")
             if kind not in ("int", "float"):
-                continue  # not a number: nothing numeric to check
+                continue  # not a number: its tool reads it (below)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{option(f.name)} must be a number (got {value!r})")
             # NaN passes every comparison below as False, and inf is no limit.
@@ -217,6 +223,11 @@ class ServerLimits:
                     f"the most {tool} accepts"
                 )
         for tool, limit in tools.tool_limits():
+            if limit.parse is not None:
+                try:
+                    limit.parse(getattr(self, limit.name))
+                except ValueError as e:
+                    raise ValueError(f"{option(limit.name)}: {e}") from None
             if not root and limit.user_floor is not None:
                 value = getattr(self, limit.name)
                 if value < limit.user_floor:
@@ -260,7 +271,7 @@ else:
 
 def limit_options() -> list[tuple[str, type, Any, str]]:
     """(option name, type, default, help) for every limit, for ``twistd`` options."""
-    types = {"int": int, "float": float}
+    types = {"int": int, "float": float, "str": str}
     return [
         (f.name.replace("_", "-"), types[_kind(f)], f.default, f.metadata["help"])
         for f in dataclasses.fields(Limits)

@@ -8,14 +8,17 @@ argv from a resolved request, its output parser, how its exit status
 becomes an ``end`` and which display kind shows it.  Everything else
 (``twistd pingu``'s options, the limits' checks, ``/pingu-info.json``, the
 CLI, ``./dev``'s packages, the docs' tables) is derived from :data:`TOOLS`,
-so a new tool is one more module registered here, and nothing outside this
-package names a tool.
+so a new tool is one more module here, and nothing outside this
+package names a tool.  A module of this package with a ``TOOL`` is
+registered by being there.
 
 Every tool speaks the one event vocabulary of :mod:`pingu.events`.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Mapping
 from typing import Any, Optional, Protocol
 
@@ -86,9 +89,16 @@ class Tool(Protocol):
 
 
 def _registry() -> dict[str, Tool]:
-    from pingu.tools import mtr, ping, traceroute
-
-    return {tool.name: tool for tool in (ping.TOOL, traceroute.TOOL, mtr.TOOL)}
+    # Every module of this package with a TOOL is a tool: adding a tool is
+    # adding its module.  The default tool first, then by name.
+    found: list[Tool] = []
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            tool = getattr(importlib.import_module(f"{__name__}.{module.name}"), "TOOL", None)
+            if tool is not None:
+                found.append(tool)
+    found.sort(key=lambda tool: (tool.name != DEFAULT_TOOL, tool.name))
+    return {tool.name: tool for tool in found}
 
 
 #: Every tool this server knows, by name.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional, Protocol, Union
+from typing import Any, Callable, Optional, Protocol, Union
 
 from pingu.refusal import number, whole_number
 
@@ -45,16 +45,19 @@ class Limit:
     0) or ``"positive"`` (above 0); ``ceiling``: the most the tool itself
     accepts; ``user_floor``: the least the tool accepts from a user other
     than root; ``below``: the limit this one may not exceed (a floor's
-    ceiling)."""
+    ceiling); ``parse``: for a limit that is not a number (a list, written
+    as text), what reads it, raising ``ValueError`` with the reason when
+    it cannot."""
 
     name: str
     kind: type
-    default: Union[int, float]
+    default: Union[int, float, str]
     help: str
     floor: str = "one"
     ceiling: Optional[Union[int, float]] = None
     user_floor: Optional[float] = None
     below: str = ""
+    parse: Optional[Callable[[Any], Any]] = None
 
     @property
     def option(self) -> str:
