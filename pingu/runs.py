@@ -84,7 +84,7 @@ class Run:
         self.done: defer.Deferred[Event] = defer.Deferred()
         self.argv: list[str] = []
         self.process: Optional[PingProcess] = None
-        self._parser = self.tool.parser(request)
+        self._parser = self.tool.parser(request, hub.limits)
         self._stopped_by: Optional[str] = None  # "client", "ceiling", "viewers", "shutdown"
         self._ceiling_call: Optional[Any] = None
         self._emitted = 0
@@ -162,7 +162,7 @@ class Run:
         limits = self.hub.limits
         self.argv = self.tool.argv(self.hub.executables[self.tool.name], self.request, limits)
         self.process = PingProcess(
-            self.hub.reactor, self._line, self._exited, limits.grace, limits.max_line
+            self.hub.reactor, self._line, self._exited, limits.grace, limits.max_line, self._pending
         )
         self._emit(
             events.start(
@@ -201,6 +201,10 @@ class Run:
 
     def _line(self, text: str, fd: int) -> None:
         for event in self._parser.feed(text):
+            self._emit(event)
+
+    def _pending(self, text: str, fd: int) -> None:
+        for event in self._parser.pending(text):
             self._emit(event)
 
     def _exited(self, exit_code: Optional[int], signal: Optional[int]) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Optional
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web import resource, server, static
 
-from pingu import __version__
+from pingu import __version__, tools
 from pingu.handshakes import GuardedChannel, HandshakeGuard
 from pingu.metrics import AllowedNetworks, MetricsResource
 from pingu.pagefiles import missing_files
@@ -115,6 +115,8 @@ def make_site(
         "ws": "ws",
         "version": __version__,
         "limits": dataclasses.asdict(factory.hub.limits),
+        # every tool with its fields and their bounds (the limits' values)
+        "tools": tools.describe(factory.hub.limits, factory.hub.executables),
         **(extra_info or {}),
     }
     root.putChild(b"pingu-info.json", _JSON(info))

@@ -26,7 +26,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
-from pingu import __version__
+from pingu import __version__, tools
 from pingu.limits import Limits, limit_options
 from pingu.request import Policy
 
@@ -78,10 +78,12 @@ class Options(usage.Options):
     optParameters = [
         ["port", "p", "8080", "port number or Twisted endpoint string (tcp:8080:interface=...)"],
         ["ping", None, "ping", "ping executable (a name on PATH or a path)"],
-        ["traceroute", None, None, "traceroute executable (default: traceroute on PATH, "
-         "if installed; otherwise traceroute requests are refused)"],
-        ["mtr", None, None, "mtr executable (default: mtr on PATH, if installed; "
-         "otherwise mtr requests are refused)"],
+    ] + [
+        [tool.name, None, None, f"{tool.name} executable (default: {tool.executable} on "
+         f"PATH, if installed; otherwise {tool.name} requests are refused)"]
+        for tool in tools.TOOLS.values()
+        if tool.name != tools.DEFAULT_TOOL
+    ] + [
         ["webdir", None, None, "folder of the page (default: the page shipped with pingu)"],
         ["router", None, None, "WAMP router URL to join as a node (ws://host:port/ws)"],
         ["realm", None, "pingu", "WAMP realm"],
@@ -332,7 +334,7 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             policy,
             ping=options["ping"],
             spawner=spawner,
-            paths={"traceroute": options["traceroute"], "mtr": options["mtr"]},
+            paths=tool_paths(options),
         )
     except ValueError as e:
         raise fail(str(e)) from None
@@ -530,7 +532,7 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
     # found ping and checked the limits): here, once, so that a mistake is
     # one line and not N dying workers.
     try:
-        find_tools({"traceroute": options["traceroute"], "mtr": options["mtr"]})
+        find_tools(tool_paths(options))
     except ValueError as e:
         raise fail(str(e)) from None
     top = LoggingService(_log_observer(options))
@@ -585,6 +587,12 @@ def _rmdir_quietly(folder: str) -> None:
     """Remove ``folder`` if it is empty (another worker's socket may be in it)."""
     with contextlib.suppress(OSError):
         os.rmdir(folder)
+
+
+def tool_paths(options: Options) -> dict[str, Optional[str]]:
+    """The executables the operator named for the tools other than ping
+    (``--<tool> PATH``; None: look it up on PATH)."""
+    return {name: options[name] for name in tools.TOOLS if name != tools.DEFAULT_TOOL}
 
 
 def _say_ping_capability(ping: str) -> None:
