@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.browser_helpers import ConsoleWatch, launched_chromium, open_page, screenshot, start_run, wait_ended
+from tests.browser_helpers import (
+    ConsoleWatch,
+    launched_chromium,
+    open_page,
+    screenshot,
+    start_run,
+    wait_ended,
+)
 from tests.server import PinguServer
 
 pytestmark = pytest.mark.browser
@@ -39,8 +46,10 @@ AN_HOUR_JS = """(n) => {
       lost += 1;
       continue;
     }
-    const rtt = (i >= 6000 && i < 7500 ? 38 : 22) + (congested ? 25 * rnd() : 0) + 3 * rnd() + (rnd() < 0.05 ? 40 * rnd() : 0);
-    events.push({type: "reply", seq, rtt_ms: +rtt.toFixed(2), t, raw: `64 bytes from x: icmp_seq=${seq} time=${rtt.toFixed(2)} ms`});
+    const rtt = (i >= 6000 && i < 7500 ? 38 : 22) + (congested ? 25 * rnd() : 0)
+      + 3 * rnd() + (rnd() < 0.05 ? 40 * rnd() : 0);
+    const raw = `64 bytes from x: icmp_seq=${seq} time=${rtt.toFixed(2)} ms`;
+    events.push({type: "reply", seq, rtt_ms: +rtt.toFixed(2), t, raw});
   }
   window.pinguTest.feed(0, 0, events);
   return lost;
@@ -58,7 +67,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PinguServer]:
         yield s
 
 
-def an_hour(browser: Any, server: PinguServer, viewport: dict, scheme: str = "light") -> tuple[Any, Any, int]:
+def an_hour(
+    browser: Any, server: PinguServer, viewport: dict, scheme: str = "light"
+) -> tuple[Any, Any, int]:
     ctx = browser.new_context(viewport=viewport, color_scheme=scheme)
     page = ctx.new_page()
     page.set_default_timeout(15_000)
@@ -72,7 +83,9 @@ def an_hour(browser: Any, server: PinguServer, viewport: dict, scheme: str = "li
     return ctx, console, lost
 
 
-def test_an_hour_is_drawn_as_smoke_and_its_raw_points_on_demand(browser: Any, server: PinguServer) -> None:
+def test_an_hour_is_drawn_as_smoke_and_its_raw_points_on_demand(
+    browser: Any, server: PinguServer
+) -> None:
     ctx, console, lost = an_hour(browser, server, DESKTOP)
     page = ctx.pages[0]
     chart = page.evaluate(CHART_JS)
@@ -121,7 +134,9 @@ def test_an_hour_is_drawn_as_smoke_and_its_raw_points_on_demand(browser: Any, se
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", ["desktop", "phone"])
-def test_the_smoke_fits_every_width_and_scheme(browser: Any, server: PinguServer, scheme: str, width: str) -> None:
+def test_the_smoke_fits_every_width_and_scheme(
+    browser: Any, server: PinguServer, scheme: str, width: str
+) -> None:
     ctx, console, _ = an_hour(browser, server, DESKTOP if width == "desktop" else PHONE, scheme)
     page = ctx.pages[0]
     box = page.locator(".panel .chart-wrap").bounding_box()
@@ -130,6 +145,7 @@ def test_the_smoke_fits_every_width_and_scheme(browser: Any, server: PinguServer
     canvas = page.locator(".panel .chart canvas").bounding_box()
     assert canvas is not None and canvas["x"] + canvas["width"] <= box["x"] + box["width"] + 1
     assert page.is_visible(".panel .chart-view")
-    page.locator(".panel").first.screenshot(path=str(screenshot(page, f"smoke-{width}-{scheme}", full_page=False)))
+    shot = screenshot(page, f"smoke-{width}-{scheme}", full_page=False)
+    page.locator(".panel").first.screenshot(path=str(shot))
     assert console.errors == []
     ctx.close()
