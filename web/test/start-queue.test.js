@@ -1,0 +1,169 @@
+// The page's pacing of its starts (web/start-queue.js), on a clock the test moves.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { RATE_SHARE, StartQueue, pacingLimits } from "../start-queue.js";
+
+/** A queue on a fake clock: advance(s) runs the timers due. */
+function fakeQueue() {
+  let now = 0;
+  let timers = [];
+  let changes = 0;
+  const queue = new StartQueue({
+    now: () => now,
+    later: (fn, ms) => {
+      const timer = { at: now + ms / 1000, fn };
+      timers.push(timer);
+      return timer;
+    },
+    cancelLater: (timer) => {
+      timers = timers.filter((t) => t !== timer);
+    },
+    changed: () => {
+      changes += 1;
+    },
+  });
+  const advance = (seconds) => {
+    const end = now + seconds;
+    for (;;) {
+      const due = timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      timers = timers.filter((t) => t !== due);
+      now = due.at;
+      due.fn();
+    }
+    now = end;
+  };
+  return { queue, advance, now: () => now, changes: () => changes };
+}
+
+const LIMITS = { max_starts_per_second: 10, max_runs_per_client: 20, max_connections_per_client: 50, max_handshakes_per_client: 8 };
+
+describe("pacingLimits", () => {
+  it("reads the server's names; missing or nonsense is no limit", () => {
+    assert.deepEqual(pacingLimits(LIMITS), { startsPerSecond: 10, runs: 20, connections: 50, handshakes: 8 });
+    assert.deepEqual(pacingLimits({ max_runs_per_client: 0, max_starts_per_second: "9" }), {
+      startsPerSecond: Infinity, runs: Infinity, connections: Infinity, handshakes: Infinity,
+    }); // fmt: skip
+    assert.equal(pacingLimits(null).runs, Infinity);
+  });
+
+  it("has no socket limits for a WAMP node (its runs share the page's one session)", () => {
+    const l = pacingLimits(LIMITS, { sockets: false });
+    assert.equal(l.connections, Infinity);
+    assert.equal(l.handshakes, Infinity);
+    assert.equal(l.runs, 20);
+  });
+});
+
+describe("StartQueue", () => {
+  it("starts at once what the limits allow, and the rest as they allow, in order", () => {
+    const { queue, advance } = fakeQueue();
+    queue.setLimits(null, pacingLimits({ max_starts_per_second: 10 }));
+    const started = [];
+    for (let i = 0; i < 20; i += 1) queue.enqueue(null, () => started.push(i));
+    assert.deepEqual(started, [0, 1, 2, 3, 4, 5, 6, 7, 8]); // a burst of 10 less the token kept in hand
+    assert.equal(queue.waiting(), 11);
+    advance(1 / (10 * RATE_SHARE) - 0.001);
+    assert.equal(started.length, 9);
+    advance(0.002);
+    assert.equal(started.length, 10);
+    advance(2);
+    assert.deepEqual(started, [...Array(20).keys()]);
+    assert.equal(queue.waiting(), 0);
+  });
+
+  it("never starts faster than the server's bucket allows, in any second", () => {
+    const { queue, advance, now } = fakeQueue();
+    queue.setLimits(null, pacingLimits({ max_starts_per_second: 10 }));
+    const times = [];
+    for (let i = 0; i < 60; i += 1) queue.enqueue(null, () => times.push(now()));
+    advance(10);
+    assert.equal(times.length, 60);
+    // the server's bucket (pingu/clients.py RateLimit): 10 tokens, 10 a second
+    let tokens = 10;
+    let last = 0;
+    for (const t of times) {
+      tokens = Math.min(10, tokens + (t - last) * 10);
+      last = t;
+      assert.ok(tokens >= 1, `a start at ${t.toFixed(3)} s finds ${tokens.toFixed(2)} tokens`);
+      tokens -= 1;
+    }
+  });
+
+  it("keeps at most max_handshakes_per_client sockets in their handshake", () => {
+    const { queue, advance } = fakeQueue();
+    queue.setLimits(null, pacingLimits(LIMITS));
+    const going = [];
+    for (let i = 0; i < 20; i += 1) queue.enqueue(null, (ticket) => going.push(ticket));
+    advance(5);
+    assert.equal(going.length, 8);
+    queue.opened(going[0]);
+    queue.opened(going[1]);
+    assert.equal(going.length, 10);
+    queue.opened(going[0]); // said twice: frees one handshake only
+    assert.equal(going.length, 10);
+  });
+
+  it("keeps at most max_runs_per_client runs, the next starting when one ends", () => {
+    const { queue, advance } = fakeQueue();
+    queue.setLimits(null, pacingLimits({ max_runs_per_client: 3 }));
+    const going = [];
+    for (let i = 0; i < 5; i += 1) queue.enqueue(null, (ticket) => going.push(ticket));
+    advance(5);
+    assert.equal(going.length, 3);
+    assert.equal(queue.position(queue.queue[1]), 2);
+    queue.ended(going[1]);
+    assert.equal(going.length, 4);
+    queue.closed(going[1]); // the run was freed already: nothing more
+    assert.equal(going.length, 4);
+    queue.closed(going[0]);
+    assert.equal(going.length, 5);
+  });
+
+  it("holds a connection until the socket closes", () => {
+    const { queue } = fakeQueue();
+    queue.setLimits(null, pacingLimits({ max_connections_per_client: 2 }));
+    const going = [];
+    for (let i = 0; i < 3; i += 1) queue.enqueue(null, (ticket) => going.push(ticket));
+    queue.opened(going[0]);
+    queue.ended(going[0]);
+    assert.equal(going.length, 2); // the run ended but its socket is still open
+    queue.closed(going[0]);
+    assert.equal(going.length, 3);
+  });
+
+  it("paces each place apart (WAMP nodes)", () => {
+    const { queue } = fakeQueue();
+    queue.setLimits("alpha", pacingLimits({ max_runs_per_client: 1 }, { sockets: false }));
+    queue.setLimits("beta", pacingLimits({ max_runs_per_client: 1 }, { sockets: false }));
+    const going = [];
+    for (const node of ["alpha", "alpha", "beta"]) queue.enqueue(node, (t) => going.push(t.key));
+    assert.deepEqual(going, ["alpha", "beta"]);
+    assert.equal(queue.waiting("alpha"), 1);
+    assert.equal(queue.waiting("beta"), 0);
+  });
+
+  it("forgets a cancelled start, which frees nothing", () => {
+    const { queue } = fakeQueue();
+    queue.setLimits(null, pacingLimits({ max_runs_per_client: 1 }));
+    const going = [];
+    const first = queue.enqueue(null, (t) => going.push(t));
+    const second = queue.enqueue(null, (t) => going.push(t));
+    const third = queue.enqueue(null, (t) => going.push(t));
+    queue.cancel(second);
+    queue.cancel(second);
+    assert.equal(queue.waiting(), 1);
+    queue.closed(first);
+    assert.deepEqual(going, [first, third]);
+  });
+
+  it("says how many may ever run at once", () => {
+    const { queue } = fakeQueue();
+    queue.setLimits(null, pacingLimits(LIMITS));
+    assert.equal(queue.capacity(null), 20);
+    queue.setLimits(null, pacingLimits({ max_runs_per_client: 20, max_connections_per_client: 5 }));
+    assert.equal(queue.capacity(null), 5);
+    assert.equal(queue.capacity("unknown"), Infinity);
+  });
+});
