@@ -21,6 +21,7 @@ COLUMNS = [
     Column("completed/s", "achieved_per_s", num(0)),
     Column("first line p50/p99 ms", ("first_line.p50_ms", "first_line.p99_ms"), slash(1)),
     Column("server CPU %", "server_cpu_pct"),
+    Column("server CPU ms/session", "server_cpu_ms_per_session", num(2)),
     Column("children CPU %", "kids_cpu_pct"),
     FAILURES,
 ]
@@ -72,6 +73,11 @@ def run(ctx: Ctx) -> dict:
                     span = max((done - res["window"][0]) / 1e9, launch)
                     usage = sampler.window(res["window"][0], done)
                     row["machine_pct"] = usage.get("machine_pct")
+                    # The server's CPU over the window, shared by the sessions
+                    # that completed in it: a session's cost (connect, upgrade,
+                    # request, spawn, first line, end, close, log).
+                    cpu_s = usage["cpu_pct"] / 100 * usage["seconds"]
+                    row["server_cpu_ms_per_session"] = 1000 * cpu_s / len(ok) if ok else None
                     row.update(
                         asked=len(sess) + res.get("skipped", 0),
                         ok=len(ok),
