@@ -64,6 +64,10 @@ def run(ctx: Ctx) -> dict:
                         },
                         timeout=step + 90,
                     )
+                    # Every run of the step ended (its ping reaped) before the
+                    # last sample: the server's CPU from the first sample to
+                    # it is what the step's sessions cost, whole.
+                    wait_children(server, 0, 10)
                     sampler.stop()
                     sess = res["sessions"]
                     errors = session_errors(res, ok_codes=(1000, 1005, None))
@@ -73,11 +77,13 @@ def run(ctx: Ctx) -> dict:
                     span = max((done - res["window"][0]) / 1e9, launch)
                     usage = sampler.window(res["window"][0], done)
                     row["machine_pct"] = usage.get("machine_pct")
-                    # The server's CPU over the window, shared by the sessions
-                    # that completed in it: a session's cost (connect, upgrade,
-                    # request, spawn, first line, end, close, log).
-                    cpu_s = usage["cpu_pct"] / 100 * usage["seconds"]
-                    row["server_cpu_ms_per_session"] = 1000 * cpu_s / len(ok) if ok else None
+                    # A session's cost (connect, upgrade, request, spawn, first
+                    # line, end, close, log): the server's CPU over the whole
+                    # step, its end included, shared by the step's sessions.
+                    first, last = sampler.samples[0], sampler.samples[-1]
+                    row["server_cpu_ms_per_session"] = (
+                        (last.cpu - first.cpu) / 1e6 / len(sess) if sess else None
+                    )
                     row.update(
                         asked=len(sess) + res.get("skipped", 0),
                         ok=len(ok),
