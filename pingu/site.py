@@ -9,7 +9,8 @@ operator names (``--metrics-allow``; 404 for everybody else).
 Every request, the WebSocket upgrade included, is answered only for a
 ``Host`` this server knows (:mod:`pingu.hosts`: 421 otherwise, before any
 resource is looked at), and every connection is under the site's
-:class:`~pingu.handshakes.HandshakeGuard`.
+:class:`~pingu.handshakes.HandshakeGuard`.  A connection whose first request
+is a WebSocket upgrade goes straight to Autobahn (:mod:`pingu.upgrade`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pingu import __version__, tools
 from pingu.handshakes import GuardedChannel, HandshakeGuard
 from pingu.metrics import AllowedNetworks, MetricsResource
 from pingu.pagefiles import missing_files
+from pingu.upgrade import FirstRequest
 from pingu.websocket import PinguWebSocketFactory
 
 
@@ -70,7 +72,10 @@ class _MisdirectedHost(resource.ErrorPage):
 
 
 class PinguSite(server.Site):
-    """A ``Site`` that answers only for its own names, under a handshake guard."""
+    """A ``Site`` that answers only for its own names, under a handshake guard.
+
+    Its connections start as :class:`~pingu.upgrade.FirstRequest`, which
+    hands them to ``websocket_factory`` or to :meth:`http_channel`."""
 
     def __init__(
         self, root: resource.Resource, factory: PinguWebSocketFactory, guard: HandshakeGuard
@@ -80,9 +85,14 @@ class PinguSite(server.Site):
         super().__init__(root, timeout=factory.hub.limits.handshake_timeout)
         self.names = factory.names
         self.guard = guard
+        self.websocket_factory = factory
         self.displayTracebacks = False
 
     def buildProtocol(self, addr: Any) -> Any:
+        return FirstRequest(self, addr)
+
+    def http_channel(self, addr: Any) -> Any:
+        """Twisted Web's channel for a connection (``protocol``), guarded."""
         channel = super().buildProtocol(addr)
         channel.guard = self.guard
         return channel

@@ -19,13 +19,11 @@ events, or the refusal, back into messages and close codes.
 
 from __future__ import annotations
 
-import pprint
 import struct
 import types
 from typing import Any, Optional
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket import protocol as autobahn_protocol
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.internet.interfaces import ISSLTransport
@@ -380,37 +378,20 @@ def _with_options(protocol: type, factory: WebSocketServerFactory) -> type:
 
     Autobahn copies each of its ~50 options from the factory onto every
     connection (``_connectionMade``) unless the protocol's class has it
-    already: one copy per server instead of one per connection."""
-    options = {name: getattr(factory, name) for name in protocol.CONFIG_ATTRS}
+    already, and lists them, copied or not, for a debug line it formats with
+    ``pprint.pformat`` whether or not debug lines are kept: 5.7 % of a
+    session's CPU (bench/PROFILE.md).  Here the options are the class's, and
+    its ``CONFIG_ATTRS`` is empty, so Autobahn has nothing to copy or list:
+    one copy per server, nothing per connection."""
+    options: dict[str, Any] = {
+        name: getattr(factory, name) for name in WebSocketServerProtocol.CONFIG_ATTRS
+    }
     # A function option (perMessageCompressionAccept) must not become a method.
     for name, value in options.items():
         if isinstance(value, types.FunctionType):
             options[name] = staticmethod(value)
+    options["CONFIG_ATTRS"] = ()
     return type(protocol.__name__, (protocol,), options)
-
-
-class _Pformat:
-    """``pprint.pformat(value)``, computed only if the text is needed.
-
-    Autobahn formats its options (and the transport's details) for a debug
-    line on every connection, whether or not debug lines are kept: 5.7 % of
-    the CPU of a session (bench/PROFILE.md)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __format__(self, spec: str) -> str:
-        return format(pprint.pformat(self.value), spec)
-
-    def __str__(self) -> str:
-        return pprint.pformat(self.value)
-
-
-autobahn_protocol.pformat = _Pformat
-# The one other use of that name must still give a str.
-autobahn_protocol.Timings.__str__ = lambda self: pprint.pformat(self._timings)  # type: ignore[method-assign]
 
 
 class PinguWebSocketFactory(WebSocketServerFactory):
