@@ -26,13 +26,15 @@ import json
 import os
 import signal
 import time
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests import crossbar
 from tests.crossbar import Node, Router, router_worker
-from tests.test_adversarial_wamp import Session
+from tests.harness.service import wait_until
+from tests.test_adversarial_wamp import SECOND, Session, WampError
 
 pytestmark = [pytest.mark.wamp, crossbar.needed]
 
@@ -167,4 +169,55 @@ def test_a_call_over_the_routers_message_size_ends_its_session(router, node):
     try:
         assert other.call(f"pingu.{NODE}.runs") == []
     finally:
+        other.close()
+
+
+# -- privacy between viewers (issue 17 item 8) ---------------------------------
+#
+# Runs are public on a router (runs() lists every live shared run, anyone may
+# watch any by its topic, see docs/threat-model.rst); what a viewer cannot do
+# is watch by pattern, unseen by the node's per-client accounting.  Shown able
+# to fail: with the viewer role's old static permission (``pingu.`` prefix,
+# subscribe allowed) the prefix and wildcard subscriptions are accepted.
+
+
+def subscribe(session: Session, topic: str, **options: Any) -> Any:
+    request = next(session._ids)
+    session.ws.send(json.dumps([32, request, options, topic]))
+    return session.wait(request)
+
+
+@pytest.mark.parametrize(
+    "topic, match",
+    [("pingu.", "prefix"), (f"pingu.{NODE}.run.", "prefix"), ("pingu..run.", "wildcard")],
+)
+def test_a_viewer_cannot_subscribe_by_pattern(router, node, topic, match):
+    session = Session(router.port)
+    try:
+        with pytest.raises(WampError) as refused:
+            subscribe(session, topic, match=match)
+        assert refused.value.error == "wamp.error.not_authorized"
+    finally:
+        session.close()
+
+
+def test_a_viewer_still_watches_a_run_by_its_topic_and_is_counted(router, node):
+    session = Session(router.port, "127.0.0.3")  # a client of its own: no earlier test's rate
+    other = Session(router.port, SECOND)
+    try:
+        reply = session.call(f"pingu.{NODE}.start", "127.0.0.1", interval=0.2, count=30)
+        subscribe(other, reply["topic"])  # exact: allowed
+
+        def viewers() -> int:
+            runs = session.call(f"pingu.{NODE}.runs")
+            return next(run["viewers"] for run in runs if run["topic"] == reply["topic"])
+
+        assert wait_until(lambda: viewers() == 2, 10, interval=0.2)
+        # nor may a viewer call anything outside pingu's procedures
+        with pytest.raises(WampError) as refused:
+            other.call("router.authorize_viewer", {}, "pingu.x", "subscribe", {"match": "prefix"})
+        assert refused.value.error == "wamp.error.not_authorized"
+        session.call(f"pingu.{NODE}.stop", reply["run"])
+    finally:
+        session.close()
         other.close()

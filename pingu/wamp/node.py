@@ -115,9 +115,7 @@ def check_arguments(procedure: Callable[..., Any], args: tuple[Any, ...], kwargs
     try:
         inspect.signature(procedure).bind(*args, details=None, **kwargs)
     except TypeError as e:
-        raise Refused(
-            CloseCode.BAD_REQUEST, "wrong-type", f"{procedure.__name__}: {e}"
-        ) from None
+        raise Refused(CloseCode.BAD_REQUEST, "wrong-type", f"{procedure.__name__}: {e}") from None
 
 
 class PinguNode(ApplicationSession):
