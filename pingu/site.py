@@ -25,6 +25,7 @@ from pingu import __version__
 from pingu.handshakes import GuardedChannel, HandshakeGuard
 from pingu.metrics import MetricsResource
 from pingu.pagefiles import missing_files
+from pingu.pageheaders import HeadersOnEveryResponse, page_headers
 from pingu.websocket import PinguWebSocketFactory
 
 
@@ -112,6 +113,7 @@ def make_site(
     info = {
         "mode": "ws",
         "ws": "ws",
+        "routers": [],  # the routers a link may point the page at (--page-router)
         "version": __version__,
         "limits": dataclasses.asdict(factory.hub.limits),
         **(extra_info or {}),
@@ -128,7 +130,7 @@ def make_site(
         factory.hub.metrics,
     )
     factory.handshakes = guard
-    site = PinguSite(root, factory, guard)
+    site = PinguSite(HeadersOnEveryResponse(root, page_headers(info["routers"])), factory, guard)
     site.protocol = GuardedChannel
     return site
 

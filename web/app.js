@@ -20,7 +20,7 @@ import { Form } from "./form.js";
 import { NodeList } from "./nodes.js";
 import { setConn } from "./status.js";
 import { installTestHook } from "./test-hook.js";
-import { readQuery, writeQuery } from "./url-state.js";
+import { checkRouter, readQuery, withoutRouter, writeQuery } from "./url-state.js";
 import * as wamp from "./wamp.js";
 import { WampSource } from "./wamp-source.js";
 import { WsSource, wsURL } from "./ws-source.js";
@@ -157,6 +157,16 @@ async function boot() {
   const info = app.info;
   form.applyLimits(info?.limits);
   if (info?.version) $("#version").textContent = `pingu ${info.version}`;
+  const { refused } = checkRouter(query.router, info, location);
+  if (refused) {
+    // not connected to, not kept in the link, and nothing of the link started
+    query.router = query.realm = null;
+    const rest = withoutRouter(location.search);
+    history.replaceState(null, "", rest ? `?${rest}` : location.pathname);
+    setConn("error", `Refused router ${refused}: this page's server does not list it (see /pingu-info.json)`);
+    form.showError(`This link asks for the router ${refused}, which this page's server does not list: refused.`);
+    return;
+  }
   if (query.router || info?.mode === "wamp") {
     app.mode = document.body.dataset.mode = "wamp";
     app.nodes = new NodeList();
