@@ -88,6 +88,8 @@ class HeadersOnEveryResponse(resource.Resource):
 
     def getChildWithDefault(self, path: bytes, request: Any) -> Any:
         self._set(request)
+        if path in self.children:  # put on this root (Crossbar's /ws, for one)
+            return self.children[path]
         return self.inner.getChildWithDefault(path, request)
 
     def render(self, request: Any) -> Any:
