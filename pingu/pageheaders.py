@@ -14,11 +14,15 @@ this file by its path: only the standard library and Twisted here).
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from twisted.web import resource
+
+_HOST = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
 
 
 def router_origin(url: str) -> str:
@@ -33,9 +37,17 @@ def router_origin(url: str) -> str:
         raise ValueError(f"a router's URL is ws://host[:port]/path or wss://..., not {url!r}")
     if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
         raise ValueError(f"a router's URL has no user, query or fragment: {url!r}")
-    # urlsplit keeps the host as written; a CSP source is the host (lower case)
-    host = parts.hostname
-    host = f"[{host}]" if ":" in host else host
+    if any(c.isspace() for c in url):
+        raise ValueError(f"a router's URL has no spaces: {url!r}")
+    host = parts.hostname  # lower case
+    if ":" in host:
+        try:
+            host = f"[{ipaddress.IPv6Address(host)}]"
+        except ValueError:
+            raise ValueError(f"not an IPv6 address in {url!r}") from None
+    elif not _HOST.match(host):
+        # it goes into a header: a ';' or a quote would be a CSP of its own
+        raise ValueError(f"a router's host is letters, digits, '.' and '-' only: {url!r}")
     default = {"ws": 80, "wss": 443}[parts.scheme]
     return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
