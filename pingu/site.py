@@ -27,6 +27,7 @@ from pingu import __version__, tools
 from pingu.handshakes import GuardedChannel, HandshakeGuard
 from pingu.metrics import AllowedNetworks, MetricsResource
 from pingu.pagefiles import missing_files
+from pingu.pageheaders import HeadersOnEveryResponse, page_headers
 from pingu.upgrade import FirstRequest
 from pingu.websocket import PinguWebSocketFactory
 
@@ -123,6 +124,7 @@ def make_site(
     info = {
         "mode": "ws",
         "ws": "ws",
+        "routers": [],  # the routers a link may point the page at (--page-router)
         "version": __version__,
         "limits": dataclasses.asdict(factory.hub.limits),
         # every tool with its fields and their bounds (the limits' values)
@@ -141,7 +143,7 @@ def make_site(
         factory.hub.metrics,
     )
     factory.handshakes = guard
-    site = PinguSite(root, factory, guard)
+    site = PinguSite(HeadersOnEveryResponse(root, page_headers(info["routers"])), factory, guard)
     site.protocol = GuardedChannel
     return site
 

@@ -121,6 +121,7 @@ class Options(usage.Options):
         self["server-name"] = []
         self["trusted-proxy"] = []
         self["metrics-allow"] = []
+        self["page-router"] = []
 
     def parseOptions(self, options: Optional[list[str]] = None) -> None:
         # Kept for --workers: each worker is started with the same options,
@@ -148,6 +149,16 @@ class Options(usage.Options):
         """also serve /metrics on the page's port, to peers in this network
         only (repeatable; by default /metrics is not on the page's port)"""
         self["metrics-allow"].append(_network(cidr))
+    def opt_page_router(self, url: str) -> None:
+        """a WAMP router (ws:// or wss:// URL) a link may point the page at with
+        ?router= (repeatable); the page refuses any other but its own origin's"""
+        from pingu.pageheaders import router_origin
+
+        try:
+            router_origin(url)
+        except ValueError as e:
+            raise fail(f"--page-router: {e}") from None
+        self["page-router"].append(url)
 
     def opt_allow(self, cidr: str) -> None:
         """only ping addresses in this network (repeatable)"""
@@ -378,7 +389,9 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             _Listener(reactor, where, metrics_site(hub.metrics.registry)).setServiceParent(top)
             gathered = GatheredMetrics(reactor, folder, worker[1])
         # The page shows the limits the operator set, not this worker's share.
-        info = None if worker is None else {"limits": dataclasses.asdict(options["limits"])}
+        info: dict[str, Any] = {"routers": list(options["page-router"])}
+        if worker is not None:
+            info["limits"] = dataclasses.asdict(options["limits"])
         site = make_site(
             factory, webdir, extra_info=info, metrics_allow=metrics_allow,
             metrics_resource=gathered,

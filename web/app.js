@@ -20,7 +20,7 @@ import { Form } from "./form.js";
 import { NodeList } from "./nodes.js";
 import { setConn } from "./status.js";
 import { installTestHook } from "./test-hook.js";
-import { readQuery, writeQuery } from "./url-state.js";
+import { checkRouter, readQuery, withoutRouter, writeQuery } from "./url-state.js";
 import * as wamp from "./wamp.js";
 import { WampSource } from "./wamp-source.js";
 import { WsSource, wsURL } from "./ws-source.js";
@@ -157,6 +157,14 @@ async function boot() {
   const info = app.info;
   form.applyLimits(info?.limits);
   if (info?.version) $("#version").textContent = `pingu ${info.version}`;
+  // A router the server does not list: never connected to, dropped from the
+  // link, and none of the link's runs started; the page stays in its own mode.
+  const { refused } = checkRouter(query.router, info, location);
+  if (refused) {
+    query.router = query.realm = null;
+    const rest = withoutRouter(location.search);
+    history.replaceState(null, "", rest ? `?${rest}` : location.pathname);
+  }
   if (query.router || info?.mode === "wamp") {
     app.mode = document.body.dataset.mode = "wamp";
     app.nodes = new NodeList();
@@ -168,9 +176,13 @@ async function boot() {
     if (info) setConn("ok", `WebSocket · ${location.host || "local"}`);
     else setConn("error", "Cannot read pingu-info.json: is this page served by twistd pingu?");
   }
+  if (refused) {
+    setConn("error", `Refused router ${refused}: this page's server does not list it`);
+    form.showError(`This link asks for the router ${refused}, which this page's server does not list (see /pingu-info.json): refused, nothing started.`);
+  }
   app.ready = true;
   document.body.dataset.ready = "true";
-  if (query.targets.length) submit();
+  if (query.targets.length && !refused) submit();
   else $("#target").focus();
 }
 

@@ -8,6 +8,7 @@ errors.  Who watches what is :mod:`.viewers`; ended runs are :mod:`.retention`.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Optional
 
 from autobahn.twisted.wamp import ApplicationSession
@@ -39,6 +40,16 @@ log = Logger(namespace="pingu")
 MAX_CRA_ITERATIONS = 100_000
 MAX_CRA_KEYLEN = 64
 
+#: The most calls of one procedure the router holds for this node at once
+#: (``RegisterOptions(concurrency=)``: Crossbar answers any further call at
+#: once with ``crossbar.error.max_concurrency_reached``).  The node answers a
+#: call in well under a millisecond, refusals included, so calls pile up only
+#: while it cannot read (a stalled or overloaded node); without the bound
+#: the router would hold every one of them, each up to its transport's
+#: ``max_message_size``.  Crossbar has no bound per caller (see
+#: docs/threat-model.rst): this one is per procedure, for all callers.
+MAX_PENDING_CALLS = 256
+
 
 def wamp_error(refused: Refused) -> ApplicationError:
     """The WAMP error of a refusal: its URI says the kind, kwargs the details."""
@@ -68,6 +79,43 @@ class CallMeter:
             )
         if not self.total.take(self.TOTAL, now):
             raise busy("too-many-calls", "this node is answering too many calls")
+
+
+class RefusalLog:
+    """At most one log line per refusal reason a second (``pingu: refused``),
+    saying how many were left out since the last one: a viewer's flood of
+    refused calls must not become a flood of log lines (issue 17)."""
+
+    def __init__(self) -> None:
+        self.lines = RateLimit(1.0)
+        self.unlogged: dict[str, int] = {}  # reason -> refusals since its last line
+
+    def refused(self, client: str, refused: Refused, now: float) -> None:
+        """Log ``refused`` unless its reason has had its line this second."""
+        reason = refused.reason
+        if not self.lines.take(reason, now):
+            self.unlogged[reason] = self.unlogged.get(reason, 0) + 1
+            return
+        log.info(
+            "pingu: refused {client}: {reason}: {message} ({unlogged} more refused "
+            "for this reason since its last line)",
+            client=client,
+            reason=reason,
+            message=refused.message,
+            unlogged=self.unlogged.pop(reason, 0),
+            event="refused",
+            face="wamp",
+        )
+
+
+def check_arguments(procedure: Callable[..., Any], args: tuple[Any, ...], kwargs: Any) -> None:
+    """:class:`Refused` (bad request) unless ``procedure`` takes these
+    arguments: a call the procedure cannot take is a viewer's error, answered
+    as one, not a traceback in the node's log."""
+    try:
+        inspect.signature(procedure).bind(*args, details=None, **kwargs)
+    except TypeError as e:
+        raise Refused(CloseCode.BAD_REQUEST, "wrong-type", f"{procedure.__name__}: {e}") from None
 
 
 class PinguNode(ApplicationSession):
@@ -107,6 +155,7 @@ class PinguNode(ApplicationSession):
         self.ended = state.ended
         limits = self.hub.limits
         self.meter = CallMeter(limits.max_calls_per_second, limits.max_calls_per_second_total)
+        self.refusal_log = RefusalLog()
 
     # -- joining ---------------------------------------------------------------
 
@@ -173,7 +222,7 @@ class PinguNode(ApplicationSession):
 
     @defer.inlineCallbacks
     def _register_all(self) -> Any:
-        with_caller = RegisterOptions(details_arg="details")
+        with_caller = RegisterOptions(details_arg="details", concurrency=MAX_PENDING_CALLS)
         viewers = self.viewers
         # meta events first: a viewer must not come before they are heard
         yield self.subscribe(self.clients.joined, "wamp.session.on_join")
@@ -194,7 +243,9 @@ class PinguNode(ApplicationSession):
         yield self.register(
             self._metered(self.nodes),
             NODES_PROCEDURE,
-            options=RegisterOptions(invoke="roundrobin", details_arg="details"),
+            options=RegisterOptions(
+                invoke="roundrobin", details_arg="details", concurrency=MAX_PENDING_CALLS
+            ),
         )
 
     def onLeave(self, details: Any) -> None:
@@ -208,19 +259,21 @@ class PinguNode(ApplicationSession):
         )
         super().onLeave(details)
 
+    def onUserError(self, fail: Any, msg: str) -> None:
+        # Autobahn logs every error a procedure raises, one line each: an
+        # ApplicationError is the node's answer to a viewer (a refusal,
+        # already logged by RefusalLog at most once a second, or no such
+        # run), and a viewer's flood of them must not flood the log.
+        if isinstance(getattr(fail, "value", None), ApplicationError):
+            return
+        super().onUserError(fail, msg)
+
     # -- procedures ------------------------------------------------------------
 
     def _refuse(self, client: str, refused: Refused) -> ApplicationError:
         """Count and log a refusal (as the WebSocket face does); its WAMP error."""
         self.hub.metrics.refused(refused.reason)
-        log.info(
-            "pingu: refused {client}: {reason}: {message}",
-            client=client,
-            reason=refused.reason,
-            message=refused.message,
-            event="refused",
-            face="wamp",
-        )
+        self.refusal_log.refused(client, refused, self.hub.reactor.seconds())
         return wamp_error(refused)
 
     def viewer_count(self) -> int:
@@ -235,6 +288,7 @@ class PinguNode(ApplicationSession):
             client = yield self.clients.client(getattr(details, "caller", None))
             try:
                 self.meter.take(client, self.hub.reactor.seconds())
+                check_arguments(procedure, args, kwargs)
             except Refused as refused:
                 raise self._refuse(client, refused) from None
             result = yield defer.maybeDeferred(procedure, *args, details=details, **kwargs)

@@ -54,6 +54,8 @@ def router_config(
             for path in (transport.get("paths") or {}).values():
                 if path.get("type") == "static":
                     path["directory"] = str(webdir or REPO / "web")
+                if path.get("type") == "resource" and "directory" in path.get("extra", {}):
+                    path["extra"]["directory"] = str(webdir or REPO / "web")  # pingu_router.page
             # the router's own page, on this port: the only origin it lets in
             services = [*(transport.get("paths") or {}).values(), transport]
             for service in services:
@@ -64,9 +66,10 @@ def router_config(
                     ]
     router = next(w for w in config_["workers"] if w["type"] == "router")
     # relative to the cbdir, which is a copy here: the shipped one's
-    options = router.get("options", {})
-    if "pythonpath" in options:
-        options["pythonpath"] = [str(REPO / ".crossbar" / p) for p in options["pythonpath"]]
+    for worker in config_["workers"]:
+        options = worker.get("options", {})
+        if "pythonpath" in options:
+            options["pythonpath"] = [str(REPO / ".crossbar" / p) for p in options["pythonpath"]]
     if components:
         router.setdefault("components", []).extend(components)
     return config_
