@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.browser_helpers import (
+from tests.harness.browser import (
     WEB,
     ConsoleWatch,
     launched_chromium,
@@ -31,7 +31,7 @@ from tests.browser_helpers import (
     wait_ended,
     wait_panel,
 )
-from tests.server import PinguServer
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
 

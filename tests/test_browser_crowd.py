@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser_helpers import ConsoleWatch, launched_chromium, open_page, panel_state
-from tests.server import PinguServer
+from tests.harness.browser import ConsoleWatch, launched_chromium, open_page, panel_state
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
 

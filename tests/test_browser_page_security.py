@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests import crossbar
-from tests.browser_helpers import (
+from tests.harness import crossbar
+from tests.harness.browser import (
     ConsoleWatch,
     chromium_path,
     launched_chromium,
@@ -34,7 +34,7 @@ from tests.browser_helpers import (
     wait_ended,
 )
 from tests.harness.ports import free_port
-from tests.server import PinguServer
+from tests.harness.pingu import PinguServer
 
 pytestmark = [
     pytest.mark.browser,

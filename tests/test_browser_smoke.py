@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser_helpers import (
+from tests.harness.browser import (
     ConsoleWatch,
     launched_chromium,
     open_page,
@@ -21,7 +21,7 @@ from tests.browser_helpers import (
     start_run,
     wait_ended,
 )
-from tests.server import PinguServer
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.browser_helpers import (
+from tests.harness.browser import (
     ConsoleWatch,
     end_event,
     hops_state,
@@ -34,7 +34,7 @@ from tests.browser_helpers import (
     traceroute_events,
     wait_hops,
 )
-from tests.server import PinguServer
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
 

@@ -19,17 +19,17 @@ from typing import Any
 
 import pytest
 
-from tests.browser_helpers import (
+from tests.harness import netns
+from tests.harness.browser import (
     ConsoleWatch,
     launched_chromium,
     open_page,
     screenshot,
     wait_hops,
 )
-from tests.harness import netns
 from tests.harness.pingu import pingu_env, twistd_argv
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.netns]
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

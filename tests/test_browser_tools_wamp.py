@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser_helpers import (
+from tests.harness.browser import (
     ConsoleWatch,
     end_event,
     launched_chromium,
@@ -28,7 +28,7 @@ from tests.browser_helpers import (
     traceroute_events,
     wait_hops,
 )
-from tests.server import PinguServer
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
 

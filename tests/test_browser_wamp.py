@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests import crossbar
-from tests.browser_helpers import (
+from tests.harness import crossbar
+from tests.harness.browser import (
     ConsoleWatch,
     TcpProxy,
     chromium_path,

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from pingu import logs
-from tests.server import PinguServer
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.e2e
 

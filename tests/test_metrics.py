@@ -23,9 +23,8 @@ from pingu import metrics as pingu_metrics
 from pingu import tools
 from pingu.events import HOW_TEXT
 from tests.harness import REPO
-from tests.harness.pingu import TWISTD, json_events
+from tests.harness.pingu import TWISTD, PinguServer, json_events
 from tests.harness.ports import free_port
-from tests.server import PinguServer
 
 pytestmark = pytest.mark.e2e
 

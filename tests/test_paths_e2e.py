@@ -29,6 +29,7 @@ from tests.harness import pingu as harness_pingu
 
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.netns,
     pytest.mark.skipif(
         bool(netns.unavailable() or netns.nft_unavailable()),
         reason=str(netns.unavailable() or netns.nft_unavailable()),

@@ -16,7 +16,7 @@ from pingu.limits import Limits
 from pingu.refusal import Refused
 from pingu.request import PingOptions, Policy, ResolvedRequest
 from pingu.runs import Run, RunHub
-from tests.memory import FakeSpawner
+from tests.harness.memory import FakeSpawner
 
 
 class Resolver:

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from twisted.internet import defer, reactor, task
 
 from pingu.process import LineSplitter, PingProcess, spawn
+from tests.harness.pingu import make_fake_ping
 from tests.harness.procs import children_of
-from tests.server import make_fake_ping
 
 # -- LineSplitter -----------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from pingu.limits import Limits
 from pingu.refusal import Refused
 from pingu.request import Policy, ResolvedRequest, parse_fields
 from pingu.tools.traceroute import TracerouteOptions, TracerouteParser, parse_hop
-from tests.memory import FakeSpawner
+from tests.harness.memory import FakeSpawner
 
 LIMITS = Limits()
 TOOL = tools.get("traceroute")

@@ -13,7 +13,7 @@ from twisted.web.http import HTTPChannel
 from pingu.limits import Limits
 from pingu.site import default_webdir, make_site
 from pingu.websocket import PinguServerProtocol
-from tests.memory import Harness
+from tests.harness.memory import Harness
 
 UPGRADE = (
     b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\n"

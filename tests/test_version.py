@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 import pingu
-from tests.harness.pingu import TWISTD
-from tests.server import PinguServer
+from tests.harness.pingu import TWISTD, PinguServer
 
 EXPECTED = f"pingu {pingu.__version__}"
 

@@ -26,7 +26,7 @@ from pingu.runs import RunHub
 from pingu.wamp.node import MAX_CRA_ITERATIONS, CallMeter
 from pingu.wamp.retention import EndedRuns
 from pingu.wamp.viewers import UNKNOWN_CLIENT, SessionClients, client_of_details
-from tests.memory import FakeSpawner, fake_resolver
+from tests.harness.memory import FakeSpawner, fake_resolver
 
 REPLY = "64 bytes from 127.0.0.1: icmp_seq={} ttl=64 time=0.045 ms"
 SECRET = "s3cret"

@@ -31,8 +31,8 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests import crossbar
-from tests.crossbar import Node, Router, router_worker
+from tests.harness import crossbar
+from tests.harness.crossbar import Node, Router, router_worker
 from tests.harness.service import wait_until
 from tests.test_adversarial_wamp import SECOND, Session, WampError
 

@@ -20,7 +20,7 @@ from pingu import wamp
 from pingu.limits import Limits
 from pingu.runs import RunHub
 from pingu.wamp.state import ROUTER_GRACE, VIEWER_GRACE
-from tests.memory import FakeSpawner, fake_resolver
+from tests.harness.memory import FakeSpawner, fake_resolver
 
 REPLY = "64 bytes from 127.0.0.1: icmp_seq={} ttl=64 time=0.045 ms"
 

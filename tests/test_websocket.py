@@ -1,6 +1,6 @@
 """The WebSocket face in memory: both subprotocols, every ending, every refusal.
 
-A FAKE process stands in for ping (tests/memory.py), so each test can say
+A FAKE process stands in for ping (tests/harness/memory.py), so each test can say
 exactly what ping printed and how it ended, and check the exact argv that
 would have reached ping.
 """
@@ -15,7 +15,7 @@ from twisted.internet import reactor, task
 
 from pingu.events import CloseCode
 from pingu.limits import Limits
-from tests.memory import Harness
+from tests.harness.memory import Harness
 
 REPLY = "64 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.045 ms"
 HEADER = "PING 127.0.0.1 (127.0.0.1) 56(84) bytes of data."

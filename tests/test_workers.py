@@ -23,10 +23,11 @@ from websockets.sync.client import connect
 
 from pingu.clients import client_key
 from pingu.handoff import worker_of
-from tests import crossbar
+from tests.harness import crossbar
+from tests.harness.pingu import PinguServer
+from tests.harness.ports import free_port
 from tests.harness.procs import children_of, descendants, is_watchdog, parents
 from tests.harness.service import wait_until
-from tests.server import PinguServer, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -3,12 +3,16 @@
 // copy: changing it changes nothing); feed() hands a panel's source events
 // as if its connection had brought them.
 
+import { renderPending } from "./dom.js";
 import { connSnapshot } from "./status.js";
 
 /** app: {mode, ready, board, form, nodes}. */
 export function installTestHook(app) {
-  const snapshot = () =>
-    JSON.parse(
+  // what the model has taken and what the view shows, alike: the view
+  // renders once a frame, and a snapshot between the two would mix them
+  const snapshot = () => {
+    renderPending();
+    return JSON.parse(
       JSON.stringify({
         mode: app.mode,
         ready: app.ready,
@@ -18,6 +22,7 @@ export function installTestHook(app) {
         panels: app.board.panels.map((p) => p.snapshot()),
       }),
     );
+  };
   const feed = (panelIndex, sourceIndex, events) => {
     const panel = app.board.panels[panelIndex];
     if (!panel || !panel.sources[sourceIndex]) throw new Error(`no source ${sourceIndex} in panel ${panelIndex}`);

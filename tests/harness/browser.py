@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from tests.server import REPO
+from tests.harness import REPO, outside_the_quick_lane
 
 SCREENSHOTS = REPO / "screenshots"
 WEB = REPO / "web"
@@ -344,6 +344,7 @@ def launched_chromium() -> Iterator[Any]:
     the tests skip without one, and fail if the page lacks its npm files."""
     import pytest
 
+    outside_the_quick_lane("chromium", "browser")
     executable = chromium_path()
     if executable is None:
         pytest.skip("no chromium (apt-get install chromium, or set PINGU_CHROMIUM)")
