@@ -33,8 +33,8 @@ from tests.harness.browser import (
     start_run,
     wait_ended,
 )
-from tests.harness.ports import free_port
 from tests.harness.pingu import PinguServer
+from tests.harness.ports import free_port
 
 pytestmark = [
     pytest.mark.browser,

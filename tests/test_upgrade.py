@@ -26,7 +26,7 @@ INFO = b"GET /pingu-info.json HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
 def connected(limits: Limits = Limits()) -> tuple[Any, Any, StringTransport]:
     """A new connection to the real site: (site, its first protocol, transport)."""
     h = Harness(limits=limits)
-    site = make_site(h.factory, default_webdir(), metrics=False)
+    site = make_site(h.factory, default_webdir())
     site.callLater = h.clock.callLater  # (Twisted's idle timeout, on the fake clock)
     site.requests = []  # the requests Twisted Web made
     request = site.requestFactory
