@@ -43,7 +43,7 @@ def _a_label(label: str) -> str:
         if label.lower().startswith("xn--"):
             try:
                 idna.ulabel(label.lower())
-            except idna.IDNAError as e:
+            except UnicodeError as e:  # idna.IDNAError, or a codec error it lets through
                 raise BadName(f"the label {label!r} is not a valid IDNA A-label ({e})") from None
         return label
     for joiner, name in JOINERS.items():
@@ -51,7 +51,7 @@ def _a_label(label: str) -> str:
             raise BadName(f"the label {label!r} contains an invisible joiner, {name}")
     try:
         mapped = idna.uts46_remap(label, std3_rules=False, transitional=False)
-    except idna.IDNAError as e:
+    except UnicodeError as e:  # idna.IDNAError, or a codec error it lets through
         raise BadName(f"the label {label!r} is not a valid host name label ({e})") from None
     if mapped != _as_written(label):
         raise BadName(
@@ -60,7 +60,7 @@ def _a_label(label: str) -> str:
         )
     try:
         return idna.alabel(mapped).decode("ascii")
-    except idna.IDNAError as e:
+    except UnicodeError as e:  # idna.IDNAError, or a codec error it lets through
         raise BadName(f"the label {label!r} is not a valid IDNA 2008 label ({e})") from None
 
 

@@ -244,6 +244,9 @@ class Options(usage.Options):
                 raise fail(f"bad --metrics-port {self['metrics-port']!r}: {e}") from None
         if self["metrics-allow"] and self["no-metrics"]:
             raise fail("--no-metrics and --metrics-allow contradict each other")
+        if self["metrics-allow"] and self["no-web"]:
+            raise fail("--metrics-allow serves /metrics on the page's port: there is none "
+                       "with --no-web (use --metrics-port)")
         if self["log-format"] not in FORMATS:
             raise fail(f"--log-format must be one of {', '.join(FORMATS)}")
         if self["log-format"] == "json":

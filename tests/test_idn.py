@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet import defer
 
 from pingu.idn import BadName, to_ascii
@@ -101,3 +103,17 @@ def test_the_real_server_refuses_a_soft_hyphen_name_and_spawns_nothing(tmp_path)
         assert event["type"] == "error" and event["reason"] == "bad-name", event
         assert "'pay\\xadpal'" in event["message"] and "deletes or changes" in event["message"]
         assert [c for c in children_of(server.pid) if not is_watchdog(c)] == []
+
+
+@given(
+    st.text(min_size=1, max_size=40).map(lambda t: t.replace(" ", "")).filter(bool),
+    st.sampled_from(["", "xn--", "xn--a"]),
+)
+def test_any_name_is_asked_as_ascii_or_refused(text: str, prefix: str) -> None:
+    """Whatever the idna package makes of a name, the answer is an ASCII name
+    or a Refused, never another exception."""
+    try:
+        name, _ = check_target(prefix + text)
+    except Refused:
+        return
+    assert name.isascii()

@@ -224,6 +224,8 @@ def test_no_metrics_gives_404(tmp_path):
         (["--metrics-port", "9101", "--no-metrics"], "contradict"),
         (["--metrics-allow", "10.0.0.0/8", "--no-metrics"], "contradict"),
         (["--metrics-allow", "ten"], "not a network"),
+        (["--metrics-allow", "10.0.0.0/8", "--no-web", "--router", "ws://127.0.0.1:1/ws"],
+         "there is none with --no-web"),
         (["--log-format", "xml"], "--log-format must be one of text, json"),
     ],
 )

@@ -285,3 +285,21 @@ def test_the_replays_forward_what_the_blocks_say() -> None:
     assert _get(sent["caddy"], "forwarded") == "for=192.0.2.50"
     assert _get(sent["haproxy"], "x-forwarded-for") == "192.0.2.50, 198.51.100.9"
     assert _get(sent["haproxy"], "forwarded") == ""
+
+
+def test_an_unknown_client_header_refuses_to_start(tmp_path) -> None:
+    """Only the three headers proxies write are choices: one line, exit 1."""
+    import subprocess
+
+    from tests.harness.pingu import TWISTD
+
+    done = subprocess.run(
+        [str(TWISTD), "-n", "--pidfile=", "pingu", "--no-watchdog",
+         "--trusted-proxy", "127.0.0.1/32", "--client-header", "True-Client-IP"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        "pingu: --client-header must be one of X-Forwarded-For, Forwarded, X-Real-IP "
+        "(got 'true-client-ip')"
+    )
