@@ -36,7 +36,9 @@ bench/ uses too; this module adds the tests' secret, fixtures and checks.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -50,8 +52,8 @@ from tests.harness.procs import children_of
 
 __all__ = [
     "CROSSBAR", "CROSSBAR_VENV", "READY", "SECRET", "CrossbarRouter", "Node", "Router",
-    "available", "free_port", "module_nodes", "module_router", "needed", "router_config",
-    "router_worker", "tcp_nodelay",
+    "available", "free_port", "list_page_routers", "module_nodes", "module_router", "needed",
+    "router_config", "router_worker", "tcp_nodelay",
 ]  # fmt: skip
 
 #: The nodes' shared secret in tests (never a real one).
@@ -170,6 +172,25 @@ def tcp_nodelay(pid: int, port: int) -> list[bool]:
     finally:
         os.close(pidfd)
     return found
+
+
+def list_page_routers(
+    router: harness.Router, urls: Sequence[str], origins: Sequence[str] = ()
+) -> None:
+    """Before ``router`` starts: its page lets a link name the routers ``urls``
+    (``pingu_router.page``'s ``extra.routers``), and its ``/ws`` lets pages of
+    ``origins`` in (``allowed_origins``)."""
+    path = router.cbdir / "config.json"
+    config = json.loads(path.read_text())
+    for worker in config["workers"]:
+        for transport in worker.get("transports", []):
+            for service in (transport.get("paths") or {}).values():
+                if service.get("classname") == "pingu_router.page":
+                    service["extra"]["routers"] = list(urls)
+                allowed = (service.get("options") or {}).get("allowed_origins")
+                if allowed is not None:
+                    allowed.extend(origins)
+    path.write_text(json.dumps(config, indent=1))
 
 
 def router_worker(router: Router) -> int:
