@@ -279,3 +279,19 @@ def test_a_viewers_call_over_the_proxies_message_size_ends_its_session(proxied):
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009, closed.value
     finally:
         session.close()
+
+
+def test_an_argument_the_procedure_does_not_take_is_a_bad_request_named_safely():
+    from pingu.refusal import Refused
+    from pingu.wamp.node import check_arguments
+
+    def backlog(run_id: Any, since: Any = 0, details: Any = None) -> None:
+        pass
+
+    check_arguments(backlog, ("1-x",), {"since": BIG})
+    with pytest.raises(Refused) as refused:
+        check_arguments(backlog, ("1-x",), {"pad\nfake log line" + "x" * 5000: 1})
+    assert refused.value.reason == "wrong-type"
+    assert "\n" not in refused.value.message and len(refused.value.message) < 200
+    with pytest.raises(Refused):
+        check_arguments(backlog, ("1-x", 0, 1), {})
