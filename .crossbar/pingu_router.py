@@ -32,7 +32,7 @@ PINGU = "pingu."
 
 def authorize_viewer(session, uri, action, options=None):
     """What an anonymous viewer may do: call pingu's procedures (the node
-    learns who calls: ``disclose``) and subscribe to one topic at a time.
+    learns who calls: ``disclose``) and subscribe to exact topics only.
 
     A subscription by pattern (``match`` ``prefix`` or ``wildcard``) is
     refused: on ``pingu.`` it would get every run's events without being one

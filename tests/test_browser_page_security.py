@@ -67,14 +67,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any
     workdir = tmp_path_factory.mktemp("csp")
     router = crossbar.Router(workdir)
     pingu = PinguServer(workdir, args=("--page-router", router.url))
-    config = json.loads((router.cbdir / "config.json").read_text())
-    for worker in config["workers"]:
-        for transport in worker.get("transports", []):
-            for path in (transport.get("paths") or {}).values():
-                origins = (path.get("options") or {}).get("allowed_origins")
-                if origins is not None:
-                    origins.append(f"http://127.0.0.1:{pingu.port}")
-    (router.cbdir / "config.json").write_text(json.dumps(config))
+    crossbar.list_page_routers(router, [], [f"http://127.0.0.1:{pingu.port}"])
     with router, pingu:
         node = crossbar.Node(workdir, router.url, NODE)
         try:

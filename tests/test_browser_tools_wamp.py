@@ -93,7 +93,9 @@ browser = pytest.fixture(scope="module")(launched_chromium)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PinguServer]:
-    with PinguServer(tmp_path_factory.mktemp("tools-wamp")) as s:
+    # the page's fake router: a link may name it only when the server lists it
+    args = ("--page-router", "ws://router.invalid/ws")
+    with PinguServer(tmp_path_factory.mktemp("tools-wamp"), args=args) as s:
         yield s
 
 

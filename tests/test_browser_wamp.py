@@ -45,7 +45,11 @@ RECONNECT_NOISE = "WebSocket connection to"
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     workdir = tmp_path_factory.mktemp("wamp-page")
-    with crossbar.Router(workdir) as router:
+    router = crossbar.Router(workdir)
+    # the cut-able way to the router (TcpProxy), which a link may name
+    router.proxy_port = crossbar.free_port()
+    crossbar.list_page_routers(router, [f"ws://127.0.0.1:{router.proxy_port}/ws"])
+    with router:
         nodes = {name: crossbar.Node(workdir, router.url, name) for name in ("north", "south")}
         try:
             for node in nodes.values():
@@ -236,7 +240,7 @@ def test_a_dropped_connection_reconnects_and_fills_the_gap(cluster, pages):
     keeper = pages.open(router.http_url)
     start(keeper, "127.0.0.1", ["north"])  # until stopped
     wait_panel(keeper, "s.replyLines >= 1")
-    with TcpProxy(router.port) as proxy:
+    with TcpProxy(router.port, router.proxy_port) as proxy:
         page = pages.open(f"{router.http_url}?router=ws://127.0.0.1:{proxy.port}/ws", noisy=True)
         start(page, "127.0.0.1", ["north"])
         before = wait_panel(page, "s.state === 'running' && s.replyLines >= 3")

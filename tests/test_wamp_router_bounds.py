@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.harness import crossbar
 from tests.harness.crossbar import Node, Router, router_worker
+from tests.harness.procs import children_of
 from tests.harness.service import wait_until
 from tests.test_adversarial_wamp import SECOND, Session, WampError
 
@@ -221,3 +222,75 @@ def test_a_viewer_still_watches_a_run_by_its_topic_and_is_counted(router, node):
     finally:
         session.close()
         other.close()
+
+
+# -- the same through the proxy workers (.crossbar/config-proxy.json) ----------
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory):
+    """(router, node) with the proxy workers' configuration: viewers on the
+    proxies' port, the node on the router worker's own."""
+    workdir = tmp_path_factory.mktemp("proxied")
+    with Router(workdir, crossbar.SECRET, config="config-proxy.json") as router:
+        started = Node(workdir, router.node_url, NODE)
+        try:
+            started.wait_joined()
+            yield router, started
+        finally:
+            started.stop()
+
+
+def router_worker_of(router: Any) -> int:
+    """The router worker among the proxy configuration's three workers."""
+    for pid in children_of(router.proc.pid):
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            if b"RouterController" in cmdline.read():
+                return pid
+    raise AssertionError("no router worker")
+
+
+def test_through_the_proxies_unforwardable_calls_are_answered_and_the_router_stays_flat(proxied):
+    router, node = proxied
+    worker = router_worker_of(router)
+    session = Session(router.port)  # a proxy worker's /ws
+    try:
+        flood(session, 200, 120)
+        rss_before, log_before = rss_mib(worker), lines(router.log())
+        replies = flood(session, CALLS, 300)
+        rss_after, log_after = rss_mib(worker), lines(router.log())
+    finally:
+        session.close()
+    assert all(reply[0] == 8 and reply[4].startswith("pingu.") for reply in replies)
+    grown = log_after - log_before
+    print(f"proxied: router worker {rss_before:.1f} -> {rss_after:.1f} MiB, log +{grown}")
+    assert rss_after - rss_before < 20, (rss_before, rss_after)
+    assert grown <= 2, router.log()[-3000:]
+
+
+def test_a_viewers_call_over_the_proxies_message_size_ends_its_session(proxied):
+    router, _ = proxied
+    session = Session(router.port)
+    try:
+        session.ws.send(json.dumps([48, 1, {}, f"pingu.{NODE}.runs", ["x" * 100_000], {}]))
+        with pytest.raises(ConnectionClosed) as closed:
+            session._pump(20)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009, closed.value
+    finally:
+        session.close()
+
+
+def test_an_argument_the_procedure_does_not_take_is_a_bad_request_named_safely():
+    from pingu.refusal import Refused
+    from pingu.wamp.node import check_arguments
+
+    def backlog(run_id: Any, since: Any = 0, details: Any = None) -> None:
+        pass
+
+    check_arguments(backlog, ("1-x",), {"since": BIG})
+    with pytest.raises(Refused) as refused:
+        check_arguments(backlog, ("1-x",), {"pad\nfake log line" + "x" * 5000: 1})
+    assert refused.value.reason == "wrong-type"
+    assert "\n" not in refused.value.message and len(refused.value.message) < 200
+    with pytest.raises(Refused):
+        check_arguments(backlog, ("1-x", 0, 1), {})

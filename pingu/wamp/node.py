@@ -96,13 +96,14 @@ class RefusalLog:
         if not self.lines.take(reason, now):
             self.unlogged[reason] = self.unlogged.get(reason, 0) + 1
             return
+        unlogged = self.unlogged.pop(reason, 0)
         log.info(
-            "pingu: refused {client}: {reason}: {message} ({unlogged} more refused "
-            "for this reason since its last line)",
+            "pingu: refused {client}: {reason}: {message}"
+            + (" ({unlogged} more for this reason since its last line)" if unlogged else ""),
             client=client,
             reason=reason,
             message=refused.message,
-            unlogged=self.unlogged.pop(reason, 0),
+            unlogged=unlogged,
             event="refused",
             face="wamp",
         )
@@ -115,7 +116,11 @@ def check_arguments(procedure: Callable[..., Any], args: tuple[Any, ...], kwargs
     try:
         inspect.signature(procedure).bind(*args, details=None, **kwargs)
     except TypeError as e:
-        raise Refused(CloseCode.BAD_REQUEST, "wrong-type", f"{procedure.__name__}: {e}") from None
+        # the error names the caller's keyword: escaped (no line of its own
+        # in the log) and cut short (a name may be as long as a message)
+        why = str(e).encode("unicode_escape").decode("ascii")
+        why = why if len(why) <= 120 else why[:120] + "..."
+        raise Refused(CloseCode.BAD_REQUEST, "wrong-type", f"{procedure.__name__}: {why}") from None
 
 
 class PinguNode(ApplicationSession):

@@ -156,11 +156,11 @@ class TcpProxy:
             proxy.drop(hold=1.5)
     """
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, port: int = 0) -> None:
         self.target_port = target_port
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener.bind(("127.0.0.1", port))  # port: one a page's server lists
         self._listener.listen(64)
         self.port = int(self._listener.getsockname()[1])
         self._lock = threading.Lock()

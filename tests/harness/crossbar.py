@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -268,6 +269,23 @@ def tcp_nodelay(pid: int, port: int) -> list[bool]:
     finally:
         os.close(pidfd)
     return found
+
+
+def list_page_routers(router: Router, urls: Sequence[str], origins: Sequence[str] = ()) -> None:
+    """Before ``router`` starts: its page lets a link name the routers ``urls``
+    (``pingu_router.page``'s ``extra.routers``), and its ``/ws`` lets pages of
+    ``origins`` in (``allowed_origins``)."""
+    path = router.cbdir / "config.json"
+    config = json.loads(path.read_text())
+    for worker in config["workers"]:
+        for transport in worker.get("transports", []):
+            for service in (transport.get("paths") or {}).values():
+                if service.get("classname") == "pingu_router.page":
+                    service["extra"]["routers"] = list(urls)
+                allowed = (service.get("options") or {}).get("allowed_origins")
+                if allowed is not None:
+                    allowed.extend(origins)
+    path.write_text(json.dumps(config, indent=1))
 
 
 def router_worker(router: Router) -> int:
