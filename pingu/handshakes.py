@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web import http
 
 from pingu.clients import Counter, client_key, in_networks
@@ -105,6 +107,6 @@ class GuardedChannel(http.HTTPChannel):
         if self.guard.opened(self.transport):
             super().connectionMade()
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.guard.closed(self.transport)
         super().connectionLost(reason)

@@ -97,8 +97,9 @@ def twistd_log_file(twistd_options: Optional[Any]) -> IO[Any]:
 
         def rotate(signum: int, frame: Any) -> None:
             from twisted.internet import reactor
+            from twisted.internet.interfaces import IReactorThreads
 
-            reactor.callFromThread(log_file.rotate)
+            IReactorThreads(reactor).callFromThread(log_file.rotate)
 
         signal.signal(signal.SIGUSR1, rotate)
     return log_file

@@ -129,7 +129,8 @@ def make_site(
     )
     factory.handshakes = guard
     site = PinguSite(root, factory, guard)
-    site.protocol = GuardedChannel
+    # Twisted types Site.protocol as a method: a channel class is what it takes
+    site.protocol = GuardedChannel  # type: ignore[method-assign,assignment]
     return site
 
 

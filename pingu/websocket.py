@@ -31,7 +31,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
 
-from pingu import events, sendpath, tools
+from pingu import events, pipeline, sendpath, tools
 from pingu.clients import Counter, peer_client
 from pingu.events import SUBPROTOCOL_JSON, SUBPROTOCOL_TEXT, CloseCode, Event
 from pingu.hosts import ServerNames, origin_matches
@@ -91,6 +91,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
 
     def onConnect(self, request: Any) -> Optional[str]:
         factory = self.factory
+        assert self.transport is not None
         peer = self.transport.getPeer()
         self.client = factory.client_of(getattr(peer, "host", None), request.headers)
         if factory.hub.shutting_down:
@@ -178,7 +179,8 @@ class PinguServerProtocol(WebSocketServerProtocol):
             self._refuse(refused)
             return
         self.phase = "resolving"
-        d = hub.request(
+        d = pipeline.request(
+            hub,
             fields,
             self.client or "",
             wanted=lambda: self.phase == "resolving",
@@ -299,7 +301,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
         # its queued modes (sync, chopsize) stay Autobahn's.
         if self._out is not None:
             self._flush_out()
-        if self._sock is None or sync or chopsize or self.send_queue or self.logOctets:
+        if self._sock is None or sync or chopsize or self.send_queue or self.logOctets:  # type: ignore[attr-defined]  # set per connection by Autobahn
             super().sendData(data, sync, chopsize)
         else:
             sendpath.write_now(self.transport, self._sock, data)
@@ -372,7 +374,9 @@ def _tool_of_path(path: str) -> Optional[str]:
     return name if rest == f"/ws/{name}" and name in tools.TOOLS else None
 
 
-def _with_options(protocol: type, factory: WebSocketServerFactory) -> type:
+def _with_options(
+    protocol: type[PinguServerProtocol], factory: WebSocketServerFactory
+) -> type[PinguServerProtocol]:
     """``protocol`` with the factory's options as class attributes.
 
     Autobahn copies each of its ~50 options from the factory onto every
@@ -405,7 +409,7 @@ class _Pformat:
         return pprint.pformat(self.value)
 
 
-autobahn_protocol.pformat = _Pformat
+autobahn_protocol.pformat = _Pformat  # type: ignore[assignment]
 # The one other use of that name must still give a str.
 autobahn_protocol.Timings.__str__ = lambda self: pprint.pformat(self._timings)  # type: ignore[method-assign]
 
@@ -413,7 +417,7 @@ autobahn_protocol.Timings.__str__ = lambda self: pprint.pformat(self._timings)  
 class PinguWebSocketFactory(WebSocketServerFactory):
     """Holds the one domain object (the hub) and what requests need."""
 
-    protocol = PinguServerProtocol
+    protocol = PinguServerProtocol  # type: ignore[assignment]  # Twisted's stub: a factory's protocol is a callable
 
     def __init__(
         self,

@@ -28,7 +28,9 @@ DEFAULT_TOOL = "ping"
 class Options(Protocol):
     """A tool's checked options: frozen (runs are shared on them), with a family."""
 
-    family: Optional[int]
+    @property
+    def family(self) -> Optional[int]:
+        """4, 6, or None for either."""
 
     def as_dict(self) -> dict[str, Any]:
         """The options as ``start`` events and ``runs()`` show them."""
@@ -47,16 +49,27 @@ class OutputParser(Protocol):
 class Tool(Protocol):
     """One diagnostic tool."""
 
-    #: its name in requests (``tool``), URLs and ``start`` events.
-    name: str
-    #: the executable looked up on PATH when the operator names none.
-    executable: str
-    #: the Debian package that installs it (for the operator's message).
-    package: str
-    #: the option fields a request may carry besides ``target`` and ``tool``.
-    fields: tuple[str, ...]
-    #: the child's whole environment.
-    env: Mapping[str, str]
+    # read-only members (properties), so that a tool's class attributes match them
+
+    @property
+    def name(self) -> str:
+        """Its name in requests (``tool``), URLs and ``start`` events."""
+
+    @property
+    def executable(self) -> str:
+        """The executable looked up on PATH when the operator names none."""
+
+    @property
+    def package(self) -> str:
+        """The Debian package that installs it (for the operator's message)."""
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The option fields a request may carry besides ``target`` and ``tool``."""
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The child's whole environment."""
 
     def options(self, fields: Mapping[str, Any], limits: Limits) -> Options:
         """Check the option fields against the server's limits (``Refused``)."""
@@ -83,7 +96,8 @@ class Tool(Protocol):
 def _registry() -> dict[str, Tool]:
     from pingu.tools import mtr, ping, traceroute
 
-    return {tool.name: tool for tool in (ping.TOOL, traceroute.TOOL, mtr.TOOL)}
+    tools: tuple[Tool, ...] = (ping.TOOL, traceroute.TOOL, mtr.TOOL)
+    return {tool.name: tool for tool in tools}
 
 
 #: Every tool this server knows, by name.

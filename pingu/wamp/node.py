@@ -17,7 +17,7 @@ from autobahn.wamp.types import RegisterOptions
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from pingu import events
+from pingu import events, pipeline
 from pingu.clients import RateLimit
 from pingu.events import (
     JOINED_TOPIC,
@@ -223,10 +223,6 @@ class PinguNode(ApplicationSession):
         )
         return wamp_error(refused)
 
-    def viewer_count(self) -> int:
-        """WAMP sessions watching this node's shared runs (for the metrics)."""
-        return sum(self.viewers.sessions(run) for run in self.hub.runs.values() if run.shared)
-
     def _metered(self, procedure: Callable[..., Any]) -> Callable[..., Any]:
         """``procedure`` as registered: counted against its caller's client."""
 
@@ -257,7 +253,7 @@ class PinguNode(ApplicationSession):
                     "the options are keyword arguments",
                 )
             fields = {"target": args[0], **options} if args else dict(options)
-            run = yield self.hub.request(fields, client, shared=True)
+            run = yield pipeline.request(self.hub, fields, client, shared=True)
             if caller is not None and not run.ended:
                 self.viewers.pending(run, caller, client)
         except Refused as refused:
@@ -288,7 +284,7 @@ class PinguNode(ApplicationSession):
             return {"ending": True, "viewers": 0}
         run = self._run(run_id)
         caller = getattr(details, "caller", None)
-        mine = {caller, Pending(caller)}
+        mine = {caller} if caller is None else {caller, Pending(caller)}
         others = [key for key in run.viewers if key not in mine]
         if not others:
             run.stop("client")
