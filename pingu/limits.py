@@ -1,7 +1,7 @@
 """The one definition of pingu's limits and of the request fields.
 
 Both faces (plain WebSocket and WAMP), the command line (``pingu.tap``) and
-the README's option table take their names, defaults and bounds from here.
+the manual's limits table (docs/limits.rst) take their names, defaults and bounds from here.
 """
 
 from __future__ import annotations

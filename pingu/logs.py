@@ -7,7 +7,7 @@ level's name), ``message`` (the line the text format would show) and, for
 a failure, ``traceback``; the Logger object and the event's source, which
 are not data, are left out.  pingu's own events also carry ``event`` (a
 stable name: ``run_ended``, ``refused``, ...) and their fields by name
-(README, "Logs").
+(docs/deploy.rst, "Logs").
 
 twistd builds its log observer itself, from ``--logfile``, ``--nodaemon``
 and ``--logger``, after the plugin made its service; what a plugin may do

@@ -13,7 +13,7 @@ tool of :mod:`pingu.tools`; the ``pingu.json`` mode names it in the request.
 
 The protocol is a thin translation layer: it turns its wire into a
 request's fields and the client (:mod:`pingu.clients`), hands them to the
-one request path (:meth:`pingu.runs.RunHub.request`), and turns the run's
+one request path (:func:`pingu.pipeline.request`), and turns the run's
 events, or the refusal, back into messages and close codes.
 """
 

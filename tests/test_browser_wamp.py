@@ -1,5 +1,5 @@
 """The page in WAMP mode, in a real chromium, against a real Crossbar router
-(``tests/crossbar.py``) that serves the page itself, with two real
+(``tests/harness/crossbar.py``) that serves the page itself, with two real
 ``twistd pingu`` nodes pinging 127.0.0.1.
 
 Also the faults: a page whose connection to the router drops (through a TCP

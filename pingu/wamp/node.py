@@ -1,6 +1,6 @@
 """The node's session: its procedures, and the translation of refusals.
 
-Everything a procedure decides is the hub's (:meth:`pingu.runs.RunHub.request`
+Everything a procedure decides is the hub's (:func:`pingu.pipeline.request`
 for ``start``); this module only turns WAMP calls into requests and the
 hub's answers and :class:`~pingu.refusal.Refused` into results and WAMP
 errors.  Who watches what is :mod:`.viewers`; ended runs are :mod:`.retention`.
