@@ -285,11 +285,6 @@ class RunHub:
         self.metrics = metrics if metrics is not None else Metrics()
         self.metrics.hub = self
 
-    @property
-    def ping(self) -> str:
-        """The ping executable."""
-        return self.executables["ping"]
-
     # -- admission ---------------------------------------------------------------
 
     def admit(self, client: Optional[str], private: bool = True) -> None:

@@ -21,6 +21,7 @@ from tests.harness.browser import (
     ConsoleWatch,
     TcpProxy,
     chromium_path,
+    hooked_context,
     open_page,
     panel_state,
     screenshot,
@@ -75,7 +76,7 @@ class Pages:
         self.opened: list[tuple[Any, ConsoleWatch, bool]] = []
 
     def open(self, url: str, noisy: bool = False) -> Any:
-        context = self.browser.new_context(viewport=DESKTOP)
+        context = hooked_context(self.browser, viewport=DESKTOP)
         page = context.new_page()
         page.set_default_timeout(15_000)
         self.opened.append((context, ConsoleWatch(page), noisy))

@@ -328,19 +328,12 @@ class PinguNode(ApplicationSession):
             raise ApplicationError(NO_SUCH_RUN, f"no live run {run_id!r} on node {self.node}")
         return run
 
-    # The meta-event handlers, by the names the router's part in tests calls.
-    @property
-    def _topics(self) -> dict[int, str]:
-        return self.viewers.topics
-
+    # The router's meta events (subscribed in onJoin), to the viewer book.
     def _on_create(self, session_id: int, subscription: dict[str, Any]) -> None:
         self.viewers.created(subscription)
 
     def _on_subscribe(self, session_id: int, subscription_id: int) -> Any:
         return self.viewers.subscribed(session_id, subscription_id)
-
-    def _on_unsubscribe(self, session_id: int, subscription_id: int) -> None:
-        self.viewers.unsubscribed(session_id, subscription_id)
 
     def _on_delete(self, session_id: int, subscription_id: int) -> None:
         self.viewers.deleted(session_id, subscription_id)
