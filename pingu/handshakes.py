@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web import http
 
 from pingu.clients import Counter, client_key, in_networks
@@ -145,6 +147,6 @@ class GuardedChannel(http.HTTPChannel):
             self._idle = True
             self.guard.idle(transport)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.guard.closed(self.transport)
         super().connectionLost(reason)

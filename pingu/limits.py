@@ -3,7 +3,7 @@ tools' own, from the tool registry (:data:`pingu.tools.TOOLS`, each tool's
 ``limits``).
 
 Both faces (plain WebSocket and WAMP), the command line (``pingu.tap``) and
-the docs' option table take their names, defaults and bounds from here.
+the manual's limits table (docs/limits.rst) take their names, defaults and bounds from here.
 """
 
 from __future__ import annotations
@@ -221,11 +221,11 @@ class ServerLimits:
                     f"{option(name)} {show(getattr(self, name))} is above {ceiling}, "
                     "the most ping accepts"
                 )
-        for name, ceiling, tool in self.TOOL_CEILINGS:
-            if getattr(self, name) > ceiling:
+        for tool_limit, tool_ceiling, tool in self.TOOL_CEILINGS:
+            if getattr(self, tool_limit) > tool_ceiling:
                 raise ValueError(
-                    f"{option(name)} {show(getattr(self, name))} is above {ceiling}, "
-                    f"the most {tool} accepts"
+                    f"{option(tool_limit)} {show(getattr(self, tool_limit))} is above "
+                    f"{tool_ceiling}, the most {tool} accepts"
                 )
         for tool, limit in tools.tool_limits():
             if limit.parse is not None:

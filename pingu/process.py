@@ -133,6 +133,7 @@ class PingProcess(protocol.ProcessProtocol):
 
     def connectionMade(self) -> None:
         # ping reads nothing; its stdin is a pipe only so that fd 0 is taken.
+        assert self.transport is not None
         self.transport.closeStdin()
 
     @property

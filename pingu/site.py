@@ -144,7 +144,8 @@ def make_site(
     )
     factory.handshakes = guard
     site = PinguSite(HeadersOnEveryResponse(root, page_headers(info["routers"])), factory, guard)
-    site.protocol = GuardedChannel
+    # Twisted types Site.protocol as a method: a channel class is what it takes
+    site.protocol = GuardedChannel  # type: ignore[method-assign,assignment]
     return site
 
 

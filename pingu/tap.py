@@ -33,6 +33,14 @@ from pingu.request import Policy
 log = Logger(namespace="pingu")
 
 
+def _to_terminal(line: str) -> None:
+    """Say ``line`` on the terminal's own stderr (twistd has pointed
+    sys.stderr at its log), if there is one."""
+    if sys.__stderr__ is not None:
+        sys.__stderr__.write(line + "\n")
+        sys.__stderr__.flush()
+
+
 def fail(message: str) -> SystemExit:
     """An operator's error: one line, exit status 1."""
     return SystemExit(f"pingu: {message}")
@@ -275,8 +283,7 @@ class _Listener(service.Service):
             reason = outcome[0].value if outcome else "no answer"
             # twistd has already pointed sys.stderr at its log: say it on the
             # terminal's own stderr, once, and exit non-zero.
-            sys.__stderr__.write(f"pingu: cannot listen on {self.description}: {reason}\n")
-            sys.__stderr__.flush()
+            _to_terminal(f"pingu: cannot listen on {self.description}: {reason}")
             raise SystemExit(1)
         self.port = outcome[0]
         log.info("pingu: serving on {where}", where=self.description, event="listening")
@@ -328,7 +335,8 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     if worker is not None:
         # With --router, worker 0 is the node, whose shared runs alone use
         # the backlogs' budget.
-        limits = limits.share(*worker, node=0 if options["router"] else None)
+        index, count = worker
+        limits = limits.share(index, count, node=0 if options["router"] else None)
     else:
         _say_ping_capability(options["ping"])  # (a worker's parent has said it)
     policy = Policy.build(
@@ -619,7 +627,7 @@ def _say_ping_capability(ping: str) -> None:
     problem = ping_capability(ping)
     if problem is not None:
         # twistd has pointed sys.stderr at its log already: the terminal's own
-        sys.__stderr__.write(problem + "\n")
+        _to_terminal(problem)
         log.warn("{problem}", problem=problem, event="ping_capability")
 
 

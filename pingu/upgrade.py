@@ -86,7 +86,7 @@ class FirstRequest(Protocol):
         self._hand_over(protocol, head)
 
     def _hand_over(self, protocol: Any, data: bytes) -> None:
-        transport = self.transport
+        transport: Any = self.transport
         # (as WebSocketResource does: under TLS the transport is the wrapper)
         if isinstance(transport, ProtocolWrapper):
             transport.wrappedProtocol = protocol

@@ -13,7 +13,7 @@ tool of :mod:`pingu.tools`; the ``pingu.json`` mode names it in the request.
 
 The protocol is a thin translation layer: it turns its wire into a
 request's fields and the client (:mod:`pingu.clients`), hands them to the
-one request path (:meth:`pingu.runs.RunHub.request`), and turns the run's
+one request path (:func:`pingu.pipeline.request`), and turns the run's
 events, or the refusal, back into messages and close codes.
 """
 
@@ -29,7 +29,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
 
-from pingu import events, sendpath, tools
+from pingu import events, pipeline, sendpath, tools
 from pingu.clients import Counter, peer_client
 from pingu.events import SUBPROTOCOL_JSON, SUBPROTOCOL_TEXT, CloseCode, Event
 from pingu.hosts import ServerNames, origin_matches
@@ -89,6 +89,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
 
     def onConnect(self, request: Any) -> Optional[str]:
         factory = self.factory
+        assert self.transport is not None
         peer = self.transport.getPeer()
         self.client = factory.client_of(getattr(peer, "host", None), request.headers)
         if factory.hub.shutting_down:
@@ -179,7 +180,8 @@ class PinguServerProtocol(WebSocketServerProtocol):
             self._refuse(refused)
             return
         self.phase = "resolving"
-        d = hub.request(
+        d = pipeline.request(
+            hub,
             fields,
             self.client or "",
             wanted=lambda: self.phase == "resolving",
@@ -300,7 +302,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
         # its queued modes (sync, chopsize) stay Autobahn's.
         if self._out is not None:
             self._flush_out()
-        if self._sock is None or sync or chopsize or self.send_queue or self.logOctets:
+        if self._sock is None or sync or chopsize or self.send_queue or self.logOctets:  # type: ignore[attr-defined]  # set per connection by Autobahn
             super().sendData(data, sync, chopsize)
         else:
             sendpath.write_now(self.transport, self._sock, data)
@@ -373,7 +375,9 @@ def _tool_of_path(path: str) -> Optional[str]:
     return name if rest == f"/ws/{name}" and name in tools.TOOLS else None
 
 
-def _with_options(protocol: type, factory: WebSocketServerFactory) -> type:
+def _with_options(
+    protocol: type[PinguServerProtocol], factory: WebSocketServerFactory
+) -> type[PinguServerProtocol]:
     """``protocol`` with the factory's options as class attributes.
 
     Autobahn copies each of its ~50 options from the factory onto every
@@ -397,7 +401,7 @@ def _with_options(protocol: type, factory: WebSocketServerFactory) -> type:
 class PinguWebSocketFactory(WebSocketServerFactory):
     """Holds the one domain object (the hub) and what requests need."""
 
-    protocol = PinguServerProtocol
+    protocol = PinguServerProtocol  # type: ignore[assignment]  # Twisted's stub: a factory's protocol is a callable
 
     def __init__(
         self,

@@ -38,6 +38,7 @@ class _WorkerProcess(protocol.ProcessProtocol):
         self._partial = b""
 
     def connectionMade(self) -> None:
+        assert self.transport is not None
         self.transport.closeStdin()
 
     def outReceived(self, data: bytes) -> None:
@@ -101,7 +102,7 @@ class WorkerPool(service.Service):
         argv = self.command(index)
         proto = _WorkerProcess(self, index, self.reactor.seconds())
         try:
-            self.reactor.spawnProcess(
+            transport = self.reactor.spawnProcess(
                 proto,
                 argv[0],
                 argv,
@@ -125,7 +126,7 @@ class WorkerPool(service.Service):
         log.info(
             "pingu: worker {index} started (pid {pid})",
             index=index,
-            pid=proto.transport.pid,
+            pid=transport.pid,
             event="worker_started",
         )
 
@@ -150,6 +151,7 @@ class WorkerPool(service.Service):
             if sender is not None:
                 sender.close()
         value = reason.value
+        assert isinstance(value, (error.ProcessDone, error.ProcessTerminated))
         how = f"exit {value.exitCode}" if value.exitCode is not None else f"signal {value.signal}"
         if not self.running:
             log.info("pingu: worker {index} ended ({how})", index=index, how=how)
@@ -208,6 +210,8 @@ class WorkerPool(service.Service):
 
 
 def _signal(proto: _WorkerProcess, name: str) -> None:
+    if proto.transport is None:
+        return  # not connected to its process yet
     try:
         proto.transport.signalProcess(name)
     except (error.ProcessExitedAlready, OSError):

@@ -24,6 +24,7 @@ import pytest
 from tests.harness.browser import (
     ConsoleWatch,
     end_event,
+    hooked_context,
     hops_state,
     launched_chromium,
     mtr_rounds,
@@ -83,7 +84,7 @@ class FakeWs:
 
 @pytest.fixture
 def page(browser: Any, server: PinguServer) -> Iterator[Any]:
-    ctx = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    ctx = hooked_context(browser, viewport=DESKTOP, accept_downloads=True)
     p = ctx.new_page()
     p.set_default_timeout(15_000)
     console = ConsoleWatch(p)

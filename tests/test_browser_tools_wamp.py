@@ -19,6 +19,7 @@ import pytest
 from tests.harness.browser import (
     ConsoleWatch,
     end_event,
+    hooked_context,
     launched_chromium,
     mtr_rounds,
     mtr_start,
@@ -101,7 +102,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PinguServer]:
 
 @pytest.fixture
 def page(browser: Any, server: PinguServer) -> Iterator[Any]:
-    ctx = browser.new_context(viewport=DESKTOP)
+    ctx = hooked_context(browser, viewport=DESKTOP)
     ctx.add_init_script(FAKE_ROUTER_JS)
     p = ctx.new_page()
     p.set_default_timeout(15_000)

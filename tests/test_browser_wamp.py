@@ -1,5 +1,5 @@
 """The page in WAMP mode, in a real chromium, against a real Crossbar router
-(``tests/crossbar.py``) that serves the page itself, with two real
+(``tests/harness/crossbar.py``) that serves the page itself, with two real
 ``twistd pingu`` nodes pinging 127.0.0.1.
 
 Also the faults: a page whose connection to the router drops (through a TCP
@@ -21,6 +21,7 @@ from tests.harness.browser import (
     ConsoleWatch,
     TcpProxy,
     chromium_path,
+    hooked_context,
     open_page,
     panel_state,
     screenshot,
@@ -79,7 +80,7 @@ class Pages:
         self.opened: list[tuple[Any, ConsoleWatch, bool]] = []
 
     def open(self, url: str, noisy: bool = False) -> Any:
-        context = self.browser.new_context(viewport=DESKTOP)
+        context = hooked_context(self.browser, viewport=DESKTOP)
         page = context.new_page()
         page.set_default_timeout(15_000)
         self.opened.append((context, ConsoleWatch(page), noisy))

@@ -337,7 +337,7 @@ def test_a_child_whose_pid_is_not_known_yet_is_counted():
             3: run(None, True),  # reaped
             4: run(None, False, None),  # never spawned
         },
-        pipeline=SimpleNamespace(resolving=SimpleNamespace(total=0)),
+        resolving=SimpleNamespace(total=0),
         budget=SimpleNamespace(used=0, limit=1),
     )
     gauges = {family.name: family for family in pingu_metrics._hub_metrics(hub)}

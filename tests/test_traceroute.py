@@ -13,7 +13,7 @@ import pytest
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import formatEvent, globalLogPublisher
 
-from pingu import config, events, tools
+from pingu import config, events, pipeline, tools
 from pingu.events import CloseCode
 from pingu.limits import Limits
 from pingu.refusal import Refused
@@ -272,7 +272,8 @@ def test_a_tool_that_is_not_installed_is_refused_but_the_server_starts(
     assert any("traceroute is not" in s and "install traceroute" in s for s in said)
     assert any("mtr is not" in s and "install mtr-tiny" in s for s in said)
     outcome: list[Any] = []
-    hub.request({"target": "127.0.0.1", "tool": "traceroute"}, "client").addBoth(outcome.append)
+    fields = {"target": "127.0.0.1", "tool": "traceroute"}
+    pipeline.request(hub, fields, "client").addBoth(outcome.append)
     refused = outcome[0].value
     assert isinstance(refused, Refused)
     assert (refused.code, refused.field, refused.reason) == (
@@ -281,7 +282,7 @@ def test_a_tool_that_is_not_installed_is_refused_but_the_server_starts(
     assert refused.message == "traceroute is not installed on this server"
     # ping still works on that server
     ok: list[Any] = []
-    hub.request({"target": "127.0.0.1", "count": 1}, "client").addBoth(ok.append)
+    pipeline.request(hub, {"target": "127.0.0.1", "count": 1}, "client").addBoth(ok.append)
     assert ok[0].tool.name == "ping"
 
 

@@ -110,7 +110,7 @@ def busy_reason(error: Any) -> str:
 
 
 def subscribe(node: Any, session_id: int, subscription_id: int, topic: str) -> None:
-    if subscription_id not in node.session._topics:
+    if subscription_id not in node.session.viewers.topics:
         node.session._on_create(session_id, {"id": subscription_id, "uri": topic, "match": "exact"})
     node.session._on_subscribe(session_id, subscription_id)
 

@@ -103,7 +103,7 @@ def join(url: str, authid: Optional[str] = None, secret: Optional[str] = None) -
 
 
 class Viewer:
-    """Follows one run as the README says: start, subscribe, backlog; in order of ``n``."""
+    """Follows one run as docs/wamp.rst says: start, subscribe, backlog; in order of ``n``."""
 
     def __init__(self, session: Any, node: str) -> None:
         self.session = session

@@ -10,7 +10,8 @@
 //   chart.js, stats.js, export.js  the chart; the figures (pure); CSV and JSON
 //   form.js, url-state.js          the form; the link that reopens it
 //   board.js, nodes.js, status.js  the panels; WAMP's nodes; the header's status
-//   test-hook.js                   window.pinguTest
+// (The browser tests add their hook, window.pinguTest, from tests/harness/test-hook.js:
+// it is served only to them, and reads `app`.)
 // Two modes, one page: "ws" when served by `twistd pingu`, "wamp" when served
 // by a Crossbar router (or opened with ?router=ws://…).
 
@@ -19,7 +20,6 @@ import { $ } from "./dom.js";
 import { Form } from "./form.js";
 import { NodeList } from "./nodes.js";
 import { setConn } from "./status.js";
-import { installTestHook } from "./test-hook.js";
 import { checkRouter, readQuery, withoutRouter, writeQuery } from "./url-state.js";
 import * as wamp from "./wamp.js";
 import { WampSource } from "./wamp-source.js";
@@ -144,7 +144,6 @@ function listen() {
 }
 
 async function boot() {
-  installTestHook(app);
   listen();
   form.load(query);
   board.changed();

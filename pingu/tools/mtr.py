@@ -51,7 +51,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from signal import SIGINT  # what pingu stops a run with (Run.stop)
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from pingu import events
 from pingu.events import Event
@@ -112,7 +112,7 @@ class MtrOptions(OptionsDict):
 
 def build_argv(mtr: str, request: ResolvedRequest, limits: Limits) -> list[str]:
     """The full argv (``argv[0]`` is the mtr executable)."""
-    options = request.options
+    options = cast(MtrOptions, request.options)  # the registry hands mtr only its own requests
     count = options.count if options.count is not None else limits.max_rounds
     interval = options.interval
     if interval is None:
@@ -354,7 +354,8 @@ class Mtr:
         (a stop, which mtr does not catch) counts as exit 0; any other
         signal is ``signal`` (4002)."""
         rounds = getattr(parser, "rounds", 0)
-        if exit_code == 0 and request.options.count is None and rounds >= limits.max_rounds:
+        options = cast(MtrOptions, request.options)
+        if exit_code == 0 and options.count is None and rounds >= limits.max_rounds:
             return "ceiling"
         if exit_code is None:
             # It does not catch the SIGINT of a client's stop (or of the

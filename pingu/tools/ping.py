@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from pingu import events
 from pingu.refusal import bad
@@ -60,7 +60,7 @@ class PingOptions(OptionsDict):
 
 def build_argv(ping: str, request: ResolvedRequest, limits: Limits) -> list[str]:
     """The full argv (``argv[0]`` is the ping executable)."""
-    options = request.options
+    options = cast(PingOptions, request.options)  # the registry hands ping only its own requests
     argv = [ping, "-n", "-O", f"-{request.family}"]
     # Without a count, the server's ceiling bounds the run; ping stops by itself.
     argv += ["-c", str(options.count if options.count is not None else limits.max_count)]
@@ -129,8 +129,9 @@ class Ping:
         """A run without a count that sent ``--max-count`` requests hit the
         server's ceiling; otherwise ping's exit status says."""
         transmitted = getattr(parser, "transmitted", None)
+        options = cast(PingOptions, request.options)
         if (
-            request.options.count is None
+            options.count is None
             and transmitted is not None
             and transmitted >= limits.max_count
         ):

@@ -35,7 +35,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from signal import SIGINT  # what pingu stops a run with (Run.stop)
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from pingu import events
 from pingu.events import Event
@@ -105,7 +105,8 @@ def queries_of(options: TracerouteOptions, limits: Limits) -> int:
 
 def build_argv(traceroute: str, request: ResolvedRequest, limits: Limits) -> list[str]:
     """The full argv (``argv[0]`` is the traceroute executable)."""
-    options = request.options
+    # the registry hands traceroute only its own requests
+    options = cast(TracerouteOptions, request.options)
     max_hops = options.max_hops or min(DEFAULT_MAX_HOPS, limits.max_hops)
     queries = queries_of(options, limits)
     wait = options.wait if options.wait is not None else min(DEFAULT_WAIT, limits.max_wait)

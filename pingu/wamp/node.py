@@ -1,6 +1,6 @@
 """The node's session: its procedures, and the translation of refusals.
 
-Everything a procedure decides is the hub's (:meth:`pingu.runs.RunHub.request`
+Everything a procedure decides is the hub's (:func:`pingu.pipeline.request`
 for ``start``); this module only turns WAMP calls into requests and the
 hub's answers and :class:`~pingu.refusal.Refused` into results and WAMP
 errors.  Who watches what is :mod:`.viewers`; ended runs are :mod:`.retention`.
@@ -18,7 +18,7 @@ from autobahn.wamp.types import RegisterOptions
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from pingu import events
+from pingu import events, pipeline
 from pingu.clients import RateLimit
 from pingu.events import (
     JOINED_TOPIC,
@@ -281,10 +281,6 @@ class PinguNode(ApplicationSession):
         self.refusal_log.refused(client, refused, self.hub.reactor.seconds())
         return wamp_error(refused)
 
-    def viewer_count(self) -> int:
-        """WAMP sessions watching this node's shared runs (for the metrics)."""
-        return sum(self.viewers.sessions(run) for run in self.hub.runs.values() if run.shared)
-
     def _metered(self, procedure: Callable[..., Any]) -> Callable[..., Any]:
         """``procedure`` as registered: counted against its caller's client."""
 
@@ -316,7 +312,7 @@ class PinguNode(ApplicationSession):
                     "the options are keyword arguments",
                 )
             fields = {"target": args[0], **options} if args else dict(options)
-            run = yield self.hub.request(fields, client, shared=True)
+            run = yield pipeline.request(self.hub, fields, client, shared=True)
             if caller is not None and not run.ended:
                 self.viewers.pending(run, caller, client)
         except Refused as refused:
@@ -347,7 +343,7 @@ class PinguNode(ApplicationSession):
             return {"ending": True, "viewers": 0}
         run = self._run(run_id)
         caller = getattr(details, "caller", None)
-        mine = {caller, Pending(caller)}
+        mine = {caller} if caller is None else {caller, Pending(caller)}
         others = [key for key in run.viewers if key not in mine]
         if not others:
             run.stop("client")
@@ -391,19 +387,12 @@ class PinguNode(ApplicationSession):
             raise ApplicationError(NO_SUCH_RUN, f"no live run {run_id!r} on node {self.node}")
         return run
 
-    # The meta-event handlers, by the names the router's part in tests calls.
-    @property
-    def _topics(self) -> dict[int, str]:
-        return self.viewers.topics
-
+    # The router's meta events (subscribed in onJoin), to the viewer book.
     def _on_create(self, session_id: int, subscription: dict[str, Any]) -> None:
         self.viewers.created(subscription)
 
     def _on_subscribe(self, session_id: int, subscription_id: int) -> Any:
         return self.viewers.subscribed(session_id, subscription_id)
-
-    def _on_unsubscribe(self, session_id: int, subscription_id: int) -> None:
-        self.viewers.unsubscribed(session_id, subscription_id)
 
     def _on_delete(self, session_id: int, subscription_id: int) -> None:
         self.viewers.deleted(session_id, subscription_id)

@@ -1,6 +1,6 @@
 """Helpers for the browser tests: one headless chromium, pages that record
-console errors, the page's state read through its test hook
-(``window.pinguTest.snapshot()``).
+console errors, the page's state read through the tests' hook
+(``window.pinguTest.snapshot()``, :func:`hooked_context`).
 
 Chromium is Debian's (``/usr/bin/chromium``, or ``PINGU_CHROMIUM``): Playwright
 cannot download its own here.  Screenshots go to ``screenshots/`` at the top
@@ -46,6 +46,30 @@ def page_files_missing() -> list[str]:
         "node_modules/autobahn-browser/autobahn.min.js",
     )
     return [name for name in needed if not (WEB / name).is_file()]
+
+
+#: The browser tests' hook into the page (window.pinguTest); never shipped.
+TEST_HOOK = Path(__file__).resolve().parent / "test-hook.js"
+#: What the tests' copy of app.js ends with: the hook, installed on the app.
+HOOK_CALL = '\nimport { installTestHook } from "./test-hook.js";\ninstallTestHook(app);\n'
+
+
+def hooked_context(browser: Any, **options: Any) -> Any:
+    """``browser.new_context(**options)`` whose pages have the test hook
+    (``window.pinguTest``): test-hook.js is served beside the page's modules,
+    and app.js, as the server sends it, gets :data:`HOOK_CALL` appended."""
+    context = browser.new_context(**options)
+
+    def app_js(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, body=response.text() + HOOK_CALL)
+
+    context.route("**/app.js", app_js)
+    context.route(
+        "**/test-hook.js",
+        lambda route: route.fulfill(path=str(TEST_HOOK), content_type="text/javascript"),
+    )
+    return context
 
 
 class ConsoleWatch:

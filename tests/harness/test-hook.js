@@ -1,7 +1,9 @@
-// The page's one test hook, for the browser tests and for curious people in
-// the console: window.pinguTest.snapshot() is the page as plain data (a
-// copy: changing it changes nothing); feed() hands a panel's source events
-// as if its connection had brought them.
+// The browser tests' hook into the page (it never ships: tests/harness/browser.py's
+// hooked_context serves it beside the page's modules and appends
+// `installTestHook(app)` to the app.js it serves to the tests):
+// window.pinguTest.snapshot() is the page as plain data (a copy: changing it
+// changes nothing); feed() hands a panel's source events as if its connection
+// had brought them.
 
 import { renderPending } from "./dom.js";
 import { connSnapshot } from "./status.js";
@@ -26,7 +28,8 @@ export function installTestHook(app) {
   const feed = (panelIndex, sourceIndex, events) => {
     const panel = app.board.panels[panelIndex];
     if (!panel || !panel.sources[sourceIndex]) throw new Error(`no source ${sourceIndex} in panel ${panelIndex}`);
-    panel.feed(sourceIndex, events);
+    const source = panel.sources[sourceIndex];
+    for (const event of events) panel.act(source, { type: "event", event });
   };
   window.pinguTest = Object.freeze({ snapshot, feed });
 }
