@@ -15,6 +15,7 @@ import pytest
 
 from tests.harness.browser import (
     ConsoleWatch,
+    hooked_context,
     launched_chromium,
     open_page,
     screenshot,
@@ -70,7 +71,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PinguServer]:
 def an_hour(
     browser: Any, server: PinguServer, viewport: dict, scheme: str = "light"
 ) -> tuple[Any, Any, int]:
-    ctx = browser.new_context(viewport=viewport, color_scheme=scheme)
+    ctx = hooked_context(browser, viewport=viewport, color_scheme=scheme)  # pinguTest
     page = ctx.new_page()
     page.set_default_timeout(15_000)
     console = ConsoleWatch(page)
@@ -79,7 +80,9 @@ def an_hour(
     wait_ended(page)
     assert page.evaluate(CHART_JS)["view"] == "raw"  # three points: each one shown
     lost = page.evaluate(AN_HOUR_JS, 18_000)
-    page.wait_for_function(f"{CHART_JS}.view === 'smoke' && {CHART_JS}.drawn > 100")
+    # A function, not an expression: Playwright would eval an expression's
+    # text at each poll, which the page's CSP (no 'unsafe-eval') refuses.
+    page.wait_for_function(f"() => {CHART_JS}.view === 'smoke' && {CHART_JS}.drawn > 100")
     return ctx, console, lost
 
 
