@@ -107,8 +107,12 @@ def test_every_bound_names_a_limit_and_refuses_past_it() -> None:
         assert tool.display in DISPLAY_KINDS
         base = required(tool, limits)
         for field in tool.fields:
-            low, high = field.bounds(limits)  # a limit name that does not exist raises
-            for value, ok in ((low, True), (high, True), (high * 2 + 1, False)):
+            if field.kind is str:
+                cases = [*((c, True) for c in field.choices), ("ANY", False), (1, False)]
+            else:
+                low, high = field.bounds(limits)  # a limit name that does not exist raises
+                cases = [(low, True), (high, True), (high * 2 + 1, False)]
+            for value, ok in cases:
                 request = {"target": "127.0.0.1", "tool": tool.name, **base, field.name: value}
                 if ok:
                     parse_fields(request, limits)
@@ -131,7 +135,7 @@ def test_the_cli_takes_every_tools_fields_and_only_its_own() -> None:
     for tool in tools.TOOLS.values():
         for f in tool.fields:
             flag = f.flag or "--" + f.name.replace("_", "-")
-            value = str(f.bounds(Limits())[1])
+            value = f.choices[0] if f.kind is str else str(f.bounds(Limits())[1])
             got = cli_args.parse(["watch", "--tool", tool.name, "ws://h/ws", "h", flag, value])
             assert got.options == {f.name: f.kind(value)}
             others = [t for t in tools.TOOLS.values() if f.name not in cli_args.TOOL_FIELDS[t.name]]
@@ -149,7 +153,8 @@ def test_pingu_info_lists_every_tool_with_its_fields_and_bounds() -> None:
         assert entry["installed"] == (name == tools.DEFAULT_TOOL)
         assert [f["name"] for f in entry["fields"]] == [f.name for f in tool.fields]
         for f, shown in zip(tool.fields, entry["fields"]):
-            assert (shown["min"], shown["max"]) == f.bounds(limits)
+            if f.kind is not str:
+                assert (shown["min"], shown["max"]) == f.bounds(limits)
     json.dumps(described)
     hops = [f for t in described.values() for f in t["fields"] if f["name"] == "max_hops"]
     assert hops and all(f["max"] == 7 for f in hops)
