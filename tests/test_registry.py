@@ -24,7 +24,7 @@ from pingu.cli import args as cli_args
 from pingu.limits import Limits, limit_options
 from pingu.refusal import Refused
 from pingu.request import parse_fields
-from pingu.tools.spec import DISPLAY_KINDS
+from pingu.tools.spec import DISPLAY_KINDS, PROBED_FIELD
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMED = [name for name in tools.TOOLS if name != tools.DEFAULT_TOOL]
@@ -96,6 +96,9 @@ def required(tool: Any, limits: Limits) -> dict[str, Any]:
             return out
         except Refused as refused:
             assert refused.reason == "missing", refused.message
+            if refused.field == PROBED_FIELD[tool.target]:
+                out[refused.field] = "127.0.0.1"  # the host a name is queried at
+                continue
             field = next(f for f in tool.fields if f.name == refused.field)
             out[field.name] = field.bounds(limits)[0]
 
