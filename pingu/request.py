@@ -31,7 +31,7 @@ from pingu.refusal import bad as _bad
 from pingu.special import PUBLIC_DENY
 from pingu.tools import DEFAULT_TOOL, Options
 from pingu.tools.ping import PingOptions
-from pingu.tools.spec import PROBED_FIELD, ResolvedRequest
+from pingu.tools.spec import PROBED_FIELD, URL, ResolvedRequest
 
 # re-exported: the names clients of requests use
 __all__ = ["PingOptions", "Refused", "ResolvedRequest"]
@@ -164,8 +164,12 @@ def parse_fields(
         check_target(fields["target"])  # a name sent as data: its syntax is checked all the same
         if fields.get(probed) is None:
             raise _bad(f"{name} needs a {probed}", probed, "missing")
+    # A URL's tool checks the URL first: its host is what is resolved.
+    options = tool.options(fields, limits) if tool.target == URL else None
     try:
-        target, literal = check_target(fields[probed])
+        # (a URL tool's options carry the URL's host: spec.URL's contract)
+        host = options.host if options is not None else fields[probed]  # type: ignore[attr-defined]
+        target, literal = check_target(host)
     except Refused as refused:
         refused.field = probed
         raise
@@ -178,7 +182,8 @@ def parse_fields(
             "family",
             "family-mismatch",
         )
-    options = tool.options(fields, limits)
+    if options is None:
+        options = tool.options(fields, limits)
     return Request(target=target, options=options, literal=literal, tool=name, probed=probed)
 
 

@@ -24,13 +24,19 @@ from pingu.cli import args as cli_args
 from pingu.limits import Limits, limit_options
 from pingu.refusal import Refused
 from pingu.request import parse_fields
-from pingu.tools.spec import DISPLAY_KINDS, PROBED_FIELD
+from pingu.tools.spec import DISPLAY_KINDS, PROBED_FIELD, URL
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMED = [name for name in tools.TOOLS if name != tools.DEFAULT_TOOL]
 #: The same word meaning something else: Twisted's endpoint kinds in tap.py
-#: ("tcp", "tcp6", the f-string piece "tcp:" of "tcp:8080").
-OTHER_MEANINGS = {("tcp", "pingu/tap.py", "tcp"), ("tcp", "pingu/tap.py", "tcp:")}
+#: ("tcp", "tcp6", the f-string piece "tcp:" of "tcp:8080"), URL schemes of
+#: the page's origin and Host checks.
+OTHER_MEANINGS = {
+    ("tcp", "pingu/tap.py", "tcp"),
+    ("tcp", "pingu/tap.py", "tcp:"),
+    ("http", "pingu/hosts.py", "http"),
+    ("http", "pingu/websocket.py", "http"),
+}
 
 
 def own_modules(name: str) -> set[Path]:
@@ -88,11 +94,11 @@ def test_twistd_options_and_checks_come_from_each_tools_limits() -> None:
 
 
 def required(tool: Any, limits: Limits) -> dict[str, Any]:
-    """The fields a tool cannot do without, each at its lowest."""
-    out: dict[str, Any] = {}
+    """The fields a tool cannot do without, each at its lowest (and the target)."""
+    out: dict[str, Any] = {"target": "http://127.0.0.1/" if tool.target == URL else "127.0.0.1"}
     while True:
         try:
-            parse_fields({"target": "127.0.0.1", "tool": tool.name, **out}, limits)
+            parse_fields({"tool": tool.name, **out}, limits)
             return out
         except Refused as refused:
             assert refused.reason == "missing", refused.message
@@ -116,7 +122,7 @@ def test_every_bound_names_a_limit_and_refuses_past_it() -> None:
                 low, high = field.bounds(limits)  # a limit name that does not exist raises
                 cases = [(low, True), (high, True), (high * 2 + 1, False)]
             for value, ok in cases:
-                request = {"target": "127.0.0.1", "tool": tool.name, **base, field.name: value}
+                request = {"tool": tool.name, **base, field.name: value}
                 if ok:
                     parse_fields(request, limits)
                 else:

@@ -36,8 +36,11 @@ DISPLAY_KINDS = (RTT_SERIES, HOP_TABLE, HOP_STATS)
 #: is resolved, policed and probed.
 ADDRESS = "address"
 NAME_AT_RESOLVER = "name-at-resolver"
+#: ``url``: the target is a URL whose host is resolved and policed; the
+#: tool's options carry that host (``options.host``), checked by the tool.
+URL = "url"
 #: The field holding the host pingu resolves, polices and sends to, by target kind.
-PROBED_FIELD = {ADDRESS: "target", NAME_AT_RESOLVER: "server"}
+PROBED_FIELD = {ADDRESS: "target", NAME_AT_RESOLVER: "server", URL: "target"}
 
 
 class LimitValues(Protocol):

@@ -89,7 +89,7 @@ FIELDS = (
 )  # fmt: skip
 LIMITS = (
     Limit("allow_port", str, DEFAULT_PORTS,
-          "TCP ports a client may probe (tcp, http): ports and ranges, 80,443,8000-8010; "
+          "TCP ports a client's probes may connect to: ports and ranges, 80,443,8000-8010; "
           "keep it to the ports of public services, or pingu becomes a port scanner",
           parse=parse_ports),
 )  # fmt: skip
