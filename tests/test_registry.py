@@ -176,3 +176,11 @@ def test_dev_installs_the_registrys_packages() -> None:
     )  # fmt: skip
     assert done.stdout.splitlines() == [f"{t.executable} {t.package}" for t in tools.TOOLS.values()]
     assert "python3 -m pingu.tools packages" in (ROOT / "dev").read_text()
+
+
+def test_the_docs_fields_table_is_the_registrys() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pingu.tools", "fields"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    assert done.stdout in (ROOT / "docs" / "tools.rst").read_text()
