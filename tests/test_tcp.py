@@ -49,7 +49,7 @@ def test_a_port_the_operator_allows() -> None:
 @pytest.mark.parametrize("port", [22, 25, 79, 8080, 65535])
 def test_any_other_port_is_refused_as_forbidden(port: int) -> None:
     r = refusal({"port": port})
-    assert (r.code, r.reason, r.field) == (CloseCode.FORBIDDEN, "port-not-allowed", "port")
+    assert (r.code, r.reason, r.field) == (CloseCode.FORBIDDEN, "not-allowed", "port")
     assert "allowed: 80, 443" in r.message
 
 
@@ -72,7 +72,7 @@ def test_allow_port_takes_ports_and_ranges_and_is_checked_at_start_up() -> None:
     assert parse_ports("") == frozenset()
     roomy = Limits(allow_port="8000-8002")
     assert parse_fields({"target": "10.0.0.1", "tool": "tcp", "port": 8001}, roomy)
-    assert refusal({"port": 80}, roomy).reason == "port-not-allowed"
+    assert refusal({"port": 80}, roomy).reason == "not-allowed"
     for bad in ("http", "0", "70000", "90-80", "80;443", "-1"):
         with pytest.raises(ValueError, match="--allow-port"):
             Limits(allow_port=bad).check(root=True)
@@ -233,7 +233,7 @@ def test_a_closed_a_filtered_and_an_unreachable_port(chain: Any, port: int, reas
 def test_a_port_outside_allow_port_is_refused_and_nothing_runs(chain: Any) -> None:
     events, code = run(chain, {"target": chain.target.v4[0], "port": 22})
     assert [e["type"] for e in events] == ["error"]
-    assert (events[0]["reason"], events[0]["field"], code) == ("port-not-allowed", "port", 4403)
+    assert (events[0]["reason"], events[0]["field"], code) == ("not-allowed", "port", 4403)
 
 
 @needs_network

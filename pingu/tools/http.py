@@ -130,14 +130,14 @@ def check_url(text: Any, limits: Limits) -> tuple[str, str, int]:
     except ValueError:
         raise bad("the target is not a valid URL", "target", "bad-url") from None
     if parts.scheme not in ("http", "https"):
-        raise bad("the URL must start with http:// or https://", "target", "bad-scheme")
+        raise bad("the URL must start with http:// or https://", "target", "bad-url")
     if parts.username is not None or parts.password is not None:
         raise bad("the URL may not carry a user or password", "target", "bad-url")
     if not parts.hostname:
         raise bad("the URL has no host", "target", "bad-url")
     port = port or (443 if parts.scheme == "https" else 80)
     if port not in _allowed_ports(limits):
-        raise Refused(CloseCode.FORBIDDEN, "port-not-allowed",
+        raise Refused(CloseCode.FORBIDDEN, "not-allowed",
                       f"port {port} is not one this server probes", "target")  # fmt: skip
     return text, parts.hostname, port
 

@@ -191,7 +191,7 @@ class Tcp:
             shown = ", ".join(str(p) for p in sorted(allowed)[:20]) or "none"
             raise Refused(
                 CloseCode.FORBIDDEN,
-                "port-not-allowed",
+                "not-allowed",
                 f"port {options.port} is not one this server probes (allowed: {shown})",
                 "port",
             )
