@@ -219,10 +219,10 @@ class ServerLimits:
                     f"{option(name)} {show(getattr(self, name))} is above {ceiling}, "
                     "the most ping accepts"
                 )
-        for name, ceiling, tool in self.TOOL_CEILINGS:
-            if getattr(self, name) > ceiling:
+        for name, most, tool in self.TOOL_CEILINGS:
+            if getattr(self, name) > most:
                 raise ValueError(
-                    f"{option(name)} {show(getattr(self, name))} is above {ceiling}, "
+                    f"{option(name)} {show(getattr(self, name))} is above {most}, "
                     f"the most {tool} accepts"
                 )
         for tool, limit in tools.tool_limits():

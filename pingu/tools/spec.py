@@ -148,7 +148,9 @@ def checked(
 class Options(Protocol):
     """A tool's checked options: frozen (runs are shared on them), with a family."""
 
-    family: Optional[int]
+    @property
+    def family(self) -> Optional[int]:
+        """4, 6, or None (either)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The options as ``start`` events and ``runs()`` show them."""
