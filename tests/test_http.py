@@ -82,7 +82,7 @@ def test_argv_never_lets_curl_resolve_and_sends_no_body() -> None:
 
 
 def test_each_request_is_a_reply_with_its_phases_or_a_loss() -> None:
-    parser = HttpParser()
+    parser = HttpParser("10.0.0.9")
     lines = [
         "pingu-http 200 0.001000 0.004000 0.006000 0.006500 612 0 ",
         "pingu-http 301 0.001000 0.000000 0.002000 0.002500 0 0 http://h/",
@@ -93,8 +93,13 @@ def test_each_request_is_a_reply_with_its_phases_or_a_loss() -> None:
     got = [e for line in lines for e in parser.feed(line)] + parser.finish()
     first, moved, lost, error, missing, summary = got
     assert (first["status"], first["rtt_ms"], first["bytes"]) == (200, 6.5, 612)
+    assert first["raw"] == (
+        "200 from 10.0.0.9: seq=1 connect=1 tls=3 first_byte=2 total=6.5 ms, 612 bytes"
+    )
+    assert lost["raw"] == "request to 10.0.0.9: seq=3 timed out"
     assert first["timings"] == {"connect": 1.0, "tls": 3.0, "first_byte": 2.0, "total": 6.5}
     assert (moved["status"], moved["redirect"], moved["timings"]["tls"]) == (301, "http://h/", None)
+    assert moved["raw"].endswith("total=2.5 ms, 0 bytes -> http://h/")
     assert (lost["type"], lost["seq"], lost["reason"]) == ("timeout", 3, "timed out")
     assert error["type"] == "line" and missing["seq"] == 4
     assert summary["status_counts"] == {"200": 1, "301": 1, "404": 1}
@@ -207,3 +212,18 @@ def test_refusals_against_the_real_server(chain: Any, target: str, field: str, c
     events, closed = run(chain, {"target": target})
     assert [e["type"] for e in events] == ["error"] and events[0]["field"] == field, events
     assert closed == code
+
+
+def test_the_text_face_and_the_cli_print_readable_lines(chain: Any) -> None:
+    cli = Path(sys.executable).parent / "pingu"
+    done = chain.client.run(
+        str(cli), "watch", "--tool", "http", f"ws://127.0.0.1:{chain.server.port}/ws",
+        f"https://{NAME}/", "-c", "2", "-i", "0.2", timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    address = chain.target.v4[0]
+    assert [line.split(" ms")[0].split(" connect=")[0] for line in lines[:2]] == [
+        f"200 from {address}: seq=1", f"200 from {address}: seq=2",
+    ], lines  # fmt: skip
+    assert " tls=" in lines[0] and lines[-1].startswith("--- http statistics: 2 probes, 2 answered")

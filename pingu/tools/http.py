@@ -22,7 +22,8 @@ curl 7.88 writes, per request (``-w``)::
     pingu-http 200 0.000089 0.004512 0.006672 0.006736 612 0 https://...
 
 (status, connect, TLS done, first byte, total in seconds since the request
-began, bytes received, curl's exit code for it, the redirect's target),
+began, bytes received, curl's exit code for it, the redirect's target;
+pingu's own format, so an event's ``raw`` is a readable line made of it),
 and ``curl: (60) SSL certificate problem: ...`` on stderr when one fails.
 A request with curl's exit code 0 is a ``reply`` (``status``, ``rtt_ms``
 the total, ``timings`` in ms: ``connect``, ``tls``, ``first_byte``,
@@ -169,9 +170,15 @@ def build_argv(curl: str, request: ResolvedRequest, limits: Limits) -> list[str]
 
 
 class HttpParser:
-    """Turns curl's -w lines (and its error lines) into events."""
+    """Turns curl's -w lines (and its error lines) into events.  A request's
+    ``raw`` is a readable line (the -w line is pingu's own format, so the
+    text face and the CLI print this one instead)::
 
-    def __init__(self) -> None:
+        200 from 10.213.1.2: seq=1 connect=0.3 tls=3 first_byte=2 total=6.5 ms, 612 bytes
+    """
+
+    def __init__(self, address: Optional[str] = None) -> None:
+        self.address = address
         self.series = Series()
         self.status_counts: dict[str, int] = {}
         self._summarised = False
@@ -188,24 +195,29 @@ class HttpParser:
         except ValueError:
             return [events.line(line)]
         seq = self.series.probe()
+        where = f" to {self.address}" if self.address else ""
         if code != 0 or status == 0:
-            event = events.timeout(line, seq)
-            event["reason"] = REASONS.get(code, f"curl error {code}")
+            reason = REASONS.get(code, f"curl error {code}")
+            event = events.timeout(f"request{where}: seq={seq} {reason}", seq)
+            event["reason"] = reason
             return [event]
         self.series.answered(round(total, 3))
         key = str(status)
         self.status_counts[key] = self.status_counts.get(key, 0) + 1
-        reply = events.reply(line, seq, None, round(total, 3), size, None)
-        reply["status"] = status
         # Each phase's own time: curl's figures are since the request began.
         done_tls = tls if tls > 0 else connect
-        reply["timings"] = {
+        timings = {
             "connect": round(connect, 3),
             "tls": round(done_tls - connect, 3) if tls > 0 else None,
             "first_byte": round(max(0.0, first - done_tls), 3),
             "total": round(total, 3),
         }
-        reply["redirect"] = words[8] if len(words) > 8 and 300 <= status < 400 else None
+        redirect = words[8] if len(words) > 8 and 300 <= status < 400 else None
+        shown = " ".join(f"{k}={v:g}" for k, v in timings.items() if v is not None)
+        raw = f"{status} from {self.address or '?'}: seq={seq} {shown} ms, {size} bytes"
+        reply = events.reply(raw + (f" -> {redirect}" if redirect else ""), seq, None,
+                             timings["total"], size, self.address)  # fmt: skip
+        reply.update(status=status, timings=timings, redirect=redirect)
         return [reply]
 
     def pending(self, line: str) -> list[Event]:
@@ -252,8 +264,8 @@ class Http:
     def parser(
         self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
     ) -> HttpParser:
-        """A parser of curl's -w lines (it needs nothing of the request)."""
-        return HttpParser()
+        """A parser of curl's -w lines that names the address in its lines."""
+        return HttpParser(request.address if request is not None else None)
 
     def how(
         self,
