@@ -7,9 +7,11 @@ rejects port 82 (ICMP unreachable)."""
 from __future__ import annotations
 
 import json
+import pwd
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -275,3 +277,34 @@ def test_a_reply_arrives_when_the_handshake_completes_not_at_the_next_probe(chai
         took = time.monotonic() - started
         harness_pingu.json_events(conn, 3 * interval)
     assert event["seq"] == 1 and took < interval / 2, took
+
+
+@needs_network
+def test_the_unprivileged_service_user_probes_tcp(chain: Any) -> None:
+    # nping --tcp-connect needs no raw socket: pingu as nobody runs it.
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is missing")
+    workdir = Path(tempfile.mkdtemp(prefix="pingu-tcp-nobody-", dir="/tmp"))
+    workdir.chmod(0o777)
+    try:
+        server = harness_pingu.NamespacePingu(chain.client, workdir, "pingu-nobody", (
+            "--allow-port", "80", "--no-watchdog",
+        ))  # fmt: skip
+        inside = server.argv.index("exec") + 2  # after "ip netns exec NAME"
+        server.argv[inside:inside] = [
+            "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+        ]  # fmt: skip
+        with server:
+            with connect(
+                f"ws://127.0.0.1:{server.port}/ws", sock=server.socket(), proxy=None,
+                open_timeout=5, subprotocols=["pingu.json"],
+            ) as conn:  # fmt: skip
+                conn.send(json.dumps({"tool": "tcp", "target": chain.target.v4[0], "port": 80,
+                                      "count": 2, "interval": 0.2}))  # fmt: skip
+                events, code = harness_pingu.json_events(conn, 30)
+            # twistd made its log as the user it ran as
+            assert server.log_path.stat().st_uid == pwd.getpwnam("nobody").pw_uid
+        assert probes(events) == [("reply", None)] * 2, events
+        assert code == 1000
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
