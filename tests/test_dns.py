@@ -130,6 +130,10 @@ def test_each_query_is_a_reply_with_rcode_and_answers_or_a_loss() -> None:
 # -- the real dnsping, through twistd pingu ------------------------------------------------
 
 
+#: what the tests on the namespaced network start: namespaces, servers in them, twistd pingu
+NETWORK = pytest.mark.netns
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Any:
     if netns.unavailable() or netns.nft_unavailable() or not shutil.which("dnsping"):
@@ -171,6 +175,7 @@ def replies(events: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
     ("www.test.example", "MX", "NOERROR", 0), ("servfail.test.example", "A", "SERVFAIL", 0),
     ("nope.test.example", "TXT", "NXDOMAIN", 0),
 ])  # fmt: skip
+@NETWORK
 def test_answers_with_their_rcode(
     chain: Any, name: str, kind: str, rcode: str, answers: int
 ) -> None:
@@ -185,6 +190,7 @@ def test_answers_with_their_rcode(
     assert (events[-1]["how"], code) == ("completed", 1000)
 
 
+@NETWORK
 def test_a_resolver_that_never_answers(chain: Any) -> None:
     events, code = run(chain, {"target": "www.test.example", "server": chain.target.v6[0]})
     assert [e.get("reason") for e in events if e["type"] == "timeout"] == ["timed out"] * 2
@@ -195,6 +201,7 @@ def test_a_resolver_that_never_answers(chain: Any) -> None:
     ({"type": "ANY"}, "type", 4400), ({"server": "0.0.0.0"}, "server", 4403),
     ({"server": None}, "server", 4400), ({"target": "-c9"}, "target", 4400),
 ])  # fmt: skip
+@NETWORK
 def test_refusals_against_the_real_server(
     chain: Any, request_: dict[str, Any], field: str, code: int
 ) -> None:
@@ -203,6 +210,7 @@ def test_refusals_against_the_real_server(
     assert closed == code
 
 
+@NETWORK
 def test_the_cli_prints_each_answer_and_the_statistics(chain: Any) -> None:
     cli = Path(sys.executable).parent / "pingu"
     done = chain.client.run(

@@ -109,6 +109,10 @@ def test_each_request_is_a_reply_with_its_phases_or_a_loss() -> None:
 # -- the real curl, through twistd pingu ---------------------------------------------------
 
 
+#: what the tests on the namespaced network start: namespaces, servers in them, twistd pingu
+NETWORK = pytest.mark.netns
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Any:
     if netns.unavailable() or netns.nft_unavailable() or not shutil.which("openssl"):
@@ -170,6 +174,7 @@ def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     ("http://{name}/", 200, False), ("https://{name}/", 200, True),
     ("https://{name}/missing", 404, True), ("http://{address}/", 200, False),
 ])  # fmt: skip
+@NETWORK
 def test_requests_and_their_phases(chain: Any, url: str, status: int, tls: bool) -> None:
     target = url.format(name=NAME, address=chain.target.v4[0])
     events, code = run(chain, {"target": target, "method": "GET"})
@@ -184,6 +189,7 @@ def test_requests_and_their_phases(chain: Any, url: str, status: int, tls: bool)
     assert (events[-1]["how"], code) == ("completed", 1000)
 
 
+@NETWORK
 def test_a_redirect_is_reported_not_followed(chain: Any) -> None:
     events, _ = run(chain, {"target": f"http://{NAME}/moved"})
     assert [(r["status"], r["redirect"]) for r in of(events, "reply")] == [
@@ -191,6 +197,7 @@ def test_a_redirect_is_reported_not_followed(chain: Any) -> None:
     ] * 2
 
 
+@NETWORK
 def test_a_slow_server_and_a_filtered_port_time_out(chain: Any) -> None:
     for target in (f"http://{NAME}/slow", f"http://{NAME}:81/"):
         events, code = run(chain, {"target": target, "count": 1})
@@ -198,6 +205,7 @@ def test_a_slow_server_and_a_filtered_port_time_out(chain: Any) -> None:
         assert (events[-1]["how"], code) == ("no-reply", 4000)
 
 
+@NETWORK
 def test_tls_is_verified_against_the_urls_name(chain: Any) -> None:
     # the address is right, but the certificate is www.test.example's
     events, _ = run(chain, {"target": f"https://{chain.target.v4[0]}/", "count": 1})
@@ -208,12 +216,14 @@ def test_tls_is_verified_against_the_urls_name(chain: Any) -> None:
     ("ftp://www.test.example/", "target", 4400), (f"http://{NAME}:22/", "target", 4403),
     ("http://0.0.0.0/", "target", 4403), ("http://unknown.test.example/", "target", 4404),
 ])  # fmt: skip
+@NETWORK
 def test_refusals_against_the_real_server(chain: Any, target: str, field: str, code: int) -> None:
     events, closed = run(chain, {"target": target})
     assert [e["type"] for e in events] == ["error"] and events[0]["field"] == field, events
     assert closed == code
 
 
+@NETWORK
 def test_the_text_face_and_the_cli_print_readable_lines(chain: Any) -> None:
     cli = Path(sys.executable).parent / "pingu"
     done = chain.client.run(

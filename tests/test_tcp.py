@@ -166,6 +166,10 @@ needs_network = pytest.mark.skipif(
 )
 
 
+#: what the tests on the namespaced network start: namespaces, servers in them, twistd pingu
+NETWORK = pytest.mark.netns
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Any:
     if netns.unavailable() or netns.nft_unavailable() or not shutil.which("nping"):
@@ -205,6 +209,7 @@ def probes(events: list[dict[str, Any]]) -> list[tuple[str, Any]]:
 
 @needs_network
 @pytest.mark.parametrize("family", ["v4", "v6"])
+@NETWORK
 def test_an_open_port_answers_every_probe(chain: Any, family: str) -> None:
     address = getattr(chain.target, family)[0]
     events, code = run(chain, {"target": address, "port": 80})
@@ -223,6 +228,7 @@ def test_an_open_port_answers_every_probe(chain: Any, family: str) -> None:
 @pytest.mark.parametrize(
     ("port", "reason"), [(79, "refused"), (81, "timed out"), (82, "unreachable")]
 )
+@NETWORK
 def test_a_closed_a_filtered_and_an_unreachable_port(chain: Any, port: int, reason: str) -> None:
     events, code = run(chain, {"target": chain.target.v4[0], "port": port})
     assert probes(events) == [("timeout", reason)] * 3, events
@@ -232,6 +238,7 @@ def test_a_closed_a_filtered_and_an_unreachable_port(chain: Any, port: int, reas
 
 
 @needs_network
+@NETWORK
 def test_a_port_outside_allow_port_is_refused_and_nothing_runs(chain: Any) -> None:
     events, code = run(chain, {"target": chain.target.v4[0], "port": 22})
     assert [e["type"] for e in events] == ["error"]
@@ -239,6 +246,7 @@ def test_a_port_outside_allow_port_is_refused_and_nothing_runs(chain: Any) -> No
 
 
 @needs_network
+@NETWORK
 def test_the_policy_still_decides_the_address(chain: Any) -> None:
     # --deny is every defence's: a denied address is refused before any port matters
     events, code = run(chain, {"target": "0.0.0.0", "port": 80})
@@ -246,6 +254,7 @@ def test_the_policy_still_decides_the_address(chain: Any) -> None:
 
 
 @needs_network
+@NETWORK
 def test_the_cli_prints_each_probe_and_the_statistics(chain: Any) -> None:
     cli = Path(sys.executable).parent / "pingu"
     done = chain.client.run(
@@ -259,6 +268,7 @@ def test_the_cli_prints_each_probe_and_the_statistics(chain: Any) -> None:
 
 
 @needs_network
+@NETWORK
 def test_a_reply_arrives_when_the_handshake_completes_not_at_the_next_probe(chain: Any) -> None:
     # nping writes its RCVD line to a pipe only with its next SENT, unless
     # line-buffered: without stdbuf, reply 1 came a whole interval late.
@@ -280,6 +290,7 @@ def test_a_reply_arrives_when_the_handshake_completes_not_at_the_next_probe(chai
 
 
 @needs_network
+@NETWORK
 def test_the_unprivileged_service_user_probes_tcp(chain: Any) -> None:
     # nping --tcp-connect needs no raw socket: pingu as nobody runs it.
     if shutil.which("setpriv") is None:
