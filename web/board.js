@@ -86,13 +86,21 @@ export class Board {
     this.on.refusals([...this.refusals].map(([panel, r]) => ({ target: panel.target, ...r })));
   }
 
-  /** The runs bar: how many, how many live, the buttons that apply. */
+  /** The start queue moved: every waiting panel's place in it changed. */
+  queued() {
+    for (const panel of this.panels) panel.changed();
+    this.changed();
+  }
+
+  /** The runs bar: how many, how many live, how many wait their turn, the buttons that apply. */
   changed() {
     const count = this.panels.length;
-    const running = this.active.length;
+    const waiting = this.panels.filter((p) => p.waiting).length;
+    const running = this.active.length - waiting;
     $("#runs-bar").hidden = count === 0;
     $("#empty").hidden = count > 0;
-    $("#runs-title").textContent = count ? `${count} run${count === 1 ? "" : "s"}${running ? ` · ${running} live` : ""}` : "Runs";
+    const parts = [`${count} run${count === 1 ? "" : "s"}`, running ? `${running} live` : "", waiting ? `${waiting} waiting their turn` : ""];
+    $("#runs-title").textContent = count ? parts.filter(Boolean).join(" · ") : "Runs";
     $("#stop-all").hidden = running === 0;
     $("#clear-done").hidden = count - running === 0;
     document.body.classList.toggle("has-runs", count > 0);

@@ -66,6 +66,12 @@ export class Panel {
     return this.sources.some((s) => isActive(s.run));
   }
 
+  /** Every live source of this panel waits its turn in the start queue (paced-source.js). */
+  get waiting() {
+    const live = this.sources.filter((s) => isActive(s.run));
+    return live.length > 0 && live.every((s) => s.conn?.waiting);
+  }
+
   reset() {
     for (const source of this.sources) Object.assign(source, { stats: new RunStats(), hops: initialHops(this.tool), events: [] });
     this.view.clearLines();
@@ -223,7 +229,13 @@ export class Panel {
       const start = this.sources[0].run.start;
       const address = start ? [start.address !== this.target ? start.address : "", start.family ? `IPv${start.family}` : ""].filter(Boolean).join(" · ") : "";
       const noData = !this.sources.some((s) => s.run.start || s.stats.sent > 0 || s.hops.rows.length > 0);
-      this.view.renderStatus(panelStatus(this.sources.map((s) => s.run), this.nodes), address, noData);
+      let status = panelStatus(this.sources.map((s) => s.run), this.nodes);
+      if (status.active && this.waiting) {
+        // not started yet: its place in the page's own queue (start-queue.js)
+        const place = Math.min(...this.sources.map((s) => s.conn?.position || Infinity));
+        status = { ...status, state: "queued", badge: `queued · #${place}` };
+      }
+      this.view.renderStatus(status, address, noData);
     }
   }
 
@@ -254,6 +266,7 @@ export class Panel {
       nodes: [...this.nodes],
       active: this.active,
       ended: this.sources.every((s) => s.run.end != null || s.run.close != null),
+      waiting: this.waiting,
       ...this.view.snapshot(),
       chart: this.chart.snapshot(),
       sources: this.sources.map((s) => ({
