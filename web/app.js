@@ -20,7 +20,7 @@ import { $ } from "./dom.js";
 import { Form } from "./form.js";
 import { NodeList } from "./nodes.js";
 import { PacedSource } from "./paced-source.js";
-import { StartQueue, pacingLimits } from "./start-queue.js";
+import { StartQueue, nodePacingLimits, pacingLimits } from "./start-queue.js";
 import { setConn } from "./status.js";
 import { installTestHook } from "./test-hook.js";
 import { isPathTool, toolOf } from "./tools.js";
@@ -89,6 +89,26 @@ function submit(event) {
     form.showError(asked.error, asked.field);
     return;
   }
+  // WAMP: each node's limits first (asked once per node), then the same pacing
+  if (app.mode === "wamp") nodeLimits(asked.nodes).then(() => startAsked(asked));
+  else startAsked(asked);
+}
+
+/** Every node's limits known to the queue (pingu.<node>.limits; a node without that call is not paced). */
+const askedLimits = new Map(); // node -> promise
+function nodeLimits(nodes) {
+  for (const node of nodes) {
+    if (askedLimits.has(node)) continue;
+    const asking = wamp
+      .limits(node)
+      .then((limits) => queue.setLimits(node, nodePacingLimits(limits)))
+      .catch(() => askedLimits.delete(node)); // asked again next time
+    askedLimits.set(node, asking);
+  }
+  return Promise.all(nodes.map((node) => askedLimits.get(node)));
+}
+
+function startAsked(asked) {
   const tooMany = overCapacity(asked);
   if (tooMany) {
     form.showError(tooMany, "target");

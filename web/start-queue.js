@@ -46,6 +46,21 @@ export function pacingLimits(limits, { sockets = true } = {}) {
   };
 }
 
+/**
+ * The calls a WAMP start costs at its node, each counted against
+ * max_calls_per_second: start, the backlog after subscribing, and one to
+ * spare (a second backlog page, a stop).
+ */
+export const CALLS_PER_START = 3;
+
+/** A WAMP node's limits (its pingu.<node>.limits) for pacing: no sockets of its own, its calls and watched runs count too. */
+export function nodePacingLimits(limits) {
+  const l = limits || {};
+  const paced = pacingLimits(l, { sockets: false });
+  const calls = pacingLimits({ max_starts_per_second: l.max_calls_per_second / CALLS_PER_START, max_runs_per_client: l.max_watched_per_client });
+  return { ...paced, startsPerSecond: Math.min(paced.startsPerSecond, calls.startsPerSecond), runs: Math.min(paced.runs, calls.runs) };
+}
+
 const TRANSITIONS = Object.freeze({ waiting: ["going", "cancelled"], going: ["done"], cancelled: [], done: [] });
 
 class Place {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { PacedSource } from "../paced-source.js";
-import { RATE_SHARE, StartQueue, pacingLimits } from "../start-queue.js";
+import { CALLS_PER_START, RATE_SHARE, StartQueue, nodePacingLimits, pacingLimits } from "../start-queue.js";
 
 /** A queue on a fake clock: advance(s) runs the timers due. */
 function fakeQueue() {
@@ -229,5 +229,14 @@ describe("PacedSource", () => {
     assert.deepEqual(made[0].calls, ["abort"]);
     assert.equal(third.waiting, false);
     assert.equal(made.length, 2); // the stopped one never opened
+  });
+});
+
+describe("nodePacingLimits", () => {
+  it("paces a WAMP node's starts to its calls as well (three per start) and its watched runs", () => {
+    const node = { max_starts_per_second: 10, max_calls_per_second: 20, max_runs_per_client: 20, max_watched_per_client: 15, max_handshakes_per_client: 8 };
+    assert.deepEqual(nodePacingLimits(node), { startsPerSecond: 20 / CALLS_PER_START, runs: 15, connections: Infinity, handshakes: Infinity });
+    assert.equal(nodePacingLimits({ ...node, max_calls_per_second: 60 }).startsPerSecond, 10);
+    assert.equal(nodePacingLimits(null).runs, Infinity);
   });
 });
