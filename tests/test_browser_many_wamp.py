@@ -67,5 +67,11 @@ def test_twenty_targets_typed_at_once_all_run_through_a_node(browser: Any, clust
         assert source["types"].get("error") is None, (panel["target"], source)
     assert state["form"]["refusals"] == []
     assert "refused" not in node.output()
+    # the summary has a row per run, with its node
+    page.wait_for_function(
+        "window.pinguTest.snapshot().summary.rows.filter((r) => r[3] === 'done').length === 20"
+    )
+    assert {tuple(r[1:3]) for r in snapshot(page)["summary"]["rows"]} == {("ping", "north")}
+    assert page.is_visible(".summary-table thead th[data-key=node]")
     assert console.errors == []
     ctx.close()

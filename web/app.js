@@ -9,6 +9,7 @@
 //   mtr-view.js
 //   chart.js, stats.js, export.js  the chart; the figures (pure); CSV and JSON
 //   form.js, url-state.js          the form; the link that reopens it
+//   summary.js                     one table of every run, above the panels; one CSV of them all
 //   board.js, nodes.js, status.js  the panels; WAMP's nodes; the header's status
 //   start-queue.js, paced-source.js  starts paced to the server's limits (pure); a source that waits its turn
 //   test-hook.js                   window.pinguTest
@@ -53,6 +54,7 @@ const board = (app.board = new Board({
     refusals: (refusals) => form.showRefusals(refusals),
     saved: saveURL,
     about: () => ({ version: app.info?.version ?? null, mode: app.mode }),
+    wamp: () => app.mode === "wamp",
     sourceChanged: (panel, source, before) => {
       if (source.node != null) return; // WAMP: the session's status is wamp.js's
       const where = `WebSocket · ${location.host || "local"}`;

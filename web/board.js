@@ -3,16 +3,19 @@
 
 import { $ } from "./dom.js";
 import { Panel, panelKey } from "./panel.js";
+import { SummaryView } from "./summary.js";
 
 export class Board {
-  /** openSource: as Panel's; on: changed(), refusals([{target, text, field}]), saved(), about(), sourceChanged(). */
+  /** openSource: as Panel's; on: changed(), refusals([{target, text, field}]), saved(), about(), sourceChanged(), wamp(). */
   constructor({ openSource, on }) {
     this.panels = [];
     this.refusals = new Map(); // panel -> {text, field}
     this.openSource = openSource;
     this.on = on;
     this.box = $("#panels");
+    this.summary = new SummaryView({ panels: () => this.panels, wamp: on.wamp });
     this.hooks = {
+      rendered: () => this.summary.touch(),
       changed: (panel, source, before) => {
         on.sourceChanged(panel, source, before);
         this.changed();
@@ -104,6 +107,7 @@ export class Board {
     $("#stop-all").hidden = running === 0;
     $("#clear-done").hidden = count - running === 0;
     document.body.classList.toggle("has-runs", count > 0);
+    this.summary.touch();
     this.on.changed();
   }
 }

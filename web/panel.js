@@ -10,6 +10,7 @@ import { hopsSnapshot, hopsStep, initialHops } from "./hops.js";
 import { PanelView } from "./panel-view.js";
 import { STOPPED_HOW, capitalize, initial, isActive, outcome, panelStatus, step } from "./run.js";
 import { RunStats } from "./stats.js";
+import { RECENT } from "./summary.js";
 import { buildRequest, describeOptions, isPathTool, toolOf } from "./tools.js";
 
 let panelIds = 0;
@@ -29,7 +30,8 @@ const plural = (count, one, many) => (count === 1 ? one : many);
 export class Panel {
   /**
    * openSource(node, request, sink): a run source (ws-source.js, wamp-source.js);
-   * hooks: changed(panel, source, before), refusal(panel, text, field), remove(panel), about() -> {version, mode}.
+   * hooks: changed(panel, source, before), refusal(panel, text, field), remove(panel), about() -> {version, mode},
+   * rendered() (after each frame's render, for the summary).
    */
   constructor(target, options, nodes, { openSource, hooks }) {
     this.id = ++panelIds;
@@ -73,7 +75,7 @@ export class Panel {
   }
 
   reset() {
-    for (const source of this.sources) Object.assign(source, { stats: new RunStats(), hops: initialHops(this.tool), events: [] });
+    for (const source of this.sources) Object.assign(source, { stats: new RunStats(), hops: initialHops(this.tool), events: [], recent: [] });
     this.view.clearLines();
     this.chart.reset();
     this.chart.setZoomed(false);
@@ -180,7 +182,11 @@ export class Panel {
       return;
     }
     const point = source.stats.add(event);
-    if (point) this.chart.add(source.index, event, point);
+    if (point) {
+      this.chart.add(source.index, event, point);
+      source.recent.push(point.lost ? null : point.rtt); // the summary's sparkline
+      if (source.recent.length > RECENT) source.recent.shift();
+    }
     this.statsDirty = true;
   }
 
@@ -237,6 +243,7 @@ export class Panel {
       }
       this.view.renderStatus(status, address, noData);
     }
+    this.hooks.rendered?.();
   }
 
   exportCSV() {
@@ -254,6 +261,22 @@ export class Panel {
     }));
     const text = toJSON({ ...this.hooks.about(), tool: this.tool, target: this.target, request: this.request, sources });
     download(`${fileStem(this.target)}.json`, "application/json", text);
+  }
+
+  /** What the summary shows of this panel (summary.js's summaryRows). */
+  summary() {
+    return {
+      id: this.id,
+      target: this.target,
+      tool: this.tool,
+      sources: this.sources.map((s) => ({
+        node: s.node,
+        phase: s.run.phase,
+        waiting: !!s.conn?.waiting && isActive(s.run),
+        figures: this.path ? null : s.stats.snapshot(),
+        recent: s.recent,
+      })),
+    };
   }
 
   /** The test hook's view of this panel (test-hook.js). */
