@@ -100,7 +100,7 @@ def test_an_hour_is_drawn_as_smoke_and_its_raw_points_on_demand(
     assert max(smoke["lost"]) >= 20 > sorted(smoke["lost"])[len(smoke["lost"]) // 2]
     assert page.is_visible(".panel .smoke-key")
     assert "lost per 30 s" in page.inner_text(".panel .loss-key")
-    screenshot(page, "smoke-desktop-light")
+    screenshot(page, "smoke-hour")
 
     # zoom in on ten minutes, then ask for the raw points: only those
     over = page.locator(".panel .u-over").bounding_box()

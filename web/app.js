@@ -104,7 +104,11 @@ function nodeLimits(nodes) {
     const asking = wamp
       .limits(node)
       .then((limits) => queue.setLimits(node, nodePacingLimits(limits)))
-      .catch(() => askedLimits.delete(node)); // asked again next time
+      .catch(() => {
+        // a node without the call (an older pingu): not paced, and asked again next time
+        queue.setLimits(node, nodePacingLimits(null));
+        askedLimits.delete(node);
+      });
     askedLimits.set(node, asking);
   }
   return Promise.all(nodes.map((node) => askedLimits.get(node)));
