@@ -20,6 +20,13 @@
 
 Counts do not depend on what else the machine runs, unlike times: that is
 why they are measured this way.  Not a test.
+
+``--tracer py-spy`` (churn only) samples the server's Python stacks instead
+(``py-spy record --gil``: the thread holding the GIL, 250 Hz; py-spy from
+``PATH`` or ``$PY_SPY``) and prints the functions by their share of the
+samples (inclusive), the collapsed stacks kept in ``--out``.  Every churn
+row also has the server's own CPU (``/proc/PID/stat`` utime + stime) per
+session that began in the window (by the client's clock).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -89,6 +97,34 @@ def perf_counts(pid: int, seconds: float) -> dict[str, int]:
     return counts
 
 
+def py_spy_profile(pid: int, seconds: float, out: Path) -> dict[str, float]:
+    """``py-spy record`` of ``pid`` for ``seconds``: each function's share of
+    the samples (in %, counted once per stack it is in), the top 40."""
+    spy = os.environ.get("PY_SPY") or shutil.which("py-spy") or "py-spy"
+    subprocess.run(
+        [spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "250",
+         "-f", "raw", "-o", str(out), "--nonblocking", "--gil"],
+        capture_output=True,
+        timeout=seconds + 60,
+    )  # fmt: skip
+    shares: dict[str, int] = {}
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        for frame in set(stack.split(";")):
+            shares[frame] = shares.get(frame, 0) + int(count)
+    top = sorted(shares.items(), key=lambda kv: -kv[1])[:40]
+    return {frame: round(100 * n / total, 1) for frame, n in top} if total else {}
+
+
+def cpu_ns(pid: int) -> tuple[int, int]:
+    """The process's own CPU (all threads, not its children), in ns: user, system."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) * tick, int(fields[12]) * tick
+
+
 def threads(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
 
@@ -143,7 +179,9 @@ def steady(ctx: Ctx, variant: str, n: int, seconds: float, tracer: str = "perf")
     return row
 
 
-def churn(ctx: Ctx, variant: str, rate: float, seconds: float, background: int) -> dict:
+def churn(
+    ctx: Ctx, variant: str, rate: float, seconds: float, background: int, tracer: str = "perf"
+) -> dict:
     server = ctx.server(variant, [str(CHILDREN / "realping"), "0.2"], "sys")
     held = None
     if background:
@@ -178,12 +216,22 @@ def churn(ctx: Ctx, variant: str, rate: float, seconds: float, background: int) 
         }
     )
     time.sleep(1)  # the rate is steady by then
-    counts = perf_counts(server.pid, seconds - 2)
+    cpu_before, t_before = cpu_ns(server.pid), time.monotonic_ns()
+    profile: dict[str, float] = {}
+    if tracer == "py-spy":
+        profile = py_spy_profile(server.pid, seconds - 2, ctx.tmp / f"py-spy-{variant}.txt")
+        counts = {}
+    else:
+        counts = perf_counts(server.pid, seconds - 2)
+    cpu_after, t_after = cpu_ns(server.pid), time.monotonic_ns()
     total = counts.pop("total", 0)
     out, _ = proc.communicate(timeout=seconds + 90)
     res = json.loads(out)
     done = sum(1 for r in res["sessions"] if r[2])
-    accepted = counts.get("accept4", 0)  # sessions that began while counted
+    # sessions that began while counted (accept4 calls: one per session, and
+    # one more per burst that ends in EAGAIN), and by the client's own clock
+    accepted = counts.get("accept4", 0)
+    began = sum(1 for r in res["sessions"] if t_before <= r[0] <= t_after)
     if held is not None:
         held.kill()
         held.wait()
@@ -195,6 +243,18 @@ def churn(ctx: Ctx, variant: str, rate: float, seconds: float, background: int) 
         "seconds": seconds,
         "sessions_done": done,
         "accepted_while_counted": accepted,
+        "sessions_began_while_counted": began,
+        "server_cpu_ms_per_session": round(
+            (sum(cpu_after) - sum(cpu_before)) / 1e6 / began, 2
+        )
+        if began
+        else None,
+        "server_user_sys_ms_per_session": [
+            round((cpu_after[i] - cpu_before[i]) / 1e6 / began, 2) for i in (0, 1)
+        ]
+        if began
+        else None,
+        "profile": profile,
         "syscalls": total,
         "per_session": round(total / accepted, 1) if accepted else None,
         "per_session_by_call": {k: round(v / accepted, 2) for k, v in sorted(counts.items())}
@@ -210,7 +270,7 @@ def main() -> int:
     parser.add_argument("--churn", type=float, default=0, metavar="RATE")
     parser.add_argument("--background", type=int, default=0)
     parser.add_argument("--variant", default="pingu")
-    parser.add_argument("--tracer", default="perf", choices=["perf", "strace"])
+    parser.add_argument("--tracer", default="perf", choices=["perf", "strace", "py-spy"])
     parser.add_argument("--pingu-src")
     parser.add_argument("--out", default=str(BENCH / "results" / "syscalls"))
     args = parser.parse_args()
@@ -221,7 +281,7 @@ def main() -> int:
     icmp = icmp_sockets(False)
     try:
         if args.churn:
-            row = churn(ctx, args.variant, args.churn, args.seconds, args.background)
+            row = churn(ctx, args.variant, args.churn, args.seconds, args.background, args.tracer)
         else:
             row = steady(ctx, args.variant, args.sessions, args.seconds, args.tracer)
     finally:

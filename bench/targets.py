@@ -4,7 +4,7 @@
     python3 bench/targets.py [bench/latest.json]
 
 Prints an rST table (figure, pingu, pingu.json, websocketd, ratios, target, met)
-for the README's Performance section; when the run has ``pingu-w2`` figures
+for the manual's performance page (docs/performance.rst); when the run has ``pingu-w2`` figures
 (``twistd pingu --workers 2``), a second table, the same for pingu-w2 and
 pingu-w2.json.  Every ratio is taken within the one run.
 """

@@ -31,7 +31,7 @@ from pingu.limits import Limits  # noqa: E402
 from pingu.request import ResolvedRequest  # noqa: E402
 from pingu.runs import RunHub  # noqa: E402
 from pingu.tools.ping import PingOptions  # noqa: E402
-from tests.memory import FakeSpawner  # noqa: E402
+from tests.harness.memory import FakeSpawner  # noqa: E402
 
 DUP = "64 bytes from {addr}: icmp_seq={seq} ttl=64 time=0.045 ms (DUP!)"
 

@@ -7,15 +7,18 @@ authenticated, its authid.  Every per-client limit counts these keys, so
 more sockets, sessions or tabs from one address change nothing.
 
 Behind a reverse proxy the TCP peer is the proxy: only when the peer is in
-a ``--trusted-proxy`` network is the client taken from ``Forwarded`` or
-``X-Forwarded-For`` (the right-most address no trusted proxy added).
-Nothing here does I/O.
+a ``--trusted-proxy`` network is the client taken from a header, and from
+exactly one, the one the operator's proxy writes (``--client-header``:
+``X-Forwarded-For``, ``Forwarded`` or ``X-Real-IP``), as the right-most
+address no trusted proxy added.  Every other header is the client's own
+and proves nothing, so none is read: a proxy that appends to
+``X-Forwarded-For`` but passes the client's ``Forwarded`` through cannot be
+turned into a way to choose one's identity.  Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Mapping
 from typing import Optional, Union
 
@@ -24,7 +27,31 @@ IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 #: The key of a peer that has no IP address (a UNIX socket, an in-memory test).
 LOCAL = "local"
 
-_FORWARDED_FOR = re.compile(r'(?:^|[;,\s])for=("?)([^";,]+)\1', re.IGNORECASE)
+#: The headers a proxy may write the client's address in (``--client-header``),
+#: lower-cased as requests' headers are; the first is the default, the one
+#: nginx, Caddy and HAProxy write.
+CLIENT_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+class TrustedProxies(tuple[IPNetwork, ...]):
+    """The networks of the operator's proxies (a tuple of them, so it goes
+    wherever networks do), and ``header``: the one header they write the
+    client's address in, one of :data:`CLIENT_HEADERS`."""
+
+    header: str
+
+    def __new__(
+        cls, networks: Iterable[IPNetwork] = (), header: str = CLIENT_HEADERS[0]
+    ) -> TrustedProxies:
+        header = header.strip().lower()
+        if header not in CLIENT_HEADERS:
+            raise ValueError(
+                f"--client-header must be one of X-Forwarded-For, Forwarded, X-Real-IP "
+                f"(got {header!r})"
+            )
+        self = super().__new__(cls, networks)
+        self.header = header
+        return self
 
 
 def client_key(host: Optional[str], prefix6: int = 64) -> str:
@@ -51,24 +78,41 @@ def authid_key(authid: str) -> str:
     return f"authid:{authid}"
 
 
-def _addresses(value: str) -> list[str]:
-    return [part.strip().strip("[]") for part in value.split(",") if part.strip()]
+def _node_address(node: str) -> str:
+    """The address of a node as proxies write it: ``192.0.2.1``,
+    ``192.0.2.1:4711``, ``[2001:db8::1]:4711``, ``"..."`` (Forwarded quotes)."""
+    value = node.strip().strip('"').strip()
+    if value.startswith("["):  # "[2001:db8::1]:4711"
+        end = value.find("]")
+        return value[1:end] if end > 0 else value
+    if value.count(":") == 1:  # "192.0.2.1:4711"
+        return value.split(":", 1)[0]
+    return value
 
 
-def _forwarded_chain(headers: Mapping[str, str]) -> list[str]:
-    """The client addresses proxies recorded, nearest proxy last."""
-    forwarded = headers.get("forwarded")
-    if forwarded:
-        chain = []
-        for match in _FORWARDED_FOR.finditer(forwarded):
-            value = match.group(2).strip()
-            if value.startswith("["):  # "[2001:db8::1]:4711"
-                value = value[1 : value.find("]")]
-            elif value.count(":") == 1:  # "192.0.2.1:4711"
-                value = value.split(":", 1)[0]
-            chain.append(value)
-        return chain
-    return _addresses(headers.get("x-forwarded-for", ""))
+def _forwarded_for(element: str) -> str:
+    """The ``for=`` node of one ``Forwarded`` element (RFC 7239), or "" when
+    it names none."""
+    for pair in element.split(";"):
+        name, _, value = pair.partition("=")
+        if name.strip().lower() == "for":
+            return _node_address(value)
+    return ""
+
+
+def forwarded_chain(header: str, value: str) -> list[str]:
+    """The client addresses proxies recorded in ``header``, nearest proxy last.
+
+    Split at every comma, quoted or not: a trusted proxy's own element never
+    holds one (an address, a port, ``unknown``), and only elements to the
+    right of the first untrusted one are ever believed, so whatever a client
+    wrote to the left (an unbalanced quote, a comma inside quotes) cannot
+    reach into the proxy's part.  Several lines of one header arrive joined
+    by commas, in order."""
+    parts = [part for part in value.split(",") if part.strip()]
+    if header == "forwarded":
+        return [_forwarded_for(part) for part in parts]
+    return [_node_address(part) for part in parts]
 
 
 def in_networks(host: str, networks: Iterable[IPNetwork]) -> bool:
@@ -88,13 +132,20 @@ def peer_client(
 ) -> str:
     """The client of a connection whose TCP peer is ``peer``.
 
-    ``headers`` are the request's, lower-cased names.  They are read only
-    when ``peer`` is a trusted proxy; then the client is the right-most
-    forwarded address that is not a trusted proxy itself (anything left of it
-    was written by the client and proves nothing)."""
+    ``headers`` are the request's, lower-cased names.  One of them is read,
+    and only when ``peer`` is a trusted proxy: ``trusted_proxies.header``
+    (``X-Forwarded-For`` for a plain tuple of networks).  The client is then
+    the right-most address in it that is not a trusted proxy itself
+    (anything left of it was written by the client and proves nothing);
+    a hop that is no address (``unknown``) leaves the nearest proxy."""
     host = peer or ""
     if trusted_proxies and in_networks(host, trusted_proxies):
-        for hop in reversed(_forwarded_chain(headers)):
+        header = (
+            trusted_proxies.header
+            if isinstance(trusted_proxies, TrustedProxies)
+            else CLIENT_HEADERS[0]
+        )
+        for hop in reversed(forwarded_chain(header, headers.get(header, ""))):
             if not in_networks(hop, trusted_proxies):
                 return client_key(hop, prefix6) if is_ip(hop) else client_key(host, prefix6)
             host = hop

@@ -48,15 +48,15 @@ def check_limits(limits: Limits) -> None:
 def find_tools(paths: Optional[Mapping[str, Optional[str]]] = None) -> dict[str, str]:
     """The executables of the tools other than ping, by tool name.
 
-    ``paths`` holds what the operator named (``--traceroute PATH``): a tool
+    ``paths`` holds what the operator named (``--<tool> PATH``): a tool
     named there must be found, or it is a ``ValueError``.  A tool named
     nowhere is looked up on PATH and, when it is not installed, left out
     with one line in the log: the server still starts, and requests for
-    that tool are refused ("traceroute is not installed on this server")."""
+    that tool are refused ("<tool> is not installed on this server")."""
     paths = paths or {}
     found: dict[str, str] = {}
     for name, tool in tools.TOOLS.items():
-        if name == "ping":
+        if name == tools.DEFAULT_TOOL:
             continue
         named = paths.get(name)
         if named:
@@ -98,7 +98,7 @@ def build_hub(
 
 def hub_from_extra(reactor: Any, extra: dict[str, Any]) -> RunHub:
     """A hub for a node that Crossbar starts itself, from ``config.extra`` in
-    the router's configuration: ``ping``, ``traceroute``, ``mtr`` (paths),
+    the router's configuration: ``ping`` and each tool's name (paths),
     ``limits`` (by name, as :class:`pingu.limits.Limits`) and ``public``
     (true: ``--public``'s policy)."""
     limits = Limits(**dict(extra.get("limits", {})))
@@ -113,5 +113,5 @@ def hub_from_extra(reactor: Any, extra: dict[str, Any]) -> RunHub:
         policy,
         ping=extra.get("ping") or "ping",
         spawner=partial(spawn, watchdog=watchdog),
-        paths={name: extra.get(name) for name in tools.TOOLS if name != "ping"},
+        paths={name: extra.get(name) for name in tools.TOOLS if name != tools.DEFAULT_TOOL},
     )

@@ -8,13 +8,23 @@ closed, however busy it looks.  And the sockets still in that state are
 counted, per client (``--max-handshakes-per-client``) and in total
 (``--max-handshakes``): over either, a new socket is closed at once, so one
 address's flood never keeps another client from being served.
+
+Only a socket with a request in progress counts.  An HTTP/1.1 keep-alive
+connection that got its answer is idle: it leaves the count (and its
+deadline) until its next request's first byte, when it is counted again
+under the same caps; Twisted's idle timeout closes it meanwhile.  A browser
+keeps up to six of those per page, and users behind one address (an office,
+a NAT) would otherwise fill the per-client cap with them and have their
+WebSockets refused.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web import http
 
 from pingu.clients import Counter, client_key, in_networks
@@ -52,7 +62,10 @@ class HandshakeGuard:
         return f"proxy:{key}" if in_networks(host or "", self.trusted_proxies) else key
 
     def opened(self, transport: Any) -> bool:
-        """A socket was accepted; False (and it is closed) when over a cap."""
+        """A socket was accepted, or an idle one began a request; False (and
+        it is closed) when over a cap.  A socket counted already stays so."""
+        if transport in self._channels:
+            return True
         key = self._key(getattr(transport.getPeer(), "host", None))
         over_client = not key.startswith("proxy:") and self.pending[key] >= self.per_client
         if over_client or self.pending.total >= self.total:
@@ -73,6 +86,10 @@ class HandshakeGuard:
 
     def upgraded(self, transport: Any) -> None:
         """The socket became a WebSocket: its handshake is over."""
+        self._release(transport)
+
+    def idle(self, transport: Any) -> None:
+        """The socket's request was answered and no other one is under way."""
         self._release(transport)
 
     def closed(self, transport: Any) -> None:
@@ -97,14 +114,39 @@ class HandshakeGuard:
 
 
 class GuardedChannel(http.HTTPChannel):
-    """An HTTP connection under the site's :class:`HandshakeGuard`."""
+    """An HTTP connection under the site's :class:`HandshakeGuard`, counted
+    while a request is in progress."""
 
     guard: HandshakeGuard
+    #: answered, with no request under way: not counted by the guard
+    _idle = False
 
     def connectionMade(self) -> None:
         if self.guard.opened(self.transport):
             super().connectionMade()
 
-    def connectionLost(self, reason: Any) -> None:
+    def dataReceived(self, data: bytes) -> None:
+        if self._idle:
+            self._idle = False
+            if not self.guard.opened(self.transport):
+                return
+        super().dataReceived(data)
+
+    def requestDone(self, request: Any) -> None:
+        super().requestDone(request)
+        # Persistent, no pipelined request started from the buffer, no
+        # partial one waiting in it: idle until the next byte.
+        transport = self.transport
+        if (
+            self.persistent
+            and not self._handlingRequest
+            and not self._buffer
+            and transport is not None
+            and not getattr(transport, "disconnecting", False)
+        ):
+            self._idle = True
+            self.guard.idle(transport)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.guard.closed(self.transport)
         super().connectionLost(reason)

@@ -1,7 +1,9 @@
-"""The one definition of pingu's limits and of the request fields.
+"""The one definition of pingu's limits: the server's own, here, and the
+tools' own, from the tool registry (:data:`pingu.tools.TOOLS`, each tool's
+``limits``).
 
 Both faces (plain WebSocket and WAMP), the command line (``pingu.tap``) and
-the README's option table take their names, defaults and bounds from here.
+the manual's limits table (docs/limits.rst) take their names, defaults and bounds from here.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
+
+from pingu import tools
 
 
 def _limit(default: Any, help: str) -> Any:
@@ -17,18 +21,21 @@ def _limit(default: Any, help: str) -> Any:
 
 
 @dataclass(frozen=True)
-class Limits:
+class ServerLimits:
     """Server-side ceilings and floors.  Every field is a ``twistd pingu``
-    option of the same name with ``_`` written as ``-``."""
+    option of the same name with ``_`` written as ``-``.  :class:`Limits`
+    adds the tools' own limits (``limits.max_hops``) to these."""
 
     max_duration: int = _limit(3600, "seconds after which any run is ended (a ceiling)")
-    max_count: int = _limit(10000, "most echo requests one run may send (a ceiling)")
-    min_interval: float = _limit(0.2, "smallest interval between echo requests, seconds")
-    max_interval: float = _limit(60.0, "largest interval between echo requests, seconds")
-    max_size: int = _limit(1472, "largest ICMP payload, bytes (1472 fills a 1500 MTU)")
+    max_count: int = _limit(10000, "most probes one run may send (a ceiling)")
+    min_interval: float = _limit(0.2, "smallest interval between probes, seconds")
+    max_interval: float = _limit(60.0, "largest interval between probes, seconds")
     max_runs: int = _limit(1000, "ping processes alive at once in the whole server")
     max_runs_per_client: int = _limit(20, "ping processes alive at once per client address")
     max_connections_per_client: int = _limit(50, "open WebSockets per client address")
+    max_connections: int = _limit(
+        4096, "open WebSockets in the whole server (each holds a file descriptor)"
+    )
     max_starts_per_second: float = _limit(10.0, "run starts per second per client address")
     max_message: int = _limit(1024, "largest message a client may send, bytes")
     max_line: int = _limit(4096, "longest output line kept; the rest is cut, bytes")
@@ -60,16 +67,11 @@ class Limits:
     max_handshakes: int = _limit(256, "connections still in their HTTP/WebSocket handshake")
     max_handshakes_per_client: int = _limit(8, "connections in their handshake per client")
     client_prefix6: int = _limit(64, "IPv6 clients in one prefix of this length are one client")
-    max_hops: int = _limit(30, "largest max_hops (TTL) a traceroute or mtr run may probe to")
-    max_queries: int = _limit(10, "most probes per hop one traceroute run may send (queries)")
-    max_wait: float = _limit(10.0, "longest wait for a traceroute probe's answer, seconds")
-    max_packet_size: int = _limit(
-        1500, "largest packet traceroute and mtr send, bytes, IP header included"
-    )
-    max_rounds: int = _limit(1000, "most rounds one mtr run may make (a ceiling)")
-    min_round_interval: float = _limit(
-        1.0, "smallest interval between mtr rounds, seconds (below 1 only for root)"
-    )
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for a name that is not a field: the tools' limits are
+        # fields of Limits, which mypy does not see (they come from the registry).
+        raise AttributeError(name)
 
     def replace(self, **changes: Any) -> Limits:
         """A copy with some fields changed."""
@@ -79,7 +81,9 @@ class Limits:
     #: share of them and the shares add up to the limit exactly, so the server
     #: as a whole never goes above what the option says.  The per-client
     #: limits are not divided: a client's connections all go to one worker.
-    SHARED_BY_WORKERS = ("max_runs", "max_resolving", "max_handshakes", "max_backlog_bytes")
+    SHARED_BY_WORKERS = (
+        "max_runs", "max_resolving", "max_handshakes", "max_backlog_bytes", "max_connections",
+    )  # fmt: skip
 
     def share(self, index: int, workers: int, node: Optional[int] = None) -> Limits:
         """Worker ``index``'s (0-based) share of :attr:`SHARED_BY_WORKERS`
@@ -116,50 +120,53 @@ class Limits:
     #: iputils ping refuses an interval below 2 ms to a user other than root
     #: ("cannot flood; minimal interval allowed for user is 2ms", exit 2).
     PING_USER_MIN_INTERVAL = 0.002
-    #: mtr refuses an interval below 1 s to a user other than root (exit 1).
-    MTR_USER_MIN_INTERVAL = 1.0
-    #: Whole-number limits where 0 would refuse every request or connection.
+    #: Whole-number limits where 0 would refuse every request or connection
+    #: (with the tools' limits whose floor is "one").
     AT_LEAST_ONE = (
         "max_duration", "max_count", "max_runs", "max_runs_per_client",
-        "max_connections_per_client", "max_message", "max_line", "max_buffered",
+        "max_connections_per_client", "max_connections", "max_message", "max_line", "max_buffered",
         "max_backlog_page", "max_watched_per_client", "max_resolving",
         "max_resolving_per_client", "max_handshakes", "max_handshakes_per_client",
-        "max_hops", "max_queries", "max_packet_size", "max_rounds",
+        *(limit.name for _, limit in tools.tool_limits() if limit.floor == "one"),
     )  # fmt: skip
     #: Limits where 0 is meaningful: no payload, no backlog kept.
-    AT_LEAST_ZERO = ("max_size", "max_backlog", "max_backlog_bytes")
+    AT_LEAST_ZERO = (
+        "max_backlog", "max_backlog_bytes",
+        *(limit.name for _, limit in tools.tool_limits() if limit.floor == "zero"),
+    )  # fmt: skip
     #: Seconds and rates: 0 would be a flood, a timer that fires at once, or no rate at all.
     ABOVE_ZERO = (
         "min_interval", "max_interval", "max_starts_per_second", "handshake_timeout",
         "idle_timeout", "grace", "max_calls_per_second", "max_calls_per_second_total",
-        "resolve_timeout", "max_wait", "min_round_interval",
+        "resolve_timeout",
+        *(limit.name for _, limit in tools.tool_limits() if limit.floor == "positive"),
     )  # fmt: skip
-    #: Fields whose bounds are spelled out in check() itself.
-    CHECKED_APART = ("client_prefix6",)
-    #: Ceilings ping itself sets: above them every run would fail with ping's
-    #: usage error (iputils 20221126: -s above 65507 cannot fit an IPv4
-    #: packet, -i above 2147483 s is "bad timing interval", -w takes at most
-    #: 2**31 - 1, -c at most 2**63 - 1).
+    #: Fields whose bounds are spelled out in check() itself (or, for a
+    #: tool's limit that is not a number, by the tool's own ``parse``).
+    CHECKED_APART = (
+        "client_prefix6",
+        *(limit.name for _, limit in tools.tool_limits() if limit.parse is not None),
+    )
+    #: Ceilings of the server's own limits that ping, the default tool, sets:
+    #: above them every run would fail with ping's usage error (iputils
+    #: 20221126: -i above 2147483 s is "bad timing interval", -w takes at
+    #: most 2**31 - 1, -c at most 2**63 - 1).
     PING_CEILINGS = (
-        ("max_size", 65507),
         ("max_interval", 2147483),
         ("max_duration", 2**31 - 1),
         ("max_count", 2**63 - 1),
     )
-    #: Ceilings traceroute and mtr set (traceroute 2.1: "max hops cannot be
-    #: more than 255", "no more than 10 probes per hop"; a packet above 65000
-    #: bytes is "too big"; mtr's -c is an int).
-    TOOL_CEILINGS = (
-        ("max_hops", 255, "traceroute"),
-        ("max_queries", 10, "traceroute"),
-        ("max_packet_size", 65000, "traceroute"),
-        ("max_rounds", 2**31 - 1, "mtr"),
+    #: (tool, limit) with the most that tool accepts, from the registry.
+    TOOL_CEILINGS = tuple(
+        (limit.name, limit.ceiling, name)
+        for name, limit in tools.tool_limits()
+        if limit.ceiling is not None
     )
     #: (smaller, larger): a per-client share above the whole, or a floor above its
     #: ceiling, is a typo, and the larger limit would silently win.
     ORDERED = (
         ("min_interval", "max_interval"),
-        ("min_round_interval", "max_interval"),
+        *((limit.name, limit.below) for _, limit in tools.tool_limits() if limit.below),
         # (A per-client limit above its total is not nonsense: the total
         # binds first, as on a small box run with --max-runs 1.)
         # a client whose queue cannot hold one line would be dropped on its first line
@@ -185,11 +192,13 @@ class Limits:
 
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            kind = str(f.type)
+            kind = _kind(f)
             if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueError(f"{option(f.name)} must be a whole number (got {value!r})")
+            if kind == "str" and not isinstance(value, str):
+                raise ValueError(f"{option(f.name)} must be text (got {value!r})")
             if kind not in ("int", "float"):
-                continue  # not a number: nothing numeric to check
+                continue  # not a number: its tool reads it (below)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{option(f.name)} must be a number (got {value!r})")
             # NaN passes every comparison below as False, and inf is no limit.
@@ -212,18 +221,25 @@ class Limits:
                     f"{option(name)} {show(getattr(self, name))} is above {ceiling}, "
                     "the most ping accepts"
                 )
-        for name, ceiling, tool in self.TOOL_CEILINGS:
-            if getattr(self, name) > ceiling:
+        for tool_limit, tool_ceiling, tool in self.TOOL_CEILINGS:
+            if getattr(self, tool_limit) > tool_ceiling:
                 raise ValueError(
-                    f"{option(name)} {show(getattr(self, name))} is above {ceiling}, "
-                    f"the most {tool} accepts"
+                    f"{option(tool_limit)} {show(getattr(self, tool_limit))} is above "
+                    f"{tool_ceiling}, the most {tool} accepts"
                 )
-        if not root and self.min_round_interval < self.MTR_USER_MIN_INTERVAL:
-            raise ValueError(
-                f"--min-round-interval {show(self.min_round_interval)} is below "
-                f"{self.MTR_USER_MIN_INTERVAL:g} s, the shortest interval mtr allows "
-                "a user other than root"
-            )
+        for tool, limit in tools.tool_limits():
+            if limit.parse is not None:
+                try:
+                    limit.parse(getattr(self, limit.name))
+                except ValueError as e:
+                    raise ValueError(f"{option(limit.name)}: {e}") from None
+            if not root and limit.user_floor is not None:
+                value = getattr(self, limit.name)
+                if value < limit.user_floor:
+                    raise ValueError(
+                        f"{option(limit.name)} {show(value)} is below {limit.user_floor:g}, "
+                        f"the least {tool} accepts from a user other than root"
+                    )
         if not root and self.min_interval < self.PING_USER_MIN_INTERVAL:
             raise ValueError(
                 f"--min-interval {show(self.min_interval)} is below "
@@ -238,10 +254,36 @@ class Limits:
                 )
 
 
+def _with_tool_limits() -> type[ServerLimits]:
+    # The tools' limits become fields of one frozen dataclass with the
+    # server's: one value, one set of twistd options, one check.
+    extra = [
+        (limit.name, limit.kind, _limit(limit.default, limit.help))
+        for _, limit in tools.tool_limits()
+    ]
+    made = dataclasses.make_dataclass("Limits", extra, bases=(ServerLimits,), frozen=True)
+    made.__module__ = __name__
+    made.__doc__ = ServerLimits.__doc__
+    return made
+
+
+if TYPE_CHECKING:
+    Limits = ServerLimits
+else:
+    #: The server's limits and every tool's: the type every module uses.
+    Limits = _with_tool_limits()
+
+
 def limit_options() -> list[tuple[str, type, Any, str]]:
     """(option name, type, default, help) for every limit, for ``twistd`` options."""
-    types = {"int": int, "float": float}
+    types = {"int": int, "float": float, "str": str}
     return [
-        (f.name.replace("_", "-"), types[str(f.type)], f.default, f.metadata["help"])
+        (f.name.replace("_", "-"), types[_kind(f)], f.default, f.metadata["help"])
         for f in dataclasses.fields(Limits)
     ]
+
+
+def _kind(f: dataclasses.Field[Any]) -> str:
+    """``"int"`` or ``"float"``: a field's type as written (a string under
+    ``from __future__ import annotations``) or as a tool declared it (a type)."""
+    return f.type if isinstance(f.type, str) else f.type.__name__

@@ -7,7 +7,7 @@ level's name), ``message`` (the line the text format would show) and, for
 a failure, ``traceback``; the Logger object and the event's source, which
 are not data, are left out.  pingu's own events also carry ``event`` (a
 stable name: ``run_ended``, ``refused``, ...) and their fields by name
-(README, "Logs").
+(docs/deploy.rst, "Logs").
 
 twistd builds its log observer itself, from ``--logfile``, ``--nodaemon``
 and ``--logger``, after the plugin made its service; what a plugin may do
@@ -97,8 +97,9 @@ def twistd_log_file(twistd_options: Optional[Any]) -> IO[Any]:
 
         def rotate(signum: int, frame: Any) -> None:
             from twisted.internet import reactor
+            from twisted.internet.interfaces import IReactorThreads
 
-            reactor.callFromThread(log_file.rotate)
+            IReactorThreads(reactor).callFromThread(log_file.rotate)
 
         signal.signal(signal.SIGUSR1, rotate)
     return log_file

@@ -19,7 +19,7 @@ locks, and a scrape never waits for a thread that a slow DNS lookup holds.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -73,6 +73,14 @@ class Tally:
         self.value = 0
 
 
+class NodeGauges(Protocol):
+    """What the metrics read of a WAMP node (pingu.wamp.state.NodeState)."""
+
+    def joined(self) -> bool: ...
+
+    def viewer_count(self) -> int: ...
+
+
 class Metrics:
     """The metrics of one hub and the faces that serve it."""
 
@@ -114,7 +122,7 @@ class Metrics:
         #: what the collector reads (set by the hub, the web face and the nodes)
         self.hub: Optional[Any] = None
         self.factory: Optional[Any] = None
-        self.nodes: dict[str, Optional[Any]] = {}
+        self.nodes: dict[str, Optional[NodeGauges]] = {}
         r.register(_StateCollector(self))
 
     # -- hooks: one call each, none per output line ----------------------------
@@ -132,9 +140,10 @@ class Metrics:
         """A request or a connection was refused for ``reason``."""
         self._refusals.labels(reason=reason if reason in REFUSAL_REASONS else OTHER).inc()
 
-    def node(self, name: str, session: Optional[Any] = None) -> None:
-        """The WAMP node ``name`` (an operator's name), and its current session."""
-        self.nodes[name] = session
+    def node(self, name: str, state: Optional[NodeGauges] = None) -> None:
+        """The WAMP node ``name`` (an operator's name): its state while it is
+        attached to its router, None while not."""
+        self.nodes[name] = state
 
 
 class _StateCollector(Collector):
@@ -185,7 +194,7 @@ def _hub_metrics(hub: Any) -> list[Metric]:
     return [
         live,
         _gauge("pingu_child_processes", "Tool processes running now", children),
-        _gauge("pingu_resolving", "Name lookups in flight", hub.pipeline.resolving.total),
+        _gauge("pingu_resolving", "Name lookups in flight", hub.resolving.total),
         _gauge("pingu_backlog_bytes", "Bytes the shared backlogs hold", hub.budget.used),
         _gauge(
             "pingu_backlog_budget_bytes",
@@ -219,18 +228,43 @@ def _web_metrics(factory: Any) -> list[Metric]:
     ]
 
 
-def _node_metrics(nodes: dict[str, Optional[Any]]) -> list[Metric]:
+def _node_metrics(nodes: dict[str, Optional[NodeGauges]]) -> list[Metric]:
     connected = GaugeMetricFamily(
         "pingu_wamp_connected", "1 while the node is joined to its router", labels=["node"]
     )
     viewers = GaugeMetricFamily(
         "pingu_wamp_viewers", "WAMP sessions watching the node's runs", labels=["node"]
     )
-    for name, session in sorted(nodes.items()):
-        joined = session is not None and session.is_attached()
+    for name, state in sorted(nodes.items()):
+        joined = state is not None and state.joined()
         connected.add_metric([name], 1 if joined else 0)
-        viewers.add_metric([name], session.viewer_count() if joined else 0)
+        viewers.add_metric([name], state.viewer_count() if state is not None and joined else 0)
     return [connected, viewers]
+
+
+class ParentCollector(Collector):
+    """A ``--workers`` parent's own metric: the connections it closed without
+    handing them to a worker (:class:`pingu.handoff.Drops`), by reason."""
+
+    def __init__(self, drops: Any) -> None:
+        self.drops = drops
+
+    def collect(self) -> list[Metric]:
+        dropped = CounterMetricFamily(
+            "pingu_parent_dropped",
+            "Connections the --workers parent closed without handing them to a worker",
+            labels=["reason"],
+        )
+        for reason, count in self.drops.counts.items():
+            dropped.add_metric([reason], count)
+        return [dropped]
+
+
+def parent_registry(drops: Any) -> CollectorRegistry:
+    """The registry a ``--workers`` parent serves to whoever gathers."""
+    registry = CollectorRegistry()
+    registry.register(ParentCollector(drops))
+    return registry
 
 
 class MetricsResource(resource.Resource):
@@ -251,6 +285,32 @@ class MetricsResource(resource.Resource):
 
     def render_GET(self, request: Any) -> bytes:
         return exposition(request, self.registry)
+
+
+class AllowedNetworks(resource.Resource):
+    """``/metrics`` on the page's own port, for ``--metrics-allow`` networks
+    only: a scraper whose TCP peer address is in one of ``networks`` gets
+    ``metrics`` (a :class:`MetricsResource`, or the workers' gathered one);
+    anybody else gets the 404 of a page that has no /metrics.
+
+    The TCP peer, never a forwarded header: behind a proxy every request
+    comes from the proxy, and a header is whatever the client wrote."""
+
+    isLeaf = True
+
+    def __init__(self, metrics: resource.Resource, networks: tuple[Any, ...]) -> None:
+        super().__init__()
+        self.metrics = metrics
+        self.networks = networks
+
+    def render(self, request: Any) -> Any:
+        from pingu.clients import client_key, in_networks
+
+        # client_key: an IPv4-mapped peer (a tcp6 port) is its IPv4 address
+        peer = client_key(getattr(request.getClientAddress(), "host", None), 128)
+        if in_networks(peer, self.networks):
+            return self.metrics.render(request)
+        return resource.NoResource().render(request)
 
 
 def exposition(request: Any, registry: CollectorRegistry) -> bytes:

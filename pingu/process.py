@@ -60,6 +60,13 @@ class LineSplitter:
         self._buffer = buffer
         return lines
 
+    def pending(self) -> Optional[str]:
+        """The line begun but not ended yet (None when there is none): for a
+        tool that ends a line only when it begins the next (traceroute)."""
+        if self._discarding or not self._buffer:
+            return None
+        return self._decode(self._buffer)
+
     def flush(self) -> list[str]:
         """End of stream: the last line, if it had no newline."""
         rest, self._buffer = self._buffer, b""
@@ -96,7 +103,11 @@ class PingProcess(protocol.ProcessProtocol):
 
     ``on_line(text, fd)`` is called for every output line (fd 1 or 2, in the
     order they arrive); ``on_exit(exit_code, signal)`` exactly once when the
-    child has ended and its output has been delivered.
+    child has ended and its output has been delivered.  ``on_pending(text,
+    fd)``, when given, is offered the unterminated rest after each chunk
+    (the same text may be offered again, longer, and then come as a line):
+    Debian's traceroute writes a hop's newline only when the next hop
+    begins, seconds later behind a silent hop.
     """
 
     def __init__(
@@ -106,9 +117,11 @@ class PingProcess(protocol.ProcessProtocol):
         on_exit: Callable[[Optional[int], Optional[int]], None],
         grace: float,
         max_line: int,
+        on_pending: Optional[Callable[[str, int], None]] = None,
     ) -> None:
         self.reactor = reactor
         self.on_line = on_line
+        self.on_pending = on_pending
         self.on_exit = on_exit
         self.grace = grace
         self.splitters = {1: LineSplitter(max_line), 2: LineSplitter(max_line)}
@@ -120,6 +133,7 @@ class PingProcess(protocol.ProcessProtocol):
 
     def connectionMade(self) -> None:
         # ping reads nothing; its stdin is a pipe only so that fd 0 is taken.
+        assert self.transport is not None
         self.transport.closeStdin()
 
     @property
@@ -136,6 +150,10 @@ class PingProcess(protocol.ProcessProtocol):
         try:
             for text in splitter.feed(data):
                 self.on_line(text, childFD)
+            if self.on_pending is not None:
+                rest = splitter.pending()
+                if rest is not None:
+                    self.on_pending(rest, childFD)
         finally:
             sendpath.end()
 

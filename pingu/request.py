@@ -23,7 +23,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
-from pingu import tools
+from pingu import idn, tools
 from pingu.events import CloseCode
 from pingu.limits import Limits
 from pingu.refusal import Refused
@@ -31,8 +31,10 @@ from pingu.refusal import bad as _bad
 from pingu.special import PUBLIC_DENY
 from pingu.tools import DEFAULT_TOOL, Options
 from pingu.tools.ping import PingOptions
+from pingu.tools.spec import ResolvedRequest
 
-__all__ = ["PingOptions", "Refused"]  # re-exported: the names clients of requests use
+# re-exported: the names clients of requests use
+__all__ = ["PingOptions", "Refused", "ResolvedRequest"]
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -60,21 +62,6 @@ class Request:
     options: Options = field(default_factory=PingOptions)
     literal: Optional[IPAddress] = None
     tool: str = DEFAULT_TOOL
-
-
-@dataclass(frozen=True)
-class ResolvedRequest:
-    """A request ready to run: ``address`` is the literal the tool will get."""
-
-    target: str
-    address: str
-    family: int
-    options: Options
-    tool: str = DEFAULT_TOOL
-
-    def key(self) -> tuple[Any, ...]:
-        """Identical keys mean identical runs: what shared runs are keyed on."""
-        return (self.tool, self.address, self.family, self.options)
 
 
 # -- step 1: shape and bounds -------------------------------------------------
@@ -108,9 +95,9 @@ def check_target(target: Any) -> tuple[str, Optional[IPAddress]]:
     if literal is not None:
         return str(literal), literal
     try:
-        name = target.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise _bad("the target is not a valid host name", "target", "bad-name") from None
+        name = idn.to_ascii(target)
+    except idn.BadName as e:
+        raise _bad(f"the target is not a valid host name: {e}", "target", "bad-name") from None
     labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
     if not all(_LABEL.match(label) for label in labels) or len(name) > MAX_NAME:
         raise _bad(
@@ -160,7 +147,7 @@ def parse_fields(
     tool = tools.get(name)
     if installed is not None and name not in installed:
         raise _bad(f"{name} is not installed on this server", "tool", "not-installed")
-    known = ("target", "tool", *tool.fields)
+    known = ("target", "tool", *tools.field_names(tool))
     unknown = sorted(str(k)[:40] for k in fields if k not in known)
     if unknown:
         raise _bad(

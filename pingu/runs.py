@@ -11,8 +11,8 @@ reactor turn.
 The hub enforces the ceilings and the per-client quotas
 (:class:`pingu.limits.Limits`): runs alive at once, starts per second, runs
 watched at once, bytes of backlog; and it ends every run on shutdown.  The
-path from a client's fields to a run is :mod:`pingu.pipeline`, reached
-through :meth:`RunHub.request`.  The reactor is passed in so tests can
+path from a client's fields to a run is :mod:`pingu.pipeline`, which
+calls the hub (never the other way round).  The reactor is passed in so tests can
 control time.
 """
 
@@ -84,7 +84,7 @@ class Run:
         self.done: defer.Deferred[Event] = defer.Deferred()
         self.argv: list[str] = []
         self.process: Optional[PingProcess] = None
-        self._parser = self.tool.parser(request)
+        self._parser = self.tool.parser(request, hub.limits)
         self._stopped_by: Optional[str] = None  # "client", "ceiling", "viewers", "shutdown"
         self._ceiling_call: Optional[Any] = None
         self._emitted = 0
@@ -162,7 +162,7 @@ class Run:
         limits = self.hub.limits
         self.argv = self.tool.argv(self.hub.executables[self.tool.name], self.request, limits)
         self.process = PingProcess(
-            self.hub.reactor, self._line, self._exited, limits.grace, limits.max_line
+            self.hub.reactor, self._line, self._exited, limits.grace, limits.max_line, self._pending
         )
         self._emit(
             events.start(
@@ -201,6 +201,10 @@ class Run:
 
     def _line(self, text: str, fd: int) -> None:
         for event in self._parser.feed(text):
+            self._emit(event)
+
+    def _pending(self, text: str, fd: int) -> None:
+        for event in self._parser.pending(text):
             self._emit(event)
 
     def _exited(self, exit_code: Optional[int], signal: Optional[int]) -> None:
@@ -264,8 +268,6 @@ class RunHub:
         executables: Optional[dict[str, str]] = None,
         metrics: Optional[Metrics] = None,
     ) -> None:
-        from pingu.pipeline import Pipeline
-
         self.reactor = reactor
         self.executables = {"ping": ping, **(executables or {})}
         self.limits = limits
@@ -281,20 +283,11 @@ class RunHub:
         self._starts = RateLimit(limits.max_starts_per_second)
         self._serial = itertools.count(1)
         self.shutting_down = False
-        self.pipeline = Pipeline(self)
+        #: name lookups in flight, per client (``total`` over all): :mod:`pingu.pipeline`'s
+        self.resolving = Counter()
         # A registry of this hub's own: hubs built by tests never share one.
         self.metrics = metrics if metrics is not None else Metrics()
         self.metrics.hub = self
-
-    @property
-    def ping(self) -> str:
-        """The ping executable."""
-        return self.executables["ping"]
-
-    def request(self, *args: Any, **kwargs: Any) -> defer.Deferred[Optional[Run]]:
-        """The one path from what a client sent to a run:
-        :meth:`pingu.pipeline.Pipeline.run` (its arguments, its answer)."""
-        return self.pipeline.run(*args, **kwargs)
 
     # -- admission ---------------------------------------------------------------
 

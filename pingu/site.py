@@ -2,13 +2,15 @@
 
 ``/pingu-info.json`` tells the page which mode it is in and the server's
 limits; the Crossbar router serves a file of the same name saying "wamp".
-``/metrics`` is for Prometheus (:mod:`pingu.metrics`), unless it is served on
-an endpoint of its own (:func:`metrics_site`) or not at all.
+``/metrics`` is for Prometheus (:mod:`pingu.metrics`): on an endpoint of its
+own (:func:`metrics_site`), and on the page's port only to the networks the
+operator names (``--metrics-allow``; 404 for everybody else).
 
 Every request, the WebSocket upgrade included, is answered only for a
 ``Host`` this server knows (:mod:`pingu.hosts`: 421 otherwise, before any
 resource is looked at), and every connection is under the site's
-:class:`~pingu.handshakes.HandshakeGuard`.
+:class:`~pingu.handshakes.HandshakeGuard`.  A connection whose first request
+is a WebSocket upgrade goes straight to Autobahn (:mod:`pingu.upgrade`).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from typing import Any, Optional
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web import resource, server, static
 
-from pingu import __version__
+from pingu import __version__, tools
 from pingu.handshakes import GuardedChannel, HandshakeGuard
-from pingu.metrics import MetricsResource
+from pingu.metrics import AllowedNetworks, MetricsResource
 from pingu.pagefiles import missing_files
+from pingu.pageheaders import HeadersOnEveryResponse, page_headers
+from pingu.upgrade import FirstRequest
 from pingu.websocket import PinguWebSocketFactory
 
 
@@ -69,7 +73,10 @@ class _MisdirectedHost(resource.ErrorPage):
 
 
 class PinguSite(server.Site):
-    """A ``Site`` that answers only for its own names, under a handshake guard."""
+    """A ``Site`` that answers only for its own names, under a handshake guard.
+
+    Its connections start as :class:`~pingu.upgrade.FirstRequest`, which
+    hands them to ``websocket_factory`` or to :meth:`http_channel`."""
 
     def __init__(
         self, root: resource.Resource, factory: PinguWebSocketFactory, guard: HandshakeGuard
@@ -79,9 +86,14 @@ class PinguSite(server.Site):
         super().__init__(root, timeout=factory.hub.limits.handshake_timeout)
         self.names = factory.names
         self.guard = guard
+        self.websocket_factory = factory
         self.displayTracebacks = False
 
     def buildProtocol(self, addr: Any) -> Any:
+        return FirstRequest(self, addr)
+
+    def http_channel(self, addr: Any) -> Any:
+        """Twisted Web's channel for a connection (``protocol``), guarded."""
         channel = super().buildProtocol(addr)
         channel.guard = self.guard
         return channel
@@ -97,23 +109,26 @@ def make_site(
     factory: PinguWebSocketFactory,
     webdir: Path,
     extra_info: Optional[dict[str, Any]] = None,
-    metrics: bool = True,
+    metrics_allow: tuple[Any, ...] = (),
     metrics_resource: Optional[resource.Resource] = None,
 ) -> server.Site:
     """The ``Site`` serving ``webdir`` at ``/`` and the WebSocket at ``/ws``
-    (``/ws/<tool>`` too), and the hub's metrics at ``/metrics`` unless
-    ``metrics`` is false (``metrics_resource``: another one, the workers'
-    gathered metrics)."""
+    (``/ws/<tool>`` too), and the hub's metrics at ``/metrics`` to peers in
+    the ``metrics_allow`` networks only (``metrics_resource``: another one,
+    the workers' gathered metrics)."""
     root = _NoListing(str(webdir))
     root.putChild(b"ws", WebSocketResource(factory))
-    if metrics:
+    if metrics_allow:
         own = metrics_resource or MetricsResource(factory.hub.metrics.registry)
-        root.putChild(b"metrics", own)
+        root.putChild(b"metrics", AllowedNetworks(own, metrics_allow))
     info = {
         "mode": "ws",
         "ws": "ws",
+        "routers": [],  # the routers a link may point the page at (--page-router)
         "version": __version__,
         "limits": dataclasses.asdict(factory.hub.limits),
+        # every tool with its fields and their bounds (the limits' values)
+        "tools": tools.describe(factory.hub.limits, factory.hub.executables),
         **(extra_info or {}),
     }
     root.putChild(b"pingu-info.json", _JSON(info))
@@ -128,8 +143,9 @@ def make_site(
         factory.hub.metrics,
     )
     factory.handshakes = guard
-    site = PinguSite(root, factory, guard)
-    site.protocol = GuardedChannel
+    site = PinguSite(HeadersOnEveryResponse(root, page_headers(info["routers"])), factory, guard)
+    # Twisted types Site.protocol as a method: a channel class is what it takes
+    site.protocol = GuardedChannel  # type: ignore[method-assign,assignment]
     return site
 
 

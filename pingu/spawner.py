@@ -36,7 +36,7 @@ the child is reaped and both pipes are at their end, ``processEnded`` with
 
 from __future__ import annotations
 
-import _signal
+import _signal  # type: ignore[import-not-found]  # typeshed has no stub for the C module
 import ctypes
 import errno
 import fcntl
@@ -109,6 +109,7 @@ class _PipeReader(abstract.FileDescriptor):
 
     def __init__(self, reactor: Any, child: ChildProcess, name: int, fd: int) -> None:
         super().__init__(reactor)
+        self.reactor: Any = reactor  # a file descriptor's reactor, with a clock too (callLater)
         self.child = child
         self.name = name
         self.fd = fd
@@ -335,6 +336,8 @@ class ChildProcess:
     # -- ending ------------------------------------------------------------------
 
     def _reap(self) -> None:
+        if self.pid is None:
+            return  # reaped already
         try:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:

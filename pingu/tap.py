@@ -26,11 +26,19 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
-from pingu import __version__
+from pingu import __version__, tools
 from pingu.limits import Limits, limit_options
 from pingu.request import Policy
 
 log = Logger(namespace="pingu")
+
+
+def _to_terminal(line: str) -> None:
+    """Say ``line`` on the terminal's own stderr (twistd has pointed
+    sys.stderr at its log), if there is one."""
+    if sys.__stderr__ is not None:
+        sys.__stderr__.write(line + "\n")
+        sys.__stderr__.flush()
 
 
 def fail(message: str) -> SystemExit:
@@ -78,16 +86,20 @@ class Options(usage.Options):
     optParameters = [
         ["port", "p", "8080", "port number or Twisted endpoint string (tcp:8080:interface=...)"],
         ["ping", None, "ping", "ping executable (a name on PATH or a path)"],
-        ["traceroute", None, None, "traceroute executable (default: traceroute on PATH, "
-         "if installed; otherwise traceroute requests are refused)"],
-        ["mtr", None, None, "mtr executable (default: mtr on PATH, if installed; "
-         "otherwise mtr requests are refused)"],
+    ] + [
+        [tool.name, None, None, f"{tool.name} executable (default: {tool.executable} on "
+         f"PATH, if installed; otherwise {tool.name} requests are refused)"]
+        for tool in tools.TOOLS.values()
+        if tool.name != tools.DEFAULT_TOOL
+    ] + [
         ["webdir", None, None, "folder of the page (default: the page shipped with pingu)"],
         ["router", None, None, "WAMP router URL to join as a node (ws://host:port/ws)"],
         ["realm", None, "pingu", "WAMP realm"],
         ["node", None, None, "this node's name (default: the host name, made URI-safe)"],
         ["metrics-port", None, None, "serve Prometheus' /metrics on this port or endpoint "
          "string instead of on the main site (tcp:9101:interface=127.0.0.1)"],
+        ["client-header", None, "X-Forwarded-For", "the one header a --trusted-proxy writes "
+         "the client's address in: X-Forwarded-For, Forwarded or X-Real-IP (no other is read)"],
         ["log-format", None, "text", "text (readable lines) or json (one JSON object a line)"],
         ["workers", None, "1", "worker processes sharing the port, each client's connections "
          "in one of them (auto: one per core); whole-server limits are divided among them"],
@@ -116,6 +128,8 @@ class Options(usage.Options):
         self["allow-origin"] = []
         self["server-name"] = []
         self["trusted-proxy"] = []
+        self["metrics-allow"] = []
+        self["page-router"] = []
 
     def parseOptions(self, options: Optional[list[str]] = None) -> None:
         # Kept for --workers: each worker is started with the same options,
@@ -135,9 +149,24 @@ class Options(usage.Options):
         self["server-name"].append(name.strip().lower().rstrip("."))
 
     def opt_trusted_proxy(self, cidr: str) -> None:
-        """a reverse proxy's network (repeatable): only from it are Forwarded
-        and X-Forwarded-For believed"""
+        """a reverse proxy's network (repeatable): only from it is
+        --client-header believed"""
         self["trusted-proxy"].append(_network(cidr))
+
+    def opt_metrics_allow(self, cidr: str) -> None:
+        """also serve /metrics on the page's port, to peers in this network
+        only (repeatable; by default /metrics is not on the page's port)"""
+        self["metrics-allow"].append(_network(cidr))
+    def opt_page_router(self, url: str) -> None:
+        """a WAMP router (ws:// or wss:// URL) a link may point the page at with
+        ?router= (repeatable); the page refuses any other but its own origin's"""
+        from pingu.pageheaders import router_origin
+
+        try:
+            router_origin(url)
+        except ValueError as e:
+            raise fail(f"--page-router: {e}") from None
+        self["page-router"].append(url)
 
     def opt_allow(self, cidr: str) -> None:
         """only ping addresses in this network (repeatable)"""
@@ -171,6 +200,12 @@ class Options(usage.Options):
             )
             check_limits(self["limits"])
         except (TypeError, ValueError) as e:
+            raise fail(str(e)) from None
+        from pingu.clients import TrustedProxies
+
+        try:
+            self["trusted-proxy"] = TrustedProxies(self["trusted-proxy"], self["client-header"])
+        except ValueError as e:
             raise fail(str(e)) from None
         if self["webdir"] is not None and not Path(self["webdir"]).is_dir():
             raise fail(f"--webdir {self['webdir']!r} is not a folder")
@@ -215,6 +250,11 @@ class Options(usage.Options):
                 endpoints.serverFromString(reactor, self["metrics-port"])
             except Exception as e:  # the parser raises several kinds
                 raise fail(f"bad --metrics-port {self['metrics-port']!r}: {e}") from None
+        if self["metrics-allow"] and self["no-metrics"]:
+            raise fail("--no-metrics and --metrics-allow contradict each other")
+        if self["metrics-allow"] and self["no-web"]:
+            raise fail("--metrics-allow serves /metrics on the page's port: there is none "
+                       "with --no-web (use --metrics-port)")
         if self["log-format"] not in FORMATS:
             raise fail(f"--log-format must be one of {', '.join(FORMATS)}")
         if self["log-format"] == "json":
@@ -243,8 +283,7 @@ class _Listener(service.Service):
             reason = outcome[0].value if outcome else "no answer"
             # twistd has already pointed sys.stderr at its log: say it on the
             # terminal's own stderr, once, and exit non-zero.
-            sys.__stderr__.write(f"pingu: cannot listen on {self.description}: {reason}\n")
-            sys.__stderr__.flush()
+            _to_terminal(f"pingu: cannot listen on {self.description}: {reason}")
             raise SystemExit(1)
         self.port = outcome[0]
         log.info("pingu: serving on {where}", where=self.description, event="listening")
@@ -288,12 +327,16 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
 
     limits: Limits = options["limits"]
     worker = options["worker"]
+    if worker is None:
+        # Before any worker starts (they inherit the raised limit).
+        _plan_descriptors(limits, options["workers"])
     if worker is None and options["workers"] > 1:
         return _parent_service(options, reactor)
     if worker is not None:
         # With --router, worker 0 is the node, whose shared runs alone use
         # the backlogs' budget.
-        limits = limits.share(*worker, node=0 if options["router"] else None)
+        index, count = worker
+        limits = limits.share(index, count, node=0 if options["router"] else None)
     else:
         _say_ping_capability(options["ping"])  # (a worker's parent has said it)
     policy = Policy.build(
@@ -313,11 +356,11 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             policy,
             ping=options["ping"],
             spawner=spawner,
-            paths={"traceroute": options["traceroute"], "mtr": options["mtr"]},
+            paths=tool_paths(options),
         )
     except ValueError as e:
         raise fail(str(e)) from None
-    trusted = tuple(options["trusted-proxy"])
+    trusted = options["trusted-proxy"]  # a TrustedProxies: the networks and the header
     factory = None
     if not options["no-web"]:
         webdir = Path(options["webdir"]) if options["webdir"] else default_webdir()
@@ -335,8 +378,9 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             ServerNames.default(tuple(options["server-name"])),
             trusted,
         )
-        # /metrics is on the main site unless it has a port of its own, or is off.
-        on_site = not options["no-metrics"] and options["metrics-port"] is None
+        # /metrics is on the page's port only for the networks the operator
+        # named (--metrics-allow): the page is public, its metrics are not.
+        metrics_allow = () if options["no-metrics"] else tuple(options["metrics-allow"])
         gathered = None
         if worker is not None and options["worker-metrics"]:
             from pingu.gather import GatheredMetrics, socket_path
@@ -356,10 +400,13 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             _Listener(reactor, where, metrics_site(hub.metrics.registry)).setServiceParent(top)
             gathered = GatheredMetrics(reactor, folder, worker[1])
         # The page shows the limits the operator set, not this worker's share.
-        info = None if worker is None else {"limits": dataclasses.asdict(options["limits"])}
+        info: dict[str, Any] = {"routers": list(options["page-router"])}
+        if worker is not None:
+            info["limits"] = dataclasses.asdict(options["limits"])
         site = make_site(
-            factory, webdir, extra_info=info, metrics=on_site, metrics_resource=gathered
-        )
+            factory, webdir, extra_info=info, metrics_allow=metrics_allow,
+            metrics_resource=gathered,
+        )  # fmt: skip
         if worker is None:
             _Listener(reactor, options["port"], site).setServiceParent(top)
         else:
@@ -367,7 +414,8 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
             from pingu.workers import WORKER_FD
 
             # The parent is gone when its end of the channel closes: stop too.
-            Receiver(reactor, WORKER_FD, site, partial(_stop, reactor)).setServiceParent(top)
+            parent_gone = partial(_parent_gone, reactor, options["worker-metrics"])
+            Receiver(reactor, WORKER_FD, site, parent_gone).setServiceParent(top)
     if options["metrics-port"] is not None and worker is None:
         metrics = metrics_site(hub.metrics.registry)
         _Listener(reactor, options["metrics-port"], metrics).setServiceParent(top)
@@ -389,6 +437,21 @@ def makeService(options: Options, reactor: Optional[Any] = None) -> service.Mult
     # listener and the WAMP session still stand.
     _Shutdown(hub, factory).setServiceParent(top)
     return top
+
+
+def _plan_descriptors(limits: Limits, workers: int) -> None:
+    """Raise the soft RLIMIT_NOFILE to the hard one; refuse to start when the
+    limits' worst case cannot fit (:mod:`pingu.descriptors`)."""
+    from pingu import descriptors
+
+    problem = descriptors.check(limits, workers)
+    if problem is not None:
+        raise fail(problem)
+    log.info(
+        "pingu: RLIMIT_NOFILE {descriptors}: the limits' worst case fits",
+        descriptors=descriptors.soft_and_hard()[0],
+        event="descriptors",
+    )
 
 
 def _worker_of(text: str) -> tuple[int, int]:
@@ -415,6 +478,18 @@ def _worker_of(text: str) -> tuple[int, int]:
     except OSError:
         raise fail("--worker is for the workers of a --workers parent only") from None
     return int(shape[1]), int(shape[2])
+
+
+def _parent_gone(reactor: Any, metrics_folder: Optional[str]) -> None:
+    """A worker's parent has gone (or is stopping): remove the parent's
+    metrics socket, which a killed parent leaves behind (the last worker to
+    exit removes the folder), and stop."""
+    if metrics_folder:
+        from pingu.gather import parent_socket_path
+
+        with contextlib.suppress(OSError):
+            os.unlink(parent_socket_path(metrics_folder))
+    _stop(reactor)
 
 
 def _stop(reactor: Any) -> None:
@@ -445,12 +520,14 @@ class _HandoffListener(_Listener):
 
         super().privilegedStartService()
         sock = listening_socket(self.port)
-        self.acceptor = Acceptor(self.reactor, sock, self.pool.hand, self.prefix6)
+        self.acceptor = Acceptor(
+            self.reactor, sock, self.pool.hand, self.prefix6, self.pool.drops
+        )
         self.reactor.addReader(self.acceptor)
 
     def stopService(self) -> Any:
         if self.acceptor is not None:
-            self.reactor.removeReader(self.acceptor)
+            self.acceptor.close()
             self.acceptor = None
         return super().stopService()
 
@@ -479,12 +556,15 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
     # found ping and checked the limits): here, once, so that a mistake is
     # one line and not N dying workers.
     try:
-        find_tools({"traceroute": options["traceroute"], "mtr": options["mtr"]})
+        find_tools(tool_paths(options))
     except ValueError as e:
         raise fail(str(e)) from None
     top = LoggingService(_log_observer(options))
     folder = None
-    if not options["no-metrics"]:
+    # The workers' metrics sockets, for whoever serves the gathered answer.
+    if options["metrics-port"] is not None or (
+        options["metrics-allow"] and not options["no-metrics"]
+    ):
         from pingu.gather import GatheredMetrics
         from pingu.site import metrics_site
 
@@ -505,6 +585,15 @@ def _parent_service(options: Options, reactor: Any) -> service.MultiService:
     )
     # Stopped in reverse: the port stops accepting first, then the workers end.
     pool.setServiceParent(top)
+    if folder is not None:
+        from pingu.gather import parent_socket_path
+        from pingu.metrics import parent_registry
+
+        # The parent's own metrics, for whoever gathers: its folder (0700,
+        # the workers' user) is what keeps others out, so the socket itself
+        # may be opened by that user although root (before --uid) made it.
+        where = f"unix:{parent_socket_path(folder)}:mode=666:lockfile=0"
+        _Listener(reactor, where, metrics_site(parent_registry(pool.drops))).setServiceParent(top)
     _HandoffListener(reactor, options["port"], pool, limits.client_prefix6).setServiceParent(top)
     if options["metrics-port"] is not None and folder is not None:
         site = metrics_site(GatheredMetrics(reactor, folder, options["workers"]))
@@ -524,6 +613,12 @@ def _rmdir_quietly(folder: str) -> None:
         os.rmdir(folder)
 
 
+def tool_paths(options: Options) -> dict[str, Optional[str]]:
+    """The executables the operator named for the tools other than ping
+    (``--<tool> PATH``; None: look it up on PATH)."""
+    return {name: options[name] for name in tools.TOOLS if name != tools.DEFAULT_TOOL}
+
+
 def _say_ping_capability(ping: str) -> None:
     """What ping lacks for this user, if anything: a warning, not an exit
     (--ping may be a wrapper that needs nothing, and the page still works)."""
@@ -532,7 +627,7 @@ def _say_ping_capability(ping: str) -> None:
     problem = ping_capability(ping)
     if problem is not None:
         # twistd has pointed sys.stderr at its log already: the terminal's own
-        sys.__stderr__.write(problem + "\n")
+        _to_terminal(problem)
         log.warn("{problem}", problem=problem, event="ping_capability")
 
 

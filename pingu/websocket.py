@@ -13,25 +13,23 @@ tool of :mod:`pingu.tools`; the ``pingu.json`` mode names it in the request.
 
 The protocol is a thin translation layer: it turns its wire into a
 request's fields and the client (:mod:`pingu.clients`), hands them to the
-one request path (:meth:`pingu.runs.RunHub.request`), and turns the run's
+one request path (:func:`pingu.pipeline.request`), and turns the run's
 events, or the refusal, back into messages and close codes.
 """
 
 from __future__ import annotations
 
-import pprint
 import struct
 import types
 from typing import Any, Optional
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket import protocol as autobahn_protocol
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
 
-from pingu import events, sendpath, tools
+from pingu import events, pipeline, sendpath, tools
 from pingu.clients import Counter, peer_client
 from pingu.events import SUBPROTOCOL_JSON, SUBPROTOCOL_TEXT, CloseCode, Event
 from pingu.hosts import ServerNames, origin_matches
@@ -91,6 +89,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
 
     def onConnect(self, request: Any) -> Optional[str]:
         factory = self.factory
+        assert self.transport is not None
         peer = self.transport.getPeer()
         self.client = factory.client_of(getattr(peer, "host", None), request.headers)
         if factory.hub.shutting_down:
@@ -111,6 +110,9 @@ class PinguServerProtocol(WebSocketServerProtocol):
         if factory.connection_count(self.client) >= factory.hub.limits.max_connections_per_client:
             factory.refusal(self.client, "connections", "too many connections")
             raise ConnectionDeny(429, "too many connections from this address")
+        if len(factory.connections) >= factory.hub.limits.max_connections:
+            factory.refusal(self.client, "connections", "too many connections to the server")
+            raise ConnectionDeny(503, "this server has as many connections as it can hold")
         if SUBPROTOCOL_JSON in request.protocols:
             self.structured = True
             return SUBPROTOCOL_JSON
@@ -178,7 +180,8 @@ class PinguServerProtocol(WebSocketServerProtocol):
             self._refuse(refused)
             return
         self.phase = "resolving"
-        d = hub.request(
+        d = pipeline.request(
+            hub,
             fields,
             self.client or "",
             wanted=lambda: self.phase == "resolving",
@@ -299,7 +302,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
         # its queued modes (sync, chopsize) stay Autobahn's.
         if self._out is not None:
             self._flush_out()
-        if self._sock is None or sync or chopsize or self.send_queue or self.logOctets:
+        if self._sock is None or sync or chopsize or self.send_queue or self.logOctets:  # type: ignore[attr-defined]  # set per connection by Autobahn
             super().sendData(data, sync, chopsize)
         else:
             sendpath.write_now(self.transport, self._sock, data)
@@ -372,48 +375,33 @@ def _tool_of_path(path: str) -> Optional[str]:
     return name if rest == f"/ws/{name}" and name in tools.TOOLS else None
 
 
-def _with_options(protocol: type, factory: WebSocketServerFactory) -> type:
+def _with_options(
+    protocol: type[PinguServerProtocol], factory: WebSocketServerFactory
+) -> type[PinguServerProtocol]:
     """``protocol`` with the factory's options as class attributes.
 
     Autobahn copies each of its ~50 options from the factory onto every
     connection (``_connectionMade``) unless the protocol's class has it
-    already: one copy per server instead of one per connection."""
-    options = {name: getattr(factory, name) for name in protocol.CONFIG_ATTRS}
+    already, and lists them, copied or not, for a debug line it formats with
+    ``pprint.pformat`` whether or not debug lines are kept: 5.7 % of a
+    session's CPU (bench/PROFILE.md).  Here the options are the class's, and
+    its ``CONFIG_ATTRS`` is empty, so Autobahn has nothing to copy or list:
+    one copy per server, nothing per connection."""
+    options: dict[str, Any] = {
+        name: getattr(factory, name) for name in WebSocketServerProtocol.CONFIG_ATTRS
+    }
     # A function option (perMessageCompressionAccept) must not become a method.
     for name, value in options.items():
         if isinstance(value, types.FunctionType):
             options[name] = staticmethod(value)
+    options["CONFIG_ATTRS"] = ()
     return type(protocol.__name__, (protocol,), options)
-
-
-class _Pformat:
-    """``pprint.pformat(value)``, computed only if the text is needed.
-
-    Autobahn formats its options (and the transport's details) for a debug
-    line on every connection, whether or not debug lines are kept: 5.7 % of
-    the CPU of a session (bench/PROFILE.md)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __format__(self, spec: str) -> str:
-        return format(pprint.pformat(self.value), spec)
-
-    def __str__(self) -> str:
-        return pprint.pformat(self.value)
-
-
-autobahn_protocol.pformat = _Pformat
-# The one other use of that name must still give a str.
-autobahn_protocol.Timings.__str__ = lambda self: pprint.pformat(self._timings)  # type: ignore[method-assign]
 
 
 class PinguWebSocketFactory(WebSocketServerFactory):
     """Holds the one domain object (the hub) and what requests need."""
 
-    protocol = PinguServerProtocol
+    protocol = PinguServerProtocol  # type: ignore[assignment]  # Twisted's stub: a factory's protocol is a callable
 
     def __init__(
         self,
@@ -428,7 +416,7 @@ class PinguWebSocketFactory(WebSocketServerFactory):
         self.reactor = reactor
         self.allowed_origins = tuple(o.rstrip("/").lower() for o in allowed_origins)
         self.names = names if names is not None else ServerNames.default()
-        self.trusted_proxies = tuple(trusted_proxies)
+        self.trusted_proxies = trusted_proxies  # a TrustedProxies keeps its header
         self.connections: set[PinguServerProtocol] = set()
         self._per_client = Counter()
         #: the site's guard of sockets in their handshake (set by make_site)

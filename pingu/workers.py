@@ -38,6 +38,7 @@ class _WorkerProcess(protocol.ProcessProtocol):
         self._partial = b""
 
     def connectionMade(self) -> None:
+        assert self.transport is not None
         self.transport.closeStdin()
 
     def outReceived(self, data: bytes) -> None:
@@ -84,6 +85,8 @@ class WorkerPool(service.Service):
         self.cwd = cwd
         self.processes: dict[int, _WorkerProcess] = {}
         self.senders: dict[int, handoff.Sender] = {}
+        #: the connections this parent closed without handing them over
+        self.drops = handoff.Drops(reactor)
         self.delays = {index: self.MIN_DELAY for index in range(count)}
         self._restarts: dict[int, Any] = {}
         self._all_gone: Optional[defer.Deferred[None]] = None
@@ -99,7 +102,7 @@ class WorkerPool(service.Service):
         argv = self.command(index)
         proto = _WorkerProcess(self, index, self.reactor.seconds())
         try:
-            self.reactor.spawnProcess(
+            transport = self.reactor.spawnProcess(
                 proto,
                 argv[0],
                 argv,
@@ -119,11 +122,11 @@ class WorkerPool(service.Service):
         finally:
             worker_end.close()
         self.processes[index] = proto
-        self.senders[index] = handoff.Sender(self.reactor, parent_end)
+        self.senders[index] = handoff.Sender(self.reactor, parent_end, self.drops)
         log.info(
             "pingu: worker {index} started (pid {pid})",
             index=index,
-            pid=proto.transport.pid,
+            pid=transport.pid,
             event="worker_started",
         )
 
@@ -138,6 +141,7 @@ class WorkerPool(service.Service):
                 sender.send(fd)
                 return
         os.close(fd)  # no worker at all, for now: the client retries
+        self.drops.dropped("no-worker")
 
     def _ended(self, proto: _WorkerProcess, reason: Failure) -> None:
         index = proto.index
@@ -147,6 +151,7 @@ class WorkerPool(service.Service):
             if sender is not None:
                 sender.close()
         value = reason.value
+        assert isinstance(value, (error.ProcessDone, error.ProcessTerminated))
         how = f"exit {value.exitCode}" if value.exitCode is not None else f"signal {value.signal}"
         if not self.running:
             log.info("pingu: worker {index} ended ({how})", index=index, how=how)
@@ -181,6 +186,7 @@ class WorkerPool(service.Service):
         self._restarts.clear()
         for sender in list(self.senders.values()):
             sender.close()  # a worker whose channel closes stops too
+        self.drops.stop()
         if not self.processes:
             return None
         self._all_gone = defer.Deferred()
@@ -204,6 +210,8 @@ class WorkerPool(service.Service):
 
 
 def _signal(proto: _WorkerProcess, name: str) -> None:
+    if proto.transport is None:
+        return  # not connected to its process yet
     try:
         proto.transport.signalProcess(name)
     except (error.ProcessExitedAlready, OSError):

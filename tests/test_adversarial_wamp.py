@@ -23,8 +23,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests import crossbar
-from tests.crossbar import Node, Router
+from tests.harness import crossbar
+from tests.harness.crossbar import Node, Router
 from tests.harness.procs import children_of
 from tests.harness.service import wait_until
 

@@ -19,9 +19,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.browser_helpers import (
+from tests.harness.browser import (
     WEB,
     ConsoleWatch,
+    hooked_context,
     launched_chromium,
     open_page,
     panel_state,
@@ -31,7 +32,7 @@ from tests.browser_helpers import (
     wait_ended,
     wait_panel,
 )
-from tests.server import PinguServer
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
 
@@ -72,7 +73,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PinguServer]:
 @contextmanager
 def opened(browser: Any, url: str, **context: Any) -> Iterator[UI]:
     """A fresh browser context on ``url``; the page may log no error."""
-    ctx = browser.new_context(viewport=DESKTOP, accept_downloads=True, **context)
+    ctx = hooked_context(browser, viewport=DESKTOP, accept_downloads=True, **context)
     page = ctx.new_page()
     page.set_default_timeout(15_000)
     ui = UI(page, ConsoleWatch(page), url)

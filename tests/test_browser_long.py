@@ -27,8 +27,15 @@ from typing import Any
 
 import pytest
 
-from tests.browser_helpers import SCREENSHOTS, ConsoleWatch, launched_chromium, open_page, start_run
-from tests.server import PinguServer
+from tests.harness.browser import (
+    SCREENSHOTS,
+    ConsoleWatch,
+    hooked_context,
+    launched_chromium,
+    open_page,
+    start_run,
+)
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
 
@@ -89,7 +96,7 @@ def metrics(cdp: Any) -> dict[str, float]:
 
 @pytest.mark.parametrize("replies", [200, 2_000, 18_000])
 def test_a_long_run_stays_light(browser: Any, server: PinguServer, replies: int) -> None:
-    ctx = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    ctx = hooked_context(browser, viewport=DESKTOP, accept_downloads=True)
     ctx.add_init_script(LONG_TASKS_JS)
     page = ctx.new_page()
     console = ConsoleWatch(page)

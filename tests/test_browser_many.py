@@ -12,8 +12,15 @@ from typing import Any, Optional
 
 import pytest
 
-from tests.browser_helpers import ConsoleWatch, launched_chromium, open_page, screenshot, snapshot
-from tests.server import PinguServer
+from tests.harness.browser import (
+    ConsoleWatch,
+    hooked_context,
+    launched_chromium,
+    open_page,
+    screenshot,
+    snapshot,
+)
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +42,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PinguServer]:
 
 @pytest.fixture
 def page(browser: Any, server: PinguServer) -> Iterator[Any]:
-    ctx = browser.new_context(viewport=DESKTOP)
+    ctx = hooked_context(browser, viewport=DESKTOP)
     page = ctx.new_page()
     page.set_default_timeout(20_000)
     page.console = ConsoleWatch(page)  # type: ignore[attr-defined]
@@ -60,7 +67,7 @@ ALL_DONE_JS = """(n) => {
 def test_twenty_targets_typed_at_once_all_run(page: Any, server: PinguServer) -> None:
     type_targets(page, TWENTY, count=3, interval=0.2)
     # more than the 10 starts a second and 8 handshakes allow at once: some wait, visibly
-    page.wait_for_function("window.pinguTest.snapshot().panels.some((p) => p.waiting)")
+    page.wait_for_function("() => window.pinguTest.snapshot().panels.some((p) => p.waiting)")
     assert "waiting their turn" in page.inner_text("#runs-title")
     assert "queued · #" in page.inner_text(".panel[data-state=queued] .badge")
     screenshot(page, "many-queued", full_page=False)
@@ -94,7 +101,7 @@ def test_runs_past_the_per_client_limit_start_as_earlier_ones_end(
     five at a time, the others starting as earlier ones end."""
     args = ("--max-runs-per-client", "5", "--max-starts-per-second", "2")
     with PinguServer(tmp_path_factory.mktemp("tight"), args=args) as tight:
-        ctx = browser.new_context(viewport=DESKTOP)
+        ctx = hooked_context(browser, viewport=DESKTOP)
         page = ctx.new_page()
         console = ConsoleWatch(page)
         open_page(page, tight.http_url)

@@ -13,8 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests import crossbar
-from tests.browser_helpers import ConsoleWatch, launched_chromium, open_page, snapshot
+from tests.harness import crossbar
+from tests.harness.browser import (
+    ConsoleWatch,
+    hooked_context,
+    launched_chromium,
+    open_page,
+    snapshot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.wamp, crossbar.needed]
 
@@ -39,7 +45,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 def test_twenty_targets_typed_at_once_all_run_through_a_node(browser: Any, cluster: Any) -> None:
     router, node = cluster
-    ctx = browser.new_context(viewport=DESKTOP)
+    ctx = hooked_context(browser, viewport=DESKTOP)
     page = ctx.new_page()
     page.set_default_timeout(20_000)
     console = ConsoleWatch(page)
@@ -51,7 +57,7 @@ def test_twenty_targets_typed_at_once_all_run_through_a_node(browser: Any, clust
     page.fill("#interval", "0.2")
     page.fill("#target", " ".join(f"127.0.0.{i}" for i in range(1, 21)))
     page.press("#target", "Enter")
-    page.wait_for_function("window.pinguTest.snapshot().panels.some((p) => p.waiting)")
+    page.wait_for_function("() => window.pinguTest.snapshot().panels.some((p) => p.waiting)")
     page.wait_for_function(
         """() => {
           const panels = window.pinguTest.snapshot().panels;
@@ -69,7 +75,8 @@ def test_twenty_targets_typed_at_once_all_run_through_a_node(browser: Any, clust
     assert "refused" not in node.output()
     # the summary has a row per run, with its node
     page.wait_for_function(
-        "window.pinguTest.snapshot().summary.rows.filter((r) => r[3] === 'done').length === 20"
+        "() => window.pinguTest.snapshot().summary.rows.filter((r) => r[3] === 'done').length"
+        " === 20"
     )
     assert {tuple(r[1:3]) for r in snapshot(page)["summary"]["rows"]} == {("ping", "north")}
     assert page.is_visible(".summary-table thead th[data-key=node]")

@@ -13,15 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.browser_helpers import (
+from tests.harness.browser import (
     ConsoleWatch,
+    hooked_context,
     launched_chromium,
     open_page,
     screenshot,
     start_run,
     wait_ended,
 )
-from tests.server import PinguServer
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
 
@@ -70,7 +71,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PinguServer]:
 def an_hour(
     browser: Any, server: PinguServer, viewport: dict, scheme: str = "light"
 ) -> tuple[Any, Any, int]:
-    ctx = browser.new_context(viewport=viewport, color_scheme=scheme)
+    ctx = hooked_context(browser, viewport=viewport, color_scheme=scheme)
     page = ctx.new_page()
     page.set_default_timeout(15_000)
     console = ConsoleWatch(page)
@@ -79,7 +80,7 @@ def an_hour(
     wait_ended(page)
     assert page.evaluate(CHART_JS)["view"] == "raw"  # three points: each one shown
     lost = page.evaluate(AN_HOUR_JS, 18_000)
-    page.wait_for_function(f"{CHART_JS}.view === 'smoke' && {CHART_JS}.drawn > 100")
+    page.wait_for_function(f"() => {CHART_JS}.view === 'smoke' && {CHART_JS}.drawn > 100")
     return ctx, console, lost
 
 

@@ -12,8 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.browser_helpers import ConsoleWatch, launched_chromium, open_page, screenshot, snapshot
-from tests.server import PinguServer
+from tests.harness.browser import (
+    ConsoleWatch,
+    hooked_context,
+    launched_chromium,
+    open_page,
+    screenshot,
+    snapshot,
+)
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +46,7 @@ def rows(page: Any) -> list[list[str]]:
     "viewport", [{"width": 1280, "height": 700}, {"width": 390, "height": 844}]
 )
 def test_one_summary_of_every_run(browser: Any, server: PinguServer, viewport: dict) -> None:
-    ctx = browser.new_context(viewport=viewport, accept_downloads=True)
+    ctx = hooked_context(browser, viewport=viewport, accept_downloads=True)
     page = ctx.new_page()
     page.set_default_timeout(20_000)
     console = ConsoleWatch(page)
@@ -50,14 +57,14 @@ def test_one_summary_of_every_run(browser: Any, server: PinguServer, viewport: d
     page.press("#target", "Enter")
     # live: the rows' Sent counts grow while the runs go on
     page.wait_for_function(
-        "window.pinguTest.snapshot().summary.rows.some((r) => Number(r[4]) >= 2)"
+        "() => window.pinguTest.snapshot().summary.rows.some((r) => Number(r[4]) >= 2)"
     )
     assert snapshot(page)["summary"]["shown"]
     head = page.locator(".summary-table thead th").all_inner_texts()
     assert head[: len(COLUMNS)] == COLUMNS
     assert page.is_hidden(".summary-table thead th[data-key=node]")  # no nodes in this mode
     page.wait_for_function(
-        "window.pinguTest.snapshot().panels.every((p) => p.ended)"
+        "() => window.pinguTest.snapshot().panels.every((p) => p.ended)"
         " && window.pinguTest.snapshot().summary.rows.every((r) => r[3] === 'done')"
     )
     table = rows(page)
@@ -104,13 +111,15 @@ def test_one_summary_of_every_run(browser: Any, server: PinguServer, viewport: d
 
 
 def test_the_summary_waits_for_a_second_run(browser: Any, server: PinguServer) -> None:
-    ctx = browser.new_context()
+    ctx = hooked_context(
+        browser,
+    )
     page = ctx.new_page()
     open_page(page, server.http_url)
     page.fill("#count", "2")
     page.fill("#interval", "0.2")
     page.fill("#target", "127.0.0.1")
     page.press("#target", "Enter")
-    page.wait_for_function("window.pinguTest.snapshot().panels[0]?.ended")
+    page.wait_for_function("() => window.pinguTest.snapshot().panels[0]?.ended")
     assert not snapshot(page)["summary"]["shown"]  # one run: its panel says it all
     ctx.close()

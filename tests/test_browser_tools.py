@@ -21,9 +21,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.browser_helpers import (
+from tests.harness.browser import (
     ConsoleWatch,
     end_event,
+    hooked_context,
     hops_state,
     launched_chromium,
     mtr_rounds,
@@ -34,7 +35,7 @@ from tests.browser_helpers import (
     traceroute_events,
     wait_hops,
 )
-from tests.server import PinguServer
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
 
@@ -83,7 +84,7 @@ class FakeWs:
 
 @pytest.fixture
 def page(browser: Any, server: PinguServer) -> Iterator[Any]:
-    ctx = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    ctx = hooked_context(browser, viewport=DESKTOP, accept_downloads=True)
     p = ctx.new_page()
     p.set_default_timeout(15_000)
     console = ConsoleWatch(p)

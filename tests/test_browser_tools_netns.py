@@ -19,17 +19,18 @@ from typing import Any
 
 import pytest
 
-from tests.browser_helpers import (
+from tests.harness import netns
+from tests.harness.browser import (
     ConsoleWatch,
+    hooked_context,
     launched_chromium,
     open_page,
     screenshot,
     wait_hops,
 )
-from tests.harness import netns
 from tests.harness.pingu import pingu_env, twistd_argv
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.netns]
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -102,7 +103,7 @@ browser = pytest.fixture(scope="module")(launched_chromium)
 
 @pytest.fixture
 def page(browser: Any, site: str) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    ctx = hooked_context(browser, viewport={"width": 1280, "height": 800})
     p = ctx.new_page()
     p.set_default_timeout(20_000)
     console = ConsoleWatch(p)

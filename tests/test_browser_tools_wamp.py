@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.browser_helpers import (
+from tests.harness.browser import (
     ConsoleWatch,
     end_event,
+    hooked_context,
     launched_chromium,
     mtr_rounds,
     mtr_start,
@@ -28,7 +29,7 @@ from tests.browser_helpers import (
     traceroute_events,
     wait_hops,
 )
-from tests.server import PinguServer
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
 
@@ -93,13 +94,15 @@ browser = pytest.fixture(scope="module")(launched_chromium)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PinguServer]:
-    with PinguServer(tmp_path_factory.mktemp("tools-wamp")) as s:
+    # the page's fake router: a link may name it only when the server lists it
+    args = ("--page-router", "ws://router.invalid/ws")
+    with PinguServer(tmp_path_factory.mktemp("tools-wamp"), args=args) as s:
         yield s
 
 
 @pytest.fixture
 def page(browser: Any, server: PinguServer) -> Iterator[Any]:
-    ctx = browser.new_context(viewport=DESKTOP)
+    ctx = hooked_context(browser, viewport=DESKTOP)
     ctx.add_init_script(FAKE_ROUTER_JS)
     p = ctx.new_page()
     p.set_default_timeout(15_000)

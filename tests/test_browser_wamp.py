@@ -1,5 +1,5 @@
 """The page in WAMP mode, in a real chromium, against a real Crossbar router
-(``tests/crossbar.py``) that serves the page itself, with two real
+(``tests/harness/crossbar.py``) that serves the page itself, with two real
 ``twistd pingu`` nodes pinging 127.0.0.1.
 
 Also the faults: a page whose connection to the router drops (through a TCP
@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests import crossbar
-from tests.browser_helpers import (
+from tests.harness import crossbar
+from tests.harness.browser import (
     ConsoleWatch,
     TcpProxy,
     chromium_path,
+    hooked_context,
     open_page,
     panel_state,
     screenshot,
@@ -45,7 +46,11 @@ RECONNECT_NOISE = "WebSocket connection to"
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     workdir = tmp_path_factory.mktemp("wamp-page")
-    with crossbar.Router(workdir) as router:
+    router = crossbar.Router(workdir)
+    # the cut-able way to the router (TcpProxy), which a link may name
+    router.proxy_port = crossbar.free_port()
+    crossbar.list_page_routers(router, [f"ws://127.0.0.1:{router.proxy_port}/ws"])
+    with router:
         nodes = {name: crossbar.Node(workdir, router.url, name) for name in ("north", "south")}
         try:
             for node in nodes.values():
@@ -75,7 +80,7 @@ class Pages:
         self.opened: list[tuple[Any, ConsoleWatch, bool]] = []
 
     def open(self, url: str, noisy: bool = False) -> Any:
-        context = self.browser.new_context(viewport=DESKTOP)
+        context = hooked_context(self.browser, viewport=DESKTOP)
         page = context.new_page()
         page.set_default_timeout(15_000)
         self.opened.append((context, ConsoleWatch(page), noisy))
@@ -236,7 +241,7 @@ def test_a_dropped_connection_reconnects_and_fills_the_gap(cluster, pages):
     keeper = pages.open(router.http_url)
     start(keeper, "127.0.0.1", ["north"])  # until stopped
     wait_panel(keeper, "s.replyLines >= 1")
-    with TcpProxy(router.port) as proxy:
+    with TcpProxy(router.port, router.proxy_port) as proxy:
         page = pages.open(f"{router.http_url}?router=ws://127.0.0.1:{proxy.port}/ws", noisy=True)
         start(page, "127.0.0.1", ["north"])
         before = wait_panel(page, "s.state === 'running' && s.replyLines >= 3")

@@ -25,12 +25,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from websockets.sync.server import ServerConnection, serve
 
-from pingu import __version__
+from pingu import __version__, tools
 from pingu.cli import args as cli_args
 from pingu.cli import printer as cli_printer
 from pingu.cli.printer import EXIT_ERROR, Printer, exit_status, visible
 from pingu.cli.wamp import NodeRun, RunFollower, node_names
 from pingu.cli.ws import decode
+from pingu.tools.spec import DISPLAY_KINDS
 
 PINGU = Path(sys.executable).parent / "pingu"
 
@@ -123,12 +124,14 @@ def test_printer_takes_malformed_events_as_data() -> None:
 
 
 def test_the_start_events_tool_picks_the_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert list(cli_printer.RENDERERS) == ["ping", "traceroute", "mtr"]
+    assert set(cli_printer.DISPLAYS) == set(tools.TOOLS)
+    assert set(cli_printer.RENDERERS) == set(DISPLAY_KINDS)
 
     def upper(event: dict[str, Any]) -> list[str]:
         return [event["raw"].upper()] if event.get("raw") else []
 
-    monkeypatch.setitem(cli_printer.RENDERERS, "upper", upper)
+    monkeypatch.setitem(cli_printer.RENDERERS, "shouting", upper)
+    monkeypatch.setitem(cli_printer.DISPLAYS, "upper", "shouting")
     line = {"type": "line", "raw": "hop \x1b"}
     assert printed({"type": "start", "tool": "upper"}, line)[0] == "HOP \\x1b\n"
     assert printed({"type": "start", "tool": "nosuchtool"}, line)[0] == "hop \\x1b\n"
@@ -241,12 +244,15 @@ def test_usage_errors_exit_2() -> None:
 
 
 def test_nothing_in_the_cli_imports_the_server_or_the_other_watcher() -> None:
+    # The CLI reads the tool registry (its flags and views come from it),
+    # which imports only the events and the field checks.
     code = (
         "import sys, pingu.cli, pingu.cli.ws, pingu.cli.printer, pingu.cli.args\n"
         "assert 'pingu.cli.wamp' not in sys.modules, 'ws imports wamp'\n"
         "import pingu.cli.wamp\n"
         "bad = [m for m in sys.modules if m.startswith('pingu.') and not"
-        " m.startswith('pingu.cli') and m != 'pingu.events']\n"
+        " m.startswith(('pingu.cli', 'pingu.tools')) and m not in"
+        " ('pingu.events', 'pingu.refusal')]\n"
         "assert not bad, bad\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import PinguServer
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.e2e
 

@@ -7,9 +7,20 @@ import ipaddress
 
 import pytest
 
-from pingu.clients import LOCAL, Counter, RateLimit, authid_key, client_key, peer_client
+from pingu.clients import (
+    LOCAL,
+    Counter,
+    RateLimit,
+    TrustedProxies,
+    authid_key,
+    client_key,
+    peer_client,
+)
 
 PROXY = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
+#: the same proxies, writing the client's address in Forwarded or X-Real-IP
+FORWARDED = TrustedProxies(PROXY, "Forwarded")
+REAL_IP = TrustedProxies(PROXY, "X-Real-IP")
 
 
 # -- client_key -------------------------------------------------------------------
@@ -87,16 +98,61 @@ def test_x_forwarded_for_right_most_untrusted_hop() -> None:
 
 def test_forwarded_header_with_quoted_ipv6_and_ports() -> None:
     headers = {"forwarded": 'for="[2001:db8:cafe::17]:4711";proto=https;by=10.0.0.1'}
-    assert peer_client("10.0.0.1", headers, PROXY) == "2001:db8:cafe::/64"
+    assert peer_client("10.0.0.1", headers, FORWARDED) == "2001:db8:cafe::/64"
     headers = {"forwarded": 'for=6.6.6.6, for="198.51.100.1:4711", For=10.2.2.2'}
-    assert peer_client("10.0.0.1", headers, PROXY) == "198.51.100.1"
+    assert peer_client("10.0.0.1", headers, FORWARDED) == "198.51.100.1"
     headers = {"forwarded": "for=198.51.100.9:80"}
-    assert peer_client("10.0.0.1", headers, PROXY) == "198.51.100.9"
+    assert peer_client("10.0.0.1", headers, FORWARDED) == "198.51.100.9"
+    headers = {"forwarded": "proto=https;For=198.51.100.3"}
+    assert peer_client("10.0.0.1", headers, FORWARDED) == "198.51.100.3"
 
 
-def test_forwarded_wins_over_x_forwarded_for() -> None:
-    headers = {"forwarded": "for=198.51.100.1", "x-forwarded-for": "198.51.100.2"}
-    assert peer_client("10.0.0.1", headers, PROXY) == "198.51.100.1"
+SPOOFED = {
+    "forwarded": "for=203.0.113.66",
+    "x-forwarded-for": "203.0.113.67, 198.51.100.2",
+    "x-real-ip": "203.0.113.68",
+}
+
+
+@pytest.mark.parametrize(
+    ("proxies", "client"),
+    [(PROXY, "198.51.100.2"), (FORWARDED, "203.0.113.66"), (REAL_IP, "203.0.113.68")],
+)
+def test_only_the_chosen_header_is_read(proxies, client) -> None:
+    """Issue 17: Forwarded used to win whenever present, so behind a proxy
+    that appends X-Forwarded-For the client chose itself with Forwarded."""
+    assert peer_client("10.0.0.1", SPOOFED, proxies) == client
+
+
+def test_the_default_header_is_x_forwarded_for_and_others_are_refused() -> None:
+    assert TrustedProxies(PROXY).header == "x-forwarded-for"
+    assert TrustedProxies(PROXY, " X-Real-IP ").header == "x-real-ip"
+    assert TrustedProxies(PROXY) == PROXY  # the networks, wherever networks go
+    with pytest.raises(ValueError, match="--client-header must be one of"):
+        TrustedProxies(PROXY, "True-Client-IP")
+
+
+@pytest.mark.parametrize(
+    "spoof",
+    [
+        'for="',  # an unbalanced quote meant to swallow the proxy's element
+        'for="198.51.100.50, for=198.51.100.51"',  # a comma inside quotes
+        "for=198.51.100.50;by=",
+        'for=198.51.100.50, for="[',
+    ],
+)
+def test_what_a_client_writes_cannot_reach_into_the_proxys_forwarded(spoof) -> None:
+    # two lines of Forwarded arrive joined by ", ": the client's, then the proxy's
+    headers = {"forwarded": f'{spoof}, for="198.51.100.7:5555";proto=https'}
+    assert peer_client("10.0.0.1", headers, FORWARDED) == "198.51.100.7"
+
+
+def test_x_real_ip_of_the_proxy_is_read_like_a_chain() -> None:
+    assert peer_client("10.0.0.1", {"x-real-ip": "198.51.100.4"}, REAL_IP) == "198.51.100.4"
+    assert peer_client("10.0.0.1", {"x-real-ip": "[2001:db8::1]:80"}, REAL_IP) == (
+        "2001:db8::/64"
+    )
+    assert peer_client("10.0.0.1", {"x-forwarded-for": "198.51.100.4"}, REAL_IP) == "10.0.0.1"
 
 
 def test_forwarded_ipv6_is_grouped_by_the_prefix() -> None:
@@ -121,10 +177,13 @@ def test_a_trusted_peer_without_headers_is_itself() -> None:
         {"x-forwarded-for": "6.6.6.6, garbage"},
         {"forwarded": "for=_hidden"},
         {"forwarded": 'for="unknown"'},
+        {"forwarded": "by=10.0.0.1;proto=https"},
     ],
 )
 def test_a_non_ip_hop_falls_back_to_the_proxy(headers) -> None:
-    assert peer_client("10.0.0.1", headers, PROXY) == "10.0.0.1"
+    assert peer_client("10.0.0.1", headers, FORWARDED if "forwarded" in headers else PROXY) == (
+        "10.0.0.1"
+    )
 
 
 def test_a_non_ip_hop_behind_a_second_proxy_is_that_proxy() -> None:

@@ -1,7 +1,7 @@
 """End to end: the real ``twistd pingu``, a third-party WebSocket client, real ping.
 
 Targets are only ever 127.0.0.1, ::1 and localhost.  The FAKE ping
-(tests/fake_ping.py) is used where real ping cannot misbehave on demand.
+(tests/harness/fake_ping.py) is used where real ping cannot misbehave on demand.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.harness.pingu import TWISTD
+from tests.harness.pingu import TWISTD, PinguServer
 from tests.harness.ports import free_port
 from tests.harness.procs import zombies_of
-from tests.server import PinguServer
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,8 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from tests.harness.pingu import PinguServer
 from tests.harness.procs import open_fds, zombies_of
-from tests.server import PinguServer
 
 pytestmark = pytest.mark.e2e
 

@@ -15,17 +15,10 @@ def _module_name(path: Path) -> str:
 
 
 def _imports(path: Path) -> set[str]:
-    """Every ``pingu`` module ``path`` imports, lazily or not, but for
-    ``if TYPE_CHECKING:`` blocks (types only, never run)."""
-    tree = ast.parse(path.read_text())
-    skipped: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped.update(id(n) for child in node.body for n in ast.walk(child))
+    """Every ``pingu`` module ``path`` imports, lazily or not, for types only
+    (``if TYPE_CHECKING:``) or not: a circle of types is a circle all the same."""
     found = set()
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -39,26 +32,60 @@ def _graph() -> dict[str, set[str]]:
     return {name: _imports(path) & modules.keys() - {name} for name, path in modules.items()}
 
 
-def test_no_import_cycle() -> None:
-    graph = _graph()
-    state: dict[str, int] = {}
-    path: list[str] = []
+def _cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
+    """The strongly connected parts of more than one module (Tarjan's):
+    each a set of modules that import one another in a circle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: set[frozenset[str]] = set()
 
     def visit(name: str) -> None:
-        state[name] = 1
-        path.append(name)
+        index[name] = low[name] = len(index)
+        stack.append(name)
         for dep in sorted(graph[name]):
-            if state.get(dep) == 1:
-                cycle = [*path[path.index(dep) :], dep]
-                raise AssertionError("import cycle: " + " -> ".join(cycle))
-            if dep not in state:
+            if dep not in index:
                 visit(dep)
-        path.pop()
-        state[name] = 2
+                low[name] = min(low[name], low[dep])
+            elif dep in stack:
+                low[name] = min(low[name], index[dep])
+        if low[name] == index[name]:
+            part = set()
+            while True:
+                top = stack.pop()
+                part.add(top)
+                if top == name:
+                    break
+            if len(part) > 1:
+                found.add(frozenset(part))
 
     for name in sorted(graph):
-        if name not in state:
+        if name not in index:
             visit(name)
+    return found
+
+
+#: Circles known and not undone yet, each to leave this list with its fix
+#: (none: the last, request <-> tools, went with the tool registry).
+KNOWN: set[frozenset[str]] = set()
+
+
+def test_no_import_cycle() -> None:
+    cycles = _cycles(_graph())
+    new = [sorted(c) for c in cycles - KNOWN]
+    assert not new, f"import cycles: {new}"
+    gone = [sorted(c) for c in KNOWN - cycles]
+    assert not gone, f"no longer circles: take them off KNOWN: {gone}"
+
+
+def test_a_circle_of_type_only_imports_is_found(tmp_path: Path) -> None:
+    """The test reads ``if TYPE_CHECKING:`` imports too."""
+    (tmp_path / "a.py").write_text("from typing import TYPE_CHECKING\n"
+                                   "if TYPE_CHECKING:\n    from pingu.b import B\n")
+    (tmp_path / "b.py").write_text("from pingu.a import A\n")
+    graph = {"pingu.a": _imports(tmp_path / "a.py"), "pingu.b": _imports(tmp_path / "b.py")}
+    graph = {name: deps & {"pingu.a", "pingu.b"} for name, deps in graph.items()}
+    assert _cycles(graph) == {frozenset({"pingu.a", "pingu.b"})}
 
 
 def test_the_domain_imports_no_face_no_reactor_no_autobahn() -> None:

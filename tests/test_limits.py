@@ -193,7 +193,7 @@ def test_ping_itself_sets_the_user_floor_at_2_ms() -> None:
 
 @needs_root
 def test_ping_itself_sets_the_size_and_interval_ceilings() -> None:
-    ceilings = dict(Limits.PING_CEILINGS)
+    ceilings = {**dict(Limits.PING_CEILINGS), **{n: c for n, c, _ in Limits.TOOL_CEILINGS}}
     assert ping("-s", str(ceilings["max_size"])).returncode == 0
     assert ping("-s", str(ceilings["max_size"] + 1)).returncode != 0
     # -i above the ceiling is refused before anything is sent

@@ -1,5 +1,5 @@
 """``--log-format json``: every line of the log one JSON object, with the
-fields README documents for a run and a refusal; the default stays prose.
+fields docs/deploy.rst documents for a run and a refusal; the default stays prose.
 
 The real ``twistd -n pingu --logfile FILE`` and the real ping, on 127.0.0.1.
 """
@@ -18,11 +18,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from pingu import logs
-from tests.server import PinguServer
+from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.e2e
 
-#: The fields README's "Logs" promises on every object.
+#: The fields docs/deploy.rst's "Logs" promises on every object.
 COMMON = {"log_namespace", "log_level", "log_time", "log_format", "level", "message"}
 
 

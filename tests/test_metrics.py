@@ -23,9 +23,8 @@ from pingu import metrics as pingu_metrics
 from pingu import tools
 from pingu.events import HOW_TEXT
 from tests.harness import REPO
-from tests.harness.pingu import TWISTD, json_events
+from tests.harness.pingu import TWISTD, PinguServer, json_events
 from tests.harness.ports import free_port
-from tests.server import PinguServer
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +69,7 @@ def status_of(url: str) -> int:
 
 @pytest.fixture
 def server(tmp_path):
-    with PinguServer(tmp_path) as running:
+    with PinguServer(tmp_path, args=("--metrics-allow", "127.0.0.0/8")) as running:
         yield running
 
 
@@ -169,6 +168,49 @@ def test_metrics_port_serves_elsewhere_and_not_on_the_site(tmp_path):
         assert status_of(f"http://127.0.0.1:{port}/pingu-info.json") == 404
 
 
+def test_metrics_are_not_on_the_page_by_default(tmp_path):
+    """Issue 17: /metrics was public on the page's own port.  Shown able to
+    fail: with make_site's former default (served to anybody) this is 200."""
+    with PinguServer(tmp_path) as server:
+        assert status_of(server.http_url + "metrics") == 404
+        assert status_of(server.http_url + "pingu-info.json") == 200
+
+
+def status_from(url: str, source: str) -> int:
+    """The HTTP status of a GET of ``url`` from the loopback address ``source``."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    connection = http.client.HTTPConnection(
+        where.hostname, where.port, timeout=10, source_address=(source, 0)
+    )
+    try:
+        connection.request("GET", where.path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_metrics_on_the_page_only_to_the_networks_named(tmp_path):
+    """``--metrics-allow 127.0.0.2/32``: the scraper on 127.0.0.2 gets the
+    metrics on the page's port, a client from 127.0.0.3 a 404, whatever
+    header it sends.  Shown able to fail: with AllowedNetworks answering
+    everybody, 127.0.0.3 gets 200."""
+    args = ("--metrics-allow", "127.0.0.2/32", "--trusted-proxy", "127.0.0.3/32")
+    with PinguServer(tmp_path, args=args) as server:
+        assert status_from(server.http_url + "metrics", "127.0.0.2") == 200
+        assert status_from(server.http_url + "metrics", "127.0.0.3") == 404
+        assert status_from(server.http_url + "metrics", "127.0.0.1") == 404
+        forged = urllib.request.Request(
+            server.http_url + "metrics", headers={"X-Forwarded-For": "127.0.0.2"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged, timeout=5)
+        assert refused.value.code == 404
+        assert status_from(server.http_url, "127.0.0.3") == 200  # the page is everybody's
+
+
 def test_no_metrics_gives_404(tmp_path):
     with PinguServer(tmp_path, args=("--no-metrics",)) as server:
         assert status_of(server.http_url + "metrics") == 404
@@ -180,6 +222,10 @@ def test_no_metrics_gives_404(tmp_path):
     [
         (["--metrics-port", "nonsense:1"], "bad --metrics-port"),
         (["--metrics-port", "9101", "--no-metrics"], "contradict"),
+        (["--metrics-allow", "10.0.0.0/8", "--no-metrics"], "contradict"),
+        (["--metrics-allow", "ten"], "not a network"),
+        (["--metrics-allow", "10.0.0.0/8", "--no-web", "--router", "ws://127.0.0.1:1/ws"],
+         "there is none with --no-web"),
         (["--log-format", "xml"], "--log-format must be one of text, json"),
     ],
 )
@@ -291,7 +337,7 @@ def test_a_child_whose_pid_is_not_known_yet_is_counted():
             3: run(None, True),  # reaped
             4: run(None, False, None),  # never spawned
         },
-        pipeline=SimpleNamespace(resolving=SimpleNamespace(total=0)),
+        resolving=SimpleNamespace(total=0),
         budget=SimpleNamespace(used=0, limit=1),
     )
     gauges = {family.name: family for family in pingu_metrics._hub_metrics(hub)}

@@ -10,7 +10,10 @@ import pytest
 
 from tests.harness import netns
 
-pytestmark = pytest.mark.skipif(netns.unavailable() is not None, reason=str(netns.unavailable()))
+pytestmark = [
+    pytest.mark.netns,
+    pytest.mark.skipif(netns.unavailable() is not None, reason=str(netns.unavailable())),
+]
 needs_nft = pytest.mark.skipif(
     netns.nft_unavailable() is not None, reason=str(netns.nft_unavailable())
 )

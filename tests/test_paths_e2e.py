@@ -29,6 +29,7 @@ from tests.harness import pingu as harness_pingu
 
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.netns,
     pytest.mark.skipif(
         bool(netns.unavailable() or netns.nft_unavailable()),
         reason=str(netns.unavailable() or netns.nft_unavailable()),
@@ -36,6 +37,9 @@ pytestmark = [
 ]
 
 PINGU_CLI = Path(sys.executable).parent / "pingu"
+DEFAULT_TRACEROUTE_WAIT = 5.0
+
+
 class NamespacePingu(harness_pingu.NamespacePingu):
     """``twistd pingu`` inside a namespace, on that namespace's 127.0.0.1."""
 
@@ -165,6 +169,54 @@ def test_traceroute_to_a_silent_target_ends_no_reply(rules: Any) -> None:
     end = events[-1]
     # traceroute itself exits 0; pingu says the target never answered
     assert (end["how"], end["exit_code"], end["code"], code) == ("no-reply", 0, 4000, 4000)
+
+
+#: the silent hop's wait in the two tests below, seconds: the last router's
+#: hop must arrive long before it ends
+SILENT_WAIT = 8.0
+
+
+def test_traceroute_a_hop_arrives_before_the_silent_hop_after_it_ends(rules: Any) -> None:
+    # Debian's traceroute ends r2's line only when hop 3 (silent) begins, a
+    # whole wait later; pingu emits the hop once its 3 probes are printed.
+    rules.target.rule("input", "drop")
+    request = {
+        "target": rules.target.v4[0], "tool": "traceroute", "max_hops": 3,
+        "wait": SILENT_WAIT, "queries": 3,
+    }  # fmt: skip
+    arrived: dict[int, float] = {}
+    with rules.server.ws() as conn:
+        conn.send(json.dumps(request))
+        started = None
+        while len(arrived) < 2:
+            event = json.loads(conn.recv(timeout=3 * SILENT_WAIT))
+            if event["type"] == "start":
+                started = time.monotonic()
+            elif event["type"] == "hop":
+                assert started is not None
+                arrived[event["hop"]] = time.monotonic() - started
+                assert None not in event["rtt_ms"] and len(event["rtt_ms"]) == 3, event
+        rest, code = harness_pingu.json_events(conn, 3 * SILENT_WAIT)
+    assert arrived[2] < SILENT_WAIT / 2, arrived
+    assert [h["hop"] for h in of(rest, "hop")] == [3], (arrived, rest)  # and each hop once
+    assert (rest[-1]["how"], code) == ("no-reply", 4000)
+
+
+def test_traceroute_text_mode_sends_a_hop_before_the_silent_hop_after_it_ends(
+    rules: Any,
+) -> None:
+    rules.target.rule("input", "drop")
+    hop_2 = rules.routers[1].v4[0]
+    with rules.server.ws("/ws/traceroute", json_mode=False) as conn:
+        conn.send(rules.target.v4[0])
+        header = conn.recv(timeout=10)
+        started = time.monotonic()
+        lines = [conn.recv(timeout=3 * DEFAULT_TRACEROUTE_WAIT) for _ in range(2)]
+        took = time.monotonic() - started
+    assert header.startswith("traceroute to"), header
+    assert lines[1].split()[:2] == ["2", hop_2], lines
+    # traceroute's default wait is 5 s: without the fix, hop 2 came after it
+    assert took < DEFAULT_TRACEROUTE_WAIT / 2, (took, lines)
 
 
 # -- mtr ------------------------------------------------------------------------------

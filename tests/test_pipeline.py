@@ -1,4 +1,4 @@
-"""The one request path (pingu.pipeline) through RunHub.request, with a
+"""The one request path (pingu.pipeline.request) to the hub, with a
 resolver whose answers the test gives, and the watched quota of runs."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 
+from pingu import pipeline
 from pingu.events import CloseCode
 from pingu.limits import Limits
 from pingu.refusal import Refused
 from pingu.request import PingOptions, Policy, ResolvedRequest
 from pingu.runs import Run, RunHub
-from tests.memory import FakeSpawner
+from tests.harness.memory import FakeSpawner
 
 
 class Resolver:
@@ -61,7 +62,7 @@ class Env:
         if isinstance(fields, str):
             fields = {"target": fields}
         out: list[Any] = []
-        self.hub.request(fields, client, **kw).addBoth(out.append)
+        pipeline.request(self.hub, fields, client, **kw).addBoth(out.append)
         return out
 
 
@@ -159,7 +160,7 @@ def test_a_failed_lookup_is_unresolved_and_frees_its_slot() -> None:
     env.resolver.fail(0)
     r = refused(out)
     assert (r.code, r.reason, r.field) == (CloseCode.UNRESOLVED, "unresolved", "target")
-    assert env.hub.pipeline.resolving.total == 0
+    assert env.hub.resolving.total == 0
     assert env.request("a.example") == []
 
 
@@ -172,13 +173,13 @@ def test_the_resolve_timeout_refuses_and_the_lookup_counts_until_it_ends() -> No
     r = refused(out)
     assert (r.code, r.reason, r.field) == (CloseCode.UNRESOLVED, "resolve-timeout", "target")
     # the resolver thread is still blocked: it still counts
-    assert env.hub.pipeline.resolving["a"] == 1
+    assert env.hub.resolving["a"] == 1
     assert refused(env.request("other.example")).reason == "too-many-lookups-per-client"
     env.resolver.answer(0, "192.0.2.1")  # the late answer starts nothing
     assert env.spawner.started == [] and env.hub.runs == {}
     lookup = env.resolver.calls[0][2]
     assert lookup.called and lookup.result is None  # no AlreadyCalledError left behind
-    assert env.hub.pipeline.resolving.total == 0
+    assert env.hub.resolving.total == 0
     assert env.request("other.example") == []
 
 
@@ -190,7 +191,7 @@ def test_a_late_failure_after_the_timeout_ends_quietly() -> None:
     env.resolver.fail(0)  # no second errback (AlreadyCalledError), nothing logged
     lookup = env.resolver.calls[0][2]
     assert lookup.called and lookup.result is None
-    assert env.hub.pipeline.resolving.total == 0 and len(out) == 1
+    assert env.hub.resolving.total == 0 and len(out) == 1
 
 
 def test_an_answer_in_time_cancels_the_timeout() -> None:
@@ -238,7 +239,7 @@ def test_a_client_gone_while_resolving_starts_nothing() -> None:
     env.resolver.answer(0, "192.0.2.1")
     assert out == [None] and asked == [True]
     assert env.spawner.started == [] and env.hub.runs == {}
-    assert env.hub.pipeline.resolving.total == 0
+    assert env.hub.resolving.total == 0
 
 
 def test_a_wanted_request_starts() -> None:

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from twisted.internet import defer, reactor, task
 
 from pingu.process import LineSplitter, PingProcess, spawn
+from tests.harness.pingu import make_fake_ping
 from tests.harness.procs import children_of
-from tests.server import make_fake_ping
 
 # -- LineSplitter -----------------------------------------------------------------
 
@@ -64,6 +64,19 @@ def test_chunking_does_not_change_lines(chunks: list[bytes]) -> None:
         assert len(small._buffer) <= 8
 
 
+def test_pending_is_the_unended_line_and_nothing_else() -> None:
+    splitter = LineSplitter(10)
+    assert splitter.pending() is None
+    assert splitter.feed(b"one\n two") == ["one"]
+    assert splitter.pending() == " two"
+    assert splitter.feed(b" ms\r") == []
+    assert splitter.pending() == " two ms"  # a lone \r may yet be a CRLF's
+    assert splitter.feed(b"\n") == [" two ms"]
+    assert splitter.pending() is None
+    splitter.feed(b"0123456789abc")  # cut: the rest of an overlong line is dropped
+    assert splitter.pending() is None
+
+
 # -- PingProcess with a real child ----------------------------------------------------
 
 
@@ -98,6 +111,33 @@ def test_partial_lines_and_crlf(tmp_path):
         "64 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.051 ms",
         "64 bytes from 127.0.0.1: icmp_seq=2 ttl=64 time=0.062 ms",
     ]
+    assert got.exits == [(0, None)]
+
+
+@pytest_twisted.inlineCallbacks
+def test_the_unended_line_is_offered_before_its_newline(tmp_path):
+    # Like traceroute: a line's text now, its newline only when the next begins.
+    go = tmp_path / "go"
+    script = tmp_path / "late-newline"
+    script.write_text(
+        "#!/bin/sh\nprintf ' 1  a'\n"
+        # at most 10 s: without the offer, the test fails instead of hanging
+        f"n=0; while [ ! -e {go} ] && [ $n -lt 1000 ]; do sleep 0.01; n=$((n+1)); done\n"
+        "printf '\\n 2  b\\n'\n"
+    )
+    script.chmod(0o755)
+    got = Collected()
+    offered: list[tuple[str, int]] = []
+
+    def pending(text: str, fd: int) -> None:
+        offered.append((text, fd))
+        go.touch()  # only now may the newline come
+
+    proto = PingProcess(reactor, got.line, got.exited, 0.3, 4096, pending)
+    spawn(reactor, proto, [str(script)], {"PATH": "/usr/bin:/bin"})
+    yield got.done
+    assert offered[0] == (" 1  a", 1)
+    assert [text for text, _ in got.lines] == [" 1  a", " 2  b"]
     assert got.exits == [(0, None)]
 
 

@@ -1,14 +1,68 @@
-"""The README documents what the code defines once."""
+"""The README and the manual (docs/) name only what exists, and show what the
+code defines once from its definition."""
 
+from __future__ import annotations
+
+import re
 from pathlib import Path
 
-from pingu.limits import limit_options
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+PAGES = [REPO / "README.rst", *sorted(DOCS.glob("*.rst"))]
 
-README = (Path(__file__).resolve().parent.parent / "README.rst").read_text()
+#: the repository's top-level folders and files a path in the text may start with
+TOP = tuple(p.name for p in REPO.iterdir() if not p.name.startswith(".git"))
+#: a path: a literal (``...``) or a directive's argument (image, include)
+LITERAL = re.compile(r"``([^`\s]+)``")
+DIRECTIVE = re.compile(r"^\s*\.\. (?:image|include|figure):: (\S+)", re.M)
+#: what a path of the repository looks like, as opposed to a URL path or a pattern
+PATHLIKE = re.compile(r"^[\w.-]+(/[\w.-]+)*/?$")
 
 
-def test_every_limit_is_in_the_readme_with_its_default() -> None:
-    for name, _kind, default, _help in limit_options():
-        rows = [line for line in README.splitlines() if line.startswith(f"``--{name}``")]
-        assert rows, f"--{name} is not in README.rst's limits table"
-        assert rows[0].split()[1] == str(default), f"--{name}'s default in README.rst"
+def named_paths(page: Path) -> set[str]:
+    """The repository paths ``page`` names: ``dir/file`` literals whose first part
+    is a top-level entry, and its images and includes (relative to the page)."""
+    text = page.read_text()
+    found = set()
+    for name in LITERAL.findall(text):
+        name = name.split("#")[0].split("::")[0]
+        if "/" in name and PATHLIKE.match(name) and name.split("/")[0] in TOP:
+            found.add(name)
+    for name in DIRECTIVE.findall(text):
+        found.add(str((page.parent / name).resolve().relative_to(REPO)))
+    return found
+
+
+def test_every_file_named_exists() -> None:
+    missing = {
+        f"{page.relative_to(REPO)}: {name}"
+        for page in PAGES
+        for name in named_paths(page)
+        if not (REPO / name).exists()
+    }
+    assert not missing, f"named but not in the repository: {sorted(missing)}"
+
+
+def test_a_missing_file_is_noticed(tmp_path: Path) -> None:
+    page = tmp_path / "page.rst"
+    page.write_text("See ``pingu/parse.py`` and ``tests/harness/pingu.py``.\n")
+    assert named_paths(page) == {"pingu/parse.py", "tests/harness/pingu.py"}
+    assert not (REPO / "pingu/parse.py").exists()
+
+
+def test_the_limits_table_is_generated_not_pasted() -> None:
+    text = (DOCS / "limits.rst").read_text()
+    assert ".. pingu-limits::" in text
+    assert not re.search(r"^``--max-\S+``\s+\d", text, re.M), "a pasted row of limits"
+
+
+def test_the_performance_page_is_the_published_run() -> None:
+    assert ".. pingu-bench::" in (DOCS / "performance.rst").read_text()
+
+
+def test_the_readme_is_a_front_door() -> None:
+    lines = (REPO / "README.rst").read_text().splitlines()
+    assert len(lines) <= 150, f"README.rst has {len(lines)} lines: the rest belongs in docs/"
+    for page in sorted(DOCS.glob("*.rst")):
+        if page.stem != "index":
+            assert f"docs/{page.name}" in "\n".join(lines), f"README.rst lacks docs/{page.name}"

@@ -11,7 +11,7 @@ from pingu.events import CloseCode
 from pingu.limits import Limits
 from pingu.request import PingOptions, Refused, ResolvedRequest
 from pingu.runs import RunHub
-from tests.memory import FakeSpawner
+from tests.harness.memory import FakeSpawner
 
 REQUEST = ResolvedRequest("127.0.0.1", "127.0.0.1", 4, PingOptions(count=5))
 

@@ -14,6 +14,7 @@ from pingu.limits import Limits
 from pingu.refusal import Refused
 from pingu.request import PingOptions, ResolvedRequest, parse_fields
 from pingu.tools import ping
+from pingu.tools.spec import Field
 
 LIMITS = Limits()
 
@@ -27,11 +28,13 @@ def refusal(fields: Any, limits: Limits = LIMITS) -> Refused:
 def test_the_registry_has_ping() -> None:
     assert tools.DEFAULT_TOOL == "ping"
     assert tools.get("ping") is ping.TOOL and tools.TOOLS["ping"].name == "ping"
-    assert list(tools.TOOLS) == ["ping", "traceroute", "mtr"]
+    assert list(tools.TOOLS)[:1] == ["ping"]  # the default first, then by name
+    assert list(tools.TOOLS)[1:] == sorted(set(tools.TOOLS) - {"ping"})
+    assert {"traceroute", "mtr"} <= set(tools.TOOLS)
     with pytest.raises(KeyError):
         tools.get("tracert")
     tool = tools.get("ping")
-    assert tool.executable == "ping" and "count" in tool.fields
+    assert tool.executable == "ping" and "count" in tools.field_names(tool)
     assert tool.env == {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 
 
@@ -70,7 +73,7 @@ class Trace:
 
     name = "trace"
     executable = "trace"
-    fields = ("hops", "family")
+    fields = (Field("hops", int, 1, 30, "-H", "H", "Hops", "hops"),)
     env = {"PATH": "/usr/bin"}
 
     def options(self, fields: Any, limits: Limits) -> HopOptions:

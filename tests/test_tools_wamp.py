@@ -20,7 +20,7 @@ from pingu import wamp
 from pingu.limits import Limits
 from pingu.request import ResolvedRequest
 from pingu.runs import RunHub
-from tests.memory import FakeSpawner, fake_resolver
+from tests.harness.memory import FakeSpawner, fake_resolver
 
 EXECUTABLES = {"traceroute": "/usr/sbin/traceroute", "mtr": "/usr/bin/mtr"}
 

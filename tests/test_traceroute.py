@@ -13,13 +13,13 @@ import pytest
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import formatEvent, globalLogPublisher
 
-from pingu import config, events, tools
+from pingu import config, events, pipeline, tools
 from pingu.events import CloseCode
 from pingu.limits import Limits
 from pingu.refusal import Refused
 from pingu.request import Policy, ResolvedRequest, parse_fields
 from pingu.tools.traceroute import TracerouteOptions, TracerouteParser, parse_hop
-from tests.memory import FakeSpawner
+from tests.harness.memory import FakeSpawner
 
 LIMITS = Limits()
 TOOL = tools.get("traceroute")
@@ -176,6 +176,44 @@ def test_the_parser_tells_whether_the_target_answered() -> None:
     assert parser.reached and parser.finish() == []
 
 
+HOP_1 = " 1  10.213.0.2  0.326 ms  0.221 ms  0.205 ms"
+
+
+def test_a_hop_is_emitted_once_its_probes_are_in_not_at_its_newline() -> None:
+    # Debian's traceroute ends hop 1's line only when hop 2 begins.
+    parser = TracerouteParser("10.213.2.2", queries=3)
+    assert parser.feed(HEADER) == [events.line(HEADER)]
+    assert parser.pending(" 1  10.213.0.2  0.326 ms") == []  # one probe of three
+    assert parser.pending(" 1  10.213.0.2  0.326 ms  0.221 ms") == []
+    (early,) = parser.pending(HOP_1)
+    assert early == parse_hop(HOP_1) and parser.last_hop == 1
+    early["n"] = 3  # the run numbers each event it emits
+    assert parser.pending(HOP_1) == []  # offered again: not twice
+    assert parser.feed(HOP_1) == []  # its newline adds nothing
+    assert parser.pending(" 2  *") == []
+    assert parser.feed(" 2  * * *") == [parse_hop(" 2  * * *")]  # ended before offered whole
+    (silent,) = parser.pending(" 3  * * *")
+    assert silent["hop"] == 3 and parser.feed(" 3  * * *  ") == []  # trailing blanks
+
+
+def test_an_early_hop_whose_line_ends_different_is_emitted_again() -> None:
+    parser = TracerouteParser("10.213.2.2", queries=1)
+    (early,) = parser.pending(" 2  10.213.1.2  0.047 ms")
+    (ended,) = parser.feed(" 2  10.213.1.2  0.047 ms !H")
+    assert early["annotations"] == [] and ended["annotations"] == ["!H"]
+
+
+def test_without_the_runs_queries_only_ended_lines_count() -> None:
+    parser = TracerouteParser("10.213.2.2")
+    assert parser.pending(HOP_1) == []
+    assert parser.feed(HOP_1) == [parse_hop(HOP_1)]
+
+
+def test_the_parser_knows_the_runs_queries() -> None:
+    assert TOOL.parser(request(), Limits(max_queries=2)).queries == 2
+    assert TOOL.parser(request(queries=5), Limits()).queries == 5
+
+
 def test_a_very_long_line_is_read_quickly() -> None:
     line = " 1  " + "10.0.0.1  1.0 ms " * 5000
     hop = parse_hop(line)
@@ -230,10 +268,12 @@ def test_a_tool_that_is_not_installed_is_refused_but_the_server_starts(
         globalLogPublisher.removeObserver(logged.append)
     assert set(hub.executables) == {"ping"}
     said = [formatEvent(e) for e in logged if "not available" in formatEvent(e)]
-    assert len(said) == 2 and "traceroute" in said[0] and "install traceroute" in said[0]
-    assert "install mtr-tiny" in said[1]
+    assert len(said) == 2
+    assert any("traceroute is not" in s and "install traceroute" in s for s in said)
+    assert any("mtr is not" in s and "install mtr-tiny" in s for s in said)
     outcome: list[Any] = []
-    hub.request({"target": "127.0.0.1", "tool": "traceroute"}, "client").addBoth(outcome.append)
+    fields = {"target": "127.0.0.1", "tool": "traceroute"}
+    pipeline.request(hub, fields, "client").addBoth(outcome.append)
     refused = outcome[0].value
     assert isinstance(refused, Refused)
     assert (refused.code, refused.field, refused.reason) == (
@@ -242,7 +282,7 @@ def test_a_tool_that_is_not_installed_is_refused_but_the_server_starts(
     assert refused.message == "traceroute is not installed on this server"
     # ping still works on that server
     ok: list[Any] = []
-    hub.request({"target": "127.0.0.1", "count": 1}, "client").addBoth(ok.append)
+    pipeline.request(hub, {"target": "127.0.0.1", "count": 1}, "client").addBoth(ok.append)
     assert ok[0].tool.name == "ping"
 
 

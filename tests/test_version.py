@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 import pingu
-from tests.harness.pingu import TWISTD
-from tests.server import PinguServer
+from tests.harness.pingu import TWISTD, PinguServer
 
 EXPECTED = f"pingu {pingu.__version__}"
 
@@ -42,7 +41,7 @@ def test_twistd_pingu_says_the_version():
 
 @pytest.mark.e2e
 def test_pingu_info_carries_the_version(tmp_path):
-    with PinguServer(tmp_path) as server:
+    with PinguServer(tmp_path, args=("--metrics-allow", "127.0.0.1/32")) as server:
         with urllib.request.urlopen(server.http_url + "pingu-info.json", timeout=5) as answer:
             info = json.loads(answer.read())
         with urllib.request.urlopen(server.http_url + "metrics", timeout=5) as answer:

@@ -26,7 +26,7 @@ from pingu.runs import RunHub
 from pingu.wamp.node import MAX_CRA_ITERATIONS, CallMeter
 from pingu.wamp.retention import EndedRuns
 from pingu.wamp.viewers import UNKNOWN_CLIENT, SessionClients, client_of_details
-from tests.memory import FakeSpawner, fake_resolver
+from tests.harness.memory import FakeSpawner, fake_resolver
 
 REPLY = "64 bytes from 127.0.0.1: icmp_seq={} ttl=64 time=0.045 ms"
 SECRET = "s3cret"
@@ -110,7 +110,7 @@ def busy_reason(error: Any) -> str:
 
 
 def subscribe(node: Any, session_id: int, subscription_id: int, topic: str) -> None:
-    if subscription_id not in node.session._topics:
+    if subscription_id not in node.session.viewers.topics:
         node.session._on_create(session_id, {"id": subscription_id, "uri": topic, "match": "exact"})
     node.session._on_subscribe(session_id, subscription_id)
 

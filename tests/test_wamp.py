@@ -23,8 +23,9 @@ from autobahn.wamp.types import PublishOptions
 from twisted.internet import defer, reactor, task
 
 from pingu.wamp.state import REJOIN_GRACE, VIEWER_GRACE
-from tests import crossbar
-from tests.crossbar import SECRET, Node, Router
+from tests.harness import crossbar
+from tests.harness.crossbar import SECRET, Node, Router
+from tests.harness.ports import free_port
 
 pytestmark = [pytest.mark.wamp, crossbar.needed]
 
@@ -102,7 +103,7 @@ def join(url: str, authid: Optional[str] = None, secret: Optional[str] = None) -
 
 
 class Viewer:
-    """Follows one run as the README says: start, subscribe, backlog; in order of ``n``."""
+    """Follows one run as docs/wamp.rst says: start, subscribe, backlog; in order of ``n``."""
 
     def __init__(self, session: Any, node: str) -> None:
         self.session = session
@@ -499,7 +500,7 @@ def test_the_python_client_finds_the_nodes_itself(router, nodes):
 
 
 def test_no_router(tmp_path):
-    port = crossbar.free_port()
+    port = free_port()
     done = subprocess.run(
         [str(PINGU), "watch", "--router", f"ws://127.0.0.1:{port}/ws", "--node", "a", "::1"],
         capture_output=True, text=True, timeout=60, env={**os.environ},

@@ -22,9 +22,8 @@ from twisted.internet import defer
 from pingu.clients import authid_key
 from pingu.wamp.state import VIEWER_GRACE
 from pingu.wamp.viewers import client_of_details
-from tests import crossbar
-from tests.crossbar import SECRET, Node, joined
-from tests.harness.crossbar import Router
+from tests.harness import crossbar
+from tests.harness.crossbar import SECRET, Node, Router, joined
 from tests.harness.procs import children_of
 from tests.test_wamp import Viewer, join, sleep, until, within
 

@@ -20,7 +20,7 @@ from pingu import wamp
 from pingu.limits import Limits
 from pingu.runs import RunHub
 from pingu.wamp.state import ROUTER_GRACE, VIEWER_GRACE
-from tests.memory import FakeSpawner, fake_resolver
+from tests.harness.memory import FakeSpawner, fake_resolver
 
 REPLY = "64 bytes from 127.0.0.1: icmp_seq={} ttl=64 time=0.045 ms"
 
@@ -123,7 +123,7 @@ def test_a_subscriber_keeps_the_run_and_its_unsubscribe_ends_it(node: Any) -> No
     assert set(run.viewers) == {1}  # no longer pending
     node.clock.advance(wamp.SUBSCRIBE_GRACE + 1)
     assert not run.ended  # the subscriber keeps it
-    node.session._on_unsubscribe(1, 77)
+    node.session.viewers.unsubscribed(1, 77)
     assert node.spawner.last.signals == ["TERM"] and run.ended
 
 
@@ -166,7 +166,7 @@ def test_an_unsubscribe_during_the_lookup_is_not_forgotten(node: Any) -> None:
     run = node.hub.find(reply["run"])
     start(node, 2, "127.0.0.1")  # another viewer keeps the run meanwhile
     node.session._on_subscribe(1, 55)
-    node.session._on_unsubscribe(1, 55)  # before the router answered
+    node.session.viewers.unsubscribed(1, 55)  # before the router answered
     node.session.lookups[55].callback({"id": 55, "uri": reply["topic"], "match": "exact"})
     assert 1 not in run.viewers
 
@@ -178,7 +178,7 @@ def test_other_topics_are_not_viewers(node: Any) -> None:
     subscribe(node, 3, 91, "pingu.other.run." + reply["run"], first=True)
     assert 3 not in run.viewers
     node.session._on_delete(3, 90)
-    assert 90 not in node.session._topics
+    assert 90 not in node.session.viewers.topics
 
 
 def test_stop_leaves_a_run_others_watch_and_ends_it_for_the_last(node: Any) -> None:

@@ -29,7 +29,8 @@ from typing import Any, Optional
 import pytest
 
 from pingu import watchdog as wd
-from tests.server import REPO, children_of
+from tests.harness import REPO
+from tests.harness.procs import children_of
 
 PING = shutil.which("ping") or "/usr/bin/ping"
 pytestmark = pytest.mark.skipif(not os.path.exists(PING), reason="needs iputils ping")
@@ -448,7 +449,7 @@ def _twistd_pings(tmp_path: Path, *args: str) -> tuple[Any, dict[int, int], Any]
     """A real twistd pingu running two real pings; its sockets are the caller's to close."""
     from websockets.sync.client import connect
 
-    from tests.server import PinguServer
+    from tests.harness.pingu import PinguServer
 
     server = PinguServer(tmp_path, args=args).start()
     sockets = contextlib.ExitStack()  # closed by _close
@@ -493,7 +494,7 @@ def test_twistd_pingu_killed_leaves_no_ping_and_a_restart_finds_none(tmp_path: P
             time.sleep(0.02)
         assert [p for p, s in pings.items() if running(p, s)] == []
         (tmp_path / "again").mkdir()
-        from tests.server import PinguServer
+        from tests.harness.pingu import PinguServer
 
         with PinguServer(tmp_path / "again"):
             assert [p for p, s in pings.items() if running(p, s)] == []

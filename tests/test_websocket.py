@@ -1,6 +1,6 @@
 """The WebSocket face in memory: both subprotocols, every ending, every refusal.
 
-A FAKE process stands in for ping (tests/memory.py), so each test can say
+A FAKE process stands in for ping (tests/harness/memory.py), so each test can say
 exactly what ping printed and how it ended, and check the exact argv that
 would have reached ping.
 """
@@ -15,7 +15,7 @@ from twisted.internet import reactor, task
 
 from pingu.events import CloseCode
 from pingu.limits import Limits
-from tests.memory import Harness
+from tests.harness.memory import Harness
 
 REPLY = "64 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.045 ms"
 HEADER = "PING 127.0.0.1 (127.0.0.1) 56(84) bytes of data."
@@ -444,18 +444,49 @@ def test_output_after_the_client_closed_is_dropped_quietly() -> None:
 
 def test_a_connection_holds_no_copy_of_the_servers_options(monkeypatch) -> None:
     """Autobahn's ~50 options are the server's, read through the class, not
-    copied onto each connection; its debug dump of them is never formatted
-    while debug lines are not kept."""
-    import pprint
+    copied onto each connection, nor listed for its debug dump."""
+    from autobahn.twisted.websocket import WebSocketServerProtocol
+    from autobahn.websocket import protocol as autobahn_protocol
 
     formatted: list[object] = []
-    monkeypatch.setattr(pprint, "pformat", lambda value, *a, **k: formatted.append(value) or "")
+    original = autobahn_protocol.pformat
+    monkeypatch.setattr(
+        autobahn_protocol, "pformat", lambda value: formatted.append(value) or original(value)
+    )
     h = Harness()
     client = h.connect(["pingu.json"])
     server = client.server
     assert server.state == server.STATE_OPEN
-    copied = [name for name in server.CONFIG_ATTRS if name in vars(server)]
+    copied = [name for name in WebSocketServerProtocol.CONFIG_ATTRS if name in vars(server)]
     assert copied == []
     assert server.maxFramePayloadSize == h.factory.maxFramePayloadSize
     assert server.openHandshakeTimeout == h.factory.openHandshakeTimeout
-    assert formatted == []
+    # Autobahn formats its list of options for a debug line on every
+    # connection: the server's list is empty, so formatting it costs nothing
+    # (the in-memory client is Autobahn's too, and lists its own).
+    sources = {entry[2] for value in formatted for entry in value}  # (name, value, source)
+    assert [] in formatted
+    assert not sources & {"PinguWebSocketFactory", "PinguServerProtocol"}
+
+
+def test_importing_pingu_changes_nothing_in_autobahn() -> None:
+    """No monkeypatching: after importing every pingu module that uses
+    Autobahn, its ``pformat`` and ``Timings.__str__`` are its own."""
+    import subprocess
+    import sys
+
+    script = """
+import pprint
+from autobahn.websocket import protocol
+before = (protocol.pformat, protocol.Timings.__str__)
+import pingu.websocket, pingu.site, pingu.upgrade, pingu.tap, pingu.cli.ws
+after = (protocol.pformat, protocol.Timings.__str__)
+assert protocol.pformat is pprint.pformat, protocol.pformat
+assert before == after, (before, after)
+print("untouched")
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "untouched"

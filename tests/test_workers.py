@@ -23,10 +23,11 @@ from websockets.sync.client import connect
 
 from pingu.clients import client_key
 from pingu.handoff import worker_of
-from tests import crossbar
+from tests.harness import crossbar
+from tests.harness.pingu import PinguServer
+from tests.harness.ports import free_port
 from tests.harness.procs import children_of, descendants, is_watchdog, parents
 from tests.harness.service import wait_until
-from tests.server import PinguServer, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -81,7 +82,10 @@ def worker_pid(server: PinguServer, index: int) -> int:
 
 @pytest.fixture
 def two(tmp_path):
-    args = ("--workers", "2", "--max-runs-per-client", "2", "--max-runs", "8", "--grace", "0.5")
+    args = (
+        "--workers", "2", "--max-runs-per-client", "2", "--max-runs", "8", "--grace", "0.5",
+        "--metrics-allow", "127.0.0.0/8",  # so that the workers have a metrics folder
+    )  # fmt: skip
     with PinguServer(tmp_path, args=args) as server:
         wait_until(lambda: len(workers_of(server)) == 2, 10)
         yield server
@@ -327,7 +331,11 @@ def test_metrics_show_every_worker_whichever_answers(tmp_path, where):
     """A scrape lands in one worker (or the parent, on --metrics-port): it
     shows the runs of the other worker too, each sample labelled."""
     port = free_port()
-    extra = ("--metrics-port", f"tcp:{port}:interface=127.0.0.1") if where != "site" else ()
+    extra = (
+        ("--metrics-port", f"tcp:{port}:interface=127.0.0.1")
+        if where != "site"
+        else ("--metrics-allow", "127.0.0.0/8")
+    )
     with PinguServer(tmp_path, args=("--workers", "2", *extra)) as server:
         url = server.http_url + "metrics" if where == "site" else f"http://127.0.0.1:{port}/metrics"
         with open_from(server, sources_of(1, 2, 1)[0]) as ws:
@@ -343,9 +351,39 @@ def test_metrics_show_every_worker_whichever_answers(tmp_path, where):
         assert total(samples, "pingu_runs_live", tool="ping", mode="json", worker="0") == 0
         assert total(samples, "pingu_child_processes") == 1
         assert total(samples, "pingu_runs_started_total", worker="1") == 1
+        # the parent's own, without a worker label
+        assert samples[("pingu_parent_dropped_total", frozenset({("reason", "no-worker")}))] == 0
         folder = metrics_folder(server)
-        assert sorted(os.listdir(folder)) == ["worker-0.sock", "worker-1.sock"]
+        assert sorted(os.listdir(folder)) == ["parent.sock", "worker-0.sock", "worker-1.sock"]
     assert not os.path.exists(folder)
+
+
+def test_one_gather_serves_the_scrapes_of_a_second(tmp_path):
+    """Defence: a worker's gathered /metrics is kept for a second, so a
+    flood of scrapes costs the other workers one render a second, not one a
+    scrape.  Two scrapes within the second show the same gather
+    (``pingu_metrics_gathers``); one after it, the next.  Shown able to
+    fail: with ``FRESH = 0`` in pingu/gather.py the second scrape is a
+    second gather."""
+    args = ("--workers", "2", "--metrics-allow", "127.0.0.0/8")
+    with PinguServer(tmp_path, args=args) as server:
+        url = server.http_url + "metrics"
+        source = sources_of(0, 2, 1)[0]
+
+        def gathers() -> float:
+            return total(scrape_from(url, source), "pingu_metrics_gathers_total")
+
+        for _ in range(3):  # a loaded machine may take a second between two scrapes
+            asked = time.monotonic()
+            first, second = gathers(), gathers()
+            if time.monotonic() - asked < 0.9:
+                break
+            time.sleep(1.1)  # past that gather's second: the next attempt starts anew
+        else:
+            pytest.skip("two scrapes never came within a second of each other")
+        assert second == first
+        time.sleep(1.1)
+        assert gathers() == first + 1
 
 
 def metrics_folder(server: PinguServer) -> str:

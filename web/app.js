@@ -12,7 +12,8 @@
 //   summary.js                     one table of every run, above the panels; one CSV of them all
 //   board.js, nodes.js, status.js  the panels; WAMP's nodes; the header's status
 //   start-queue.js, paced-source.js  starts paced to the server's limits (pure); a source that waits its turn
-//   test-hook.js                   window.pinguTest
+// (The browser tests add their hook, window.pinguTest, from tests/harness/test-hook.js:
+// it is served only to them, and reads `app`.)
 // Two modes, one page: "ws" when served by `twistd pingu`, "wamp" when served
 // by a Crossbar router (or opened with ?router=ws://…).
 
@@ -23,9 +24,8 @@ import { NodeList } from "./nodes.js";
 import { PacedSource } from "./paced-source.js";
 import { StartQueue, nodePacingLimits, pacingLimits } from "./start-queue.js";
 import { setConn } from "./status.js";
-import { installTestHook } from "./test-hook.js";
 import { isPathTool, toolOf } from "./tools.js";
-import { readQuery, writeQuery } from "./url-state.js";
+import { checkRouter, readQuery, withoutRouter, writeQuery } from "./url-state.js";
 import * as wamp from "./wamp.js";
 import { WampSource } from "./wamp-source.js";
 import { WsSource, wsURL } from "./ws-source.js";
@@ -213,7 +213,6 @@ function listen() {
 }
 
 async function boot() {
-  installTestHook(app);
   listen();
   form.load(query);
   board.changed();
@@ -227,6 +226,14 @@ async function boot() {
   form.applyLimits(info?.limits);
   queue.setLimits(null, pacingLimits(info?.limits));
   if (info?.version) $("#version").textContent = `pingu ${info.version}`;
+  // A router the server does not list: never connected to, dropped from the
+  // link, and none of the link's runs started; the page stays in its own mode.
+  const { refused } = checkRouter(query.router, info, location);
+  if (refused) {
+    query.router = query.realm = null;
+    const rest = withoutRouter(location.search);
+    history.replaceState(null, "", rest ? `?${rest}` : location.pathname);
+  }
   if (query.router || info?.mode === "wamp") {
     app.mode = document.body.dataset.mode = "wamp";
     app.nodes = new NodeList();
@@ -238,9 +245,13 @@ async function boot() {
     if (info) setConn("ok", `WebSocket · ${location.host || "local"}`);
     else setConn("error", "Cannot read pingu-info.json: is this page served by twistd pingu?");
   }
+  if (refused) {
+    setConn("error", `Refused router ${refused}: this page's server does not list it`);
+    form.showError(`This link asks for the router ${refused}, which this page's server does not list (see /pingu-info.json): refused, nothing started.`);
+  }
   app.ready = true;
   document.body.dataset.ready = "true";
-  if (query.targets.length) submit();
+  if (query.targets.length && !refused) submit();
   else $("#target").focus();
 }
 

@@ -59,13 +59,19 @@ export function schedule(thing) {
   frameRequested = true;
   const flush = () => {
     frameRequested = false;
-    const things = [...dirty];
-    dirty.clear();
-    for (const t of things) t.render();
+    renderPending();
   };
   // rAF pauses in background tabs; a timer keeps lines flowing there (cheaply, once a second)
   if (document.hidden) setTimeout(flush, 1000);
   else requestAnimationFrame(flush);
+}
+
+/** Render now what waits for the next frame: a snapshot of the page (the browser
+ * tests') then shows every event already taken, not the frame before. */
+export function renderPending() {
+  const things = [...dirty];
+  dirty.clear();
+  for (const t of things) t.render();
 }
 
 export function unschedule(thing) {

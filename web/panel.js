@@ -279,7 +279,7 @@ export class Panel {
     };
   }
 
-  /** The test hook's view of this panel (test-hook.js). */
+  /** This panel as plain data (the browser tests' hook, tests/harness/test-hook.js). */
   snapshot() {
     return {
       id: this.id,
@@ -304,11 +304,5 @@ export class Panel {
       // traceroute, mtr: each source's hop rows (hops.js), and what the table shows (hopTable)
       hops: this.path ? this.sources.map((s) => ({ node: s.node, ...hopsSnapshot(s.hops) })) : null,
     };
-  }
-
-  /** Events into source `index` as if its connection had brought them (the test hook's feed). */
-  feed(index, events) {
-    const source = this.sources[index];
-    for (const event of events) this.act(source, { type: "event", event });
   }
 }

@@ -1,6 +1,6 @@
 // Events of a WAMP run in order of `n`, each once, pure: the topic and the
 // backlog (pingu.<node>.backlog) overlap and may arrive in any order; what
-// one of them lacks the other has (README, WAMP: "To follow a run with no
+// one of them lacks the other has (docs/wamp.rst: "To follow a run with no
 // gap and no duplicate").
 //
 //   let seq = sequence();

@@ -49,3 +49,40 @@ export function writeQuery(panels, keep = {}) {
   if (last) for (const n of last.nodes) params.append("n", n);
   return params.toString();
 }
+
+/** A ws:// or wss:// URL's origin ("ws://host:port"), or null for anything else. */
+export function routerOrigin(url) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return null;
+  }
+  return parsed.protocol === "ws:" || parsed.protocol === "wss:" ? parsed.origin : null;
+}
+
+/**
+ * May the page use the router a link asks for (`?router=`)? Only one of its
+ * own origin (ws: for an http: page, wss: for https:, same host and port) or
+ * one its server lists in /pingu-info.json's `routers`: a link must not point
+ * the page at a router that would show forged results under the page's
+ * origin. -> {router, refused}: the URL to use (null: none asked), or the one
+ * refused (it is then neither used nor kept in the page's link).
+ */
+export function checkRouter(asked, info, page) {
+  if (!asked) return { router: null, refused: null };
+  const origin = routerOrigin(asked);
+  const own = new URL(page.href);
+  const ownOrigin = `${own.protocol === "https:" ? "wss:" : "ws:"}//${own.host}`;
+  const listed = Array.isArray(info?.routers) ? info.routers.map(routerOrigin).filter(Boolean) : [];
+  if (origin && (origin === ownOrigin || listed.includes(origin))) return { router: asked, refused: null };
+  return { router: null, refused: asked };
+}
+
+/** A query without `router` and `realm` (what is left of a link whose router was refused). */
+export function withoutRouter(query) {
+  const params = new URLSearchParams(query);
+  params.delete("router");
+  params.delete("realm");
+  return params.toString();
+}

@@ -21,6 +21,7 @@ COLUMNS = [
     Column("completed/s", "achieved_per_s", num(0)),
     Column("first line p50/p99 ms", ("first_line.p50_ms", "first_line.p99_ms"), slash(1)),
     Column("server CPU %", "server_cpu_pct"),
+    Column("server CPU ms/session", "server_cpu_ms_per_session", num(2)),
     Column("children CPU %", "kids_cpu_pct"),
     FAILURES,
 ]
@@ -63,6 +64,10 @@ def run(ctx: Ctx) -> dict:
                         },
                         timeout=step + 90,
                     )
+                    # Every run of the step ended (its ping reaped) before the
+                    # last sample: the server's CPU from the first sample to
+                    # it is what the step's sessions cost, whole.
+                    wait_children(server, 0, 10)
                     sampler.stop()
                     sess = res["sessions"]
                     errors = session_errors(res, ok_codes=(1000, 1005, None))
@@ -72,6 +77,13 @@ def run(ctx: Ctx) -> dict:
                     span = max((done - res["window"][0]) / 1e9, launch)
                     usage = sampler.window(res["window"][0], done)
                     row["machine_pct"] = usage.get("machine_pct")
+                    # A session's cost (connect, upgrade, request, spawn, first
+                    # line, end, close, log): the server's CPU over the whole
+                    # step, its end included, shared by the step's sessions.
+                    first, last = sampler.samples[0], sampler.samples[-1]
+                    row["server_cpu_ms_per_session"] = (
+                        (last.cpu - first.cpu) / 1e6 / len(sess) if sess else None
+                    )
                     row.update(
                         asked=len(sess) + res.get("skipped", 0),
                         ok=len(ok),

@@ -1,10 +1,13 @@
 """The ``pingu`` command line: parsing, and the request it makes.
 
     pingu watch ws://127.0.0.1:8080/ws 127.0.0.1 [-c N] [-i S] [-s B] [-4|-6] [-w S]
-    pingu watch --tool traceroute URL 10.0.0.1 [-m HOPS] [-q N] [--wait S] [-s BYTES]
-    pingu watch --tool mtr URL 10.0.0.1 [-c ROUNDS] [-i S] [-m HOPS] [-s BYTES]
+    pingu watch --tool TOOL URL 10.0.0.1 [the tool's options]
     pingu watch --router ws://127.0.0.1:8081/ws [--node NAME ...] [--tool T] 127.0.0.1
     pingu --version
+
+The tools and their options are the registry's (:mod:`pingu.tools`): each
+field a tool declares is an option with the flag it declares (``pingu
+watch --help`` lists them, and which tools take each).
 """
 
 from __future__ import annotations
@@ -13,19 +16,12 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from pingu import __version__
+from pingu import __version__, tools
+from pingu.tools import DEFAULT_TOOL
+from pingu.tools.spec import Field
 
-#: The request fields the command line may set, besides the target and the tool.
-OPTION_FIELDS = ("count", "interval", "size", "deadline", "family", "max_hops", "queries", "wait")
-#: The tools a server may offer, and the fields each takes (the server's
-#: ``pingu.tools`` says the same; the client does not import the server).
-TOOL_FIELDS = {
-    "ping": ("count", "interval", "size", "deadline", "family"),
-    "traceroute": ("max_hops", "queries", "wait", "size", "family"),
-    "mtr": ("count", "interval", "max_hops", "size", "family"),
-}
-#: The tool of a command line that names none.
-DEFAULT_TOOL = "ping"
+#: The tools and the fields each takes (family aside, which -4/-6 set).
+TOOL_FIELDS = {name: tuple(f.name for f in tool.fields) for name, tool in tools.TOOLS.items()}
 #: The node's ``--max-backlog-page`` unless told otherwise.
 DEFAULT_BACKLOG_PAGE = 1000
 
@@ -59,6 +55,17 @@ class WatchArgs:
         return {"target": self.target, **self.request_options()}
 
 
+def option_fields() -> dict[str, tuple[Field, dict[str, list[str]]]]:
+    """Each field name any tool takes: its first declaration (flag, type)
+    and each help text with the tools that declare it so."""
+    out: dict[str, tuple[Field, dict[str, list[str]]]] = {}
+    for tool in tools.TOOLS.values():
+        for f in tool.fields:
+            first, helps = out.setdefault(f.name, (f, {}))
+            helps.setdefault(f.help, []).append(tool.name)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``pingu`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -76,17 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("target", help="host name or IP address to ping")
     watch.add_argument(
         "--tool", choices=tuple(TOOL_FIELDS), default=DEFAULT_TOOL,
-        help="ping (the default), traceroute or mtr",
+        help=f"{DEFAULT_TOOL} (the default), " + ", ".join(
+            name for name in TOOL_FIELDS if name != DEFAULT_TOOL
+        ),
     )  # fmt: skip
-    watch.add_argument("-c", "--count", type=int, help="stop after N replies (mtr: N rounds)")
-    watch.add_argument("-i", "--interval", type=float, help="seconds between pings (mtr: rounds)")
-    watch.add_argument(
-        "-s", "--size", type=int, help="payload bytes (traceroute, mtr: packet bytes)"
-    )
-    watch.add_argument("-w", "--deadline", type=int, help="stop after S seconds (ping)")
-    watch.add_argument("-m", "--max-hops", type=int, help="largest TTL (traceroute, mtr)")
-    watch.add_argument("-q", "--queries", type=int, help="probes per hop (traceroute)")
-    watch.add_argument("--wait", type=float, help="seconds to wait for a probe (traceroute)")
+    for name, (first, helps) in option_fields().items():
+        flags = [first.flag] if first.flag else []
+        watch.add_argument(
+            *flags, "--" + name.replace("_", "-"), type=first.kind, dest=name,
+            help="; ".join(f"{help} ({', '.join(names)})" for help, names in helps.items()),
+        )  # fmt: skip
     watch.add_argument(
         "--max-backlog-page", type=int, default=DEFAULT_BACKLOG_PAGE,
         help="events per WAMP backlog answer, as the node's --max-backlog-page "
@@ -118,10 +124,10 @@ def watch_args(namespace: argparse.Namespace) -> WatchArgs:
         raise UsageError("--max-backlog-page must be at least 1")
     options = {
         name: getattr(namespace, name)
-        for name in OPTION_FIELDS
+        for name in (*option_fields(), "family")
         if getattr(namespace, name) is not None
     }
-    takes = TOOL_FIELDS[namespace.tool]
+    takes = (*TOOL_FIELDS[namespace.tool], "family")
     foreign = [name for name in options if name not in takes]
     if foreign:
         option = "--" + foreign[0].replace("_", "-")

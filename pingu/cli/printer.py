@@ -7,14 +7,16 @@ sequence, a control character or a bidi override is printed as a visible
 escape (``\\x1b``, ``\\u202e``) and cannot move the cursor, retitle the
 window, clear the screen or reorder the text around it.
 
-A run's lines are drawn by the renderer of its tool (:data:`RENDERERS`),
-picked by the ``start`` event's ``tool`` field; ping's is the one used when
-the server names no tool or one this client does not know (a line's ``raw``
-text is what every tool prints: traceroute's hop lines, mtr's readable
-per-hop lines).  On a terminal, and for one node, mtr's run is drawn as a
-live per-hop table instead (:class:`MtrTable`), redrawn in place after each
-round with cursor movements this module writes itself; the table's cells
-are server text and go through :func:`visible` like everything else.
+A run's lines are drawn by the renderer of its tool's display kind
+(:data:`RENDERERS`; the registry, :mod:`pingu.tools`, says each tool's),
+picked by the ``start`` event's ``tool`` field; the default tool's is the
+one used when the server names no tool or one this client does not know
+(a line's ``raw`` text is what every tool prints: hop lines, readable
+per-hop lines).  On a terminal, and for one node, a run shown as per-hop
+statistics is drawn as a live table instead (:class:`HopStatsTable`),
+redrawn in place after each round with cursor movements this module
+writes itself; the table's cells are server text and go through
+:func:`visible` like everything else.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import re
 import sys
 from typing import IO, Any, Callable, Optional
 
-from pingu import events
+from pingu import events, tools
+from pingu.tools import DEFAULT_TOOL
+from pingu.tools.spec import HOP_STATS, HOP_TABLE, RTT_SERIES
 
 #: ping got at least one reply.
 EXIT_OK = 0
@@ -87,18 +91,28 @@ def ping_lines(event: events.Event) -> list[str]:
 #: A renderer: the lines (not yet sanitised) to print for one event.
 Renderer = Callable[[events.Event], list[str]]
 
-#: Renderers by tool name, as the ``start`` event's ``tool`` field names it:
-#: each tool's ``raw`` lines are what it prints (mtr's made readable).
-RENDERERS: dict[str, Renderer] = {"ping": ping_lines, "traceroute": ping_lines, "mtr": ping_lines}
-#: The renderer of a run whose ``start`` names no tool (or none known here).
-DEFAULT_TOOL = "ping"
+#: Renderers by display kind: each tool's ``raw`` lines are what it prints
+#: (per-hop statistics made readable by the tool's parser).
+RENDERERS: dict[str, Renderer] = {
+    RTT_SERIES: ping_lines,
+    HOP_TABLE: ping_lines,
+    HOP_STATS: ping_lines,
+}
+#: Each tool's display kind, as the ``start`` event's ``tool`` field names it.
+DISPLAYS: dict[str, str] = {name: tool.display for name, tool in tools.TOOLS.items()}
+
+
+def display_of(tool: Any) -> str:
+    """The display kind of ``tool`` (a server-supplied name); the default
+    tool's when it is not a tool this client knows."""
+    if isinstance(tool, str) and tool in DISPLAYS:
+        return DISPLAYS[tool]
+    return DISPLAYS[DEFAULT_TOOL]
 
 
 def renderer_for(tool: Any) -> Renderer:
     """The renderer of ``tool`` (a server-supplied name), ping's if unknown."""
-    if isinstance(tool, str) and tool in RENDERERS:
-        return RENDERERS[tool]
-    return RENDERERS[DEFAULT_TOOL]
+    return RENDERERS[display_of(tool)]
 
 
 def _figure(value: Any, width: int, digits: int = 2) -> str:
@@ -109,8 +123,8 @@ def _figure(value: Any, width: int, digits: int = 2) -> str:
     return text[:width].rjust(width)
 
 
-class MtrTable:
-    """mtr's live per-hop table, as mtr's report shows it: the latest
+class HopStatsTable:
+    """A live per-hop table, as mtr's report shows it: the latest
     ``hop_stats`` of each hop, in hop order."""
 
     HEADER = f"{'Host':<27}{'Loss%':>6}{'Snt':>6}" + "".join(
@@ -157,8 +171,8 @@ class MtrTable:
         return out
 
 
-#: Tools drawn as a live table on a terminal.
-TABLES: dict[str, Callable[[], MtrTable]] = {"mtr": MtrTable}
+#: Display kinds drawn as a live table on a terminal.
+TABLES: dict[str, Callable[[], HopStatsTable]] = {HOP_STATS: HopStatsTable}
 #: Move the cursor to the start of the line ``n`` lines up, and clear from
 #: there to the end of the screen (ECMA-48 CPL and ED).
 CURSOR_UP = "\x1b[{n}F"
@@ -170,7 +184,7 @@ class Printer:
     line after ``prefix`` (``"node: "`` when several nodes ping), every
     server-supplied string made :func:`visible` first.
 
-    A tool of :data:`TABLES` whose output is a terminal (and that has no
+    A display kind of :data:`TABLES` whose output is a terminal (and that has no
     prefix: the run of one node) is drawn as a table redrawn in place;
     other lines (the tool's messages) print above it."""
 
@@ -181,7 +195,7 @@ class Printer:
         self.err = err or sys.stderr
         self.prefix = visible(prefix)
         self.render: Renderer = renderer_for(DEFAULT_TOOL)
-        self.table: Optional[MtrTable] = None
+        self.table: Optional[HopStatsTable] = None
         self._drawn = 0  # lines of the table on the screen now
 
     def _terminal(self) -> bool:
@@ -197,7 +211,7 @@ class Printer:
         if kind == events.START:
             tool = event.get("tool", DEFAULT_TOOL)
             self.render = renderer_for(tool)
-            table = TABLES.get(tool) if isinstance(tool, str) else None
+            table = TABLES.get(display_of(tool))
             if table is not None and not self.prefix and self._terminal():
                 self.table = table()
         if kind == events.ERROR:

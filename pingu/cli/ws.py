@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import signal
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from autobahn.twisted.websocket import (
     WebSocketClientFactory,
@@ -22,6 +22,7 @@ from autobahn.twisted.websocket import (
     connectWS,
 )
 from twisted.internet import defer
+from twisted.internet.interfaces import ITCPTransport
 
 from pingu import events
 from pingu.cli.printer import EXIT_ERROR, Printer, exit_status
@@ -52,7 +53,8 @@ class WatchProtocol(WebSocketClientProtocol):
 
     def onConnect(self, response: Any) -> None:
         # Autobahn's client leaves Nagle on: each line would wait ~40 ms.
-        self.transport.setTcpNoDelay(True)
+        # TCP, or TLS over TCP (whose transport passes it on)
+        cast(ITCPTransport, self.transport).setTcpNoDelay(True)
 
     def onOpen(self) -> None:
         self.sendMessage(json.dumps(self.factory.fields).encode("utf-8"))
@@ -88,7 +90,7 @@ class WatchProtocol(WebSocketClientProtocol):
 class WatchFactory(WebSocketClientFactory):
     """One watch: the request, the printer, and the Deferred of its status."""
 
-    protocol = WatchProtocol
+    protocol = WatchProtocol  # type: ignore[assignment]  # Twisted's stub: a factory's protocol is a callable
 
     def __init__(self, url: str, fields: dict[str, Any], printer: Printer, reactor: Any) -> None:
         super().__init__(url, protocols=[events.SUBPROTOCOL_JSON], reactor=reactor)

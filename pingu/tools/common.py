@@ -1,11 +1,10 @@
 """What every tool module shares: its child's environment, how a number of
-seconds is written in an argv, the options' dict, reading optional fields."""
+seconds is written in an argv, the options' dict."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, Callable
+from typing import Any
 
 #: A tool's whole environment: nothing inherited (no LD_PRELOAD, no tool
 #: options from the server's environment); the C locale keeps the output in
@@ -25,12 +24,3 @@ class OptionsDict:
     def as_dict(self) -> dict[str, Any]:
         """The options as the ``start`` event and WAMP ``runs()`` show them."""
         return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-
-def optional(
-    fields: Mapping[str, Any], name: str, check: Callable[..., Any], *bounds: Any
-) -> Any:
-    """``fields[name]`` checked by ``check(value, name, *bounds)``, or None
-    when the request leaves it out (the tool's own default)."""
-    value = fields.get(name)
-    return None if value is None else check(value, name, *bounds)

@@ -51,16 +51,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from signal import SIGINT  # what pingu stops a run with (Run.stop)
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional, cast
 
 from pingu import events
 from pingu.events import Event
-from pingu.refusal import number, whole_number
-from pingu.tools.common import TOOL_ENV, OptionsDict, optional, seconds_arg
-
-if TYPE_CHECKING:
-    from pingu.limits import Limits
-    from pingu.request import ResolvedRequest
+from pingu.tools.common import TOOL_ENV, OptionsDict, seconds_arg
+from pingu.tools.spec import HOP_STATS, Field, Limit, ResolvedRequest, checked
+from pingu.tools.spec import LimitValues as Limits
 
 #: Nothing inherited (mtr reads MTR_OPTIONS and MTR_PACKET from it); PATH
 #: is where mtr finds mtr-packet, its privileged helper.
@@ -75,6 +72,26 @@ MIN_PACKET = 28
 MAX_ADDRESSES = 8
 #: Hops count from 0 in mtr's raw output; a TTL is at most 255.
 MAX_HOP_INDEX = 254
+
+#: The request fields mtr takes (``max_hops`` and ``size`` bounded by the
+#: limits traceroute brings).
+FIELDS = (
+    Field("count", int, 1, "max_rounds", "-c", "c", "Rounds", "stop after N rounds"),
+    Field("interval", float, "min_round_interval", "max_interval", "-i", "i", "Interval",
+          "seconds between rounds", "s"),
+    Field("max_hops", int, 1, "max_hops", "-m", "m", "Max hops", "largest TTL probed"),
+    Field("size", int, MIN_PACKET, "max_packet_size", "-s", "s", "Size",
+          "packet bytes, IP header included", "B"),
+)  # fmt: skip
+#: mtr's own limits; a user other than root may not go below 1 s a round
+#: (mtr exits 1), and its -c is a C int.
+LIMITS = (
+    Limit("max_rounds", int, 1000, "most rounds one mtr run may make (a ceiling)",
+          ceiling=2**31 - 1),
+    Limit("min_round_interval", float, 1.0,
+          "smallest interval between mtr rounds, seconds (below 1 only for root)",
+          floor="positive", user_floor=1.0, below="max_interval"),
+)  # fmt: skip
 
 _SENT = re.compile(r"^x (?P<hop>\d{1,3}) (?P<seq>\d{1,10})$")
 _HOST = re.compile(r"^h (?P<hop>\d{1,3}) (?P<addr>[0-9A-Fa-f.:]{1,45})$")
@@ -95,7 +112,7 @@ class MtrOptions(OptionsDict):
 
 def build_argv(mtr: str, request: ResolvedRequest, limits: Limits) -> list[str]:
     """The full argv (``argv[0]`` is the mtr executable)."""
-    options = request.options
+    options = cast(MtrOptions, request.options)  # the registry hands mtr only its own requests
     count = options.count if options.count is not None else limits.max_rounds
     interval = options.interval
     if interval is None:
@@ -281,6 +298,10 @@ class MtrParser:
             )
         ]
 
+    def pending(self, line: str) -> list[Event]:
+        """mtr's raw mode ends each line as it prints it: read it whole."""
+        return []
+
     def finish(self) -> list[Event]:
         """End of output: every probe still unanswered is lost."""
         out: list[Event] = []
@@ -295,27 +316,24 @@ class Mtr:
     name = "mtr"
     executable = "mtr"
     package = "mtr-tiny"
-    fields = ("count", "interval", "max_hops", "size", "family")
+    fields = FIELDS
+    limits = LIMITS
+    target = "address"
+    display = HOP_STATS
     env = MTR_ENV
 
     def options(self, fields: Mapping[str, Any], limits: Limits) -> MtrOptions:
         """Check count, interval, max_hops and size against the limits."""
 
-        return MtrOptions(
-            count=optional(fields, "count", whole_number, 1, limits.max_rounds),
-            interval=optional(
-                fields, "interval", number, limits.min_round_interval, limits.max_interval
-            ),
-            max_hops=optional(fields, "max_hops", whole_number, 1, limits.max_hops),
-            size=optional(fields, "size", whole_number, MIN_PACKET, limits.max_packet_size),
-            family=fields.get("family"),
-        )
+        return MtrOptions(**checked(FIELDS, fields, limits), family=fields.get("family"))
 
     def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
         """See :func:`build_argv`."""
         return build_argv(executable, request, limits)
 
-    def parser(self, request: Optional[ResolvedRequest] = None) -> MtrParser:
+    def parser(
+        self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
+    ) -> MtrParser:
         """A parser that knows the target, to leave out the hops past it."""
         return MtrParser(request.address if request is not None else None)
 
@@ -336,7 +354,8 @@ class Mtr:
         (a stop, which mtr does not catch) counts as exit 0; any other
         signal is ``signal`` (4002)."""
         rounds = getattr(parser, "rounds", 0)
-        if exit_code == 0 and request.options.count is None and rounds >= limits.max_rounds:
+        options = cast(MtrOptions, request.options)
+        if exit_code == 0 and options.count is None and rounds >= limits.max_rounds:
             return "ceiling"
         if exit_code is None:
             # It does not catch the SIGINT of a client's stop (or of the

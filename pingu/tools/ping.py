@@ -12,22 +12,39 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional, cast
 
 from pingu import events
-from pingu.refusal import bad, number, whole_number
-from pingu.tools.common import TOOL_ENV, OptionsDict, optional, seconds_arg
+from pingu.refusal import bad
+from pingu.tools.common import TOOL_ENV, OptionsDict, seconds_arg
 from pingu.tools.ping_output import OutputParser
-
-if TYPE_CHECKING:
-    from pingu.limits import Limits
-    from pingu.request import ResolvedRequest
+from pingu.tools.spec import RTT_SERIES, Field, Limit, ResolvedRequest, checked
+from pingu.tools.spec import LimitValues as Limits
 
 #: The environment ping runs in: nothing inherited; the C locale keeps the
 #: output in the format the parser reads (decimal points, English words).
 PING_ENV = TOOL_ENV
 #: ping's own interval when the request names none, seconds.
 DEFAULT_INTERVAL = 1.0
+
+
+#: The request fields ping takes; ``count`` and ``interval`` are bounded by
+#: the server's own limits (every probe tool's), ``size`` by ping's.
+FIELDS = (
+    Field("count", int, 1, "max_count", "-c", "c", "Count",
+          "stop after N replies"),
+    Field("interval", float, "min_interval", "max_interval", "-i", "i", "Interval",
+          "seconds between probes", "s"),
+    Field("size", int, 0, "max_size", "-s", "s", "Size",
+          "payload bytes", "B"),
+    Field("deadline", int, 1, "max_duration", "-w", "d", "Deadline",
+          "stop after S seconds", "s"),
+)  # fmt: skip
+#: ping's own limit.
+LIMITS = (
+    Limit("max_size", int, 1472, "largest ICMP payload, bytes (1472 fills a 1500 MTU)",
+          floor="zero", ceiling=65507),  # iputils: above 65507 cannot fit an IPv4 packet
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,7 +60,7 @@ class PingOptions(OptionsDict):
 
 def build_argv(ping: str, request: ResolvedRequest, limits: Limits) -> list[str]:
     """The full argv (``argv[0]`` is the ping executable)."""
-    options = request.options
+    options = cast(PingOptions, request.options)  # the registry hands ping only its own requests
     argv = [ping, "-n", "-O", f"-{request.family}"]
     # Without a count, the server's ceiling bounds the run; ping stops by itself.
     argv += ["-c", str(options.count if options.count is not None else limits.max_count)]
@@ -63,19 +80,16 @@ class Ping:
     name = "ping"
     executable = "ping"
     package = "iputils-ping"
-    fields = ("count", "interval", "size", "family", "deadline")
+    fields = FIELDS
+    limits = LIMITS
+    target = "address"
+    display = RTT_SERIES
     env = PING_ENV
 
     def options(self, fields: Mapping[str, Any], limits: Limits) -> PingOptions:
         """Check count, interval, size and deadline against the limits."""
 
-        options = PingOptions(
-            count=optional(fields, "count", whole_number, 1, limits.max_count),
-            interval=optional(fields, "interval", number, limits.min_interval, limits.max_interval),
-            size=optional(fields, "size", whole_number, 0, limits.max_size),
-            family=fields.get("family"),
-            deadline=optional(fields, "deadline", whole_number, 1, limits.max_duration),
-        )
+        options = PingOptions(**checked(FIELDS, fields, limits), family=fields.get("family"))
         if options.deadline is not None:
             # iputils with -w keeps sending past -c until the deadline when
             # replies do not come: the deadline, not the count, bounds what a
@@ -97,7 +111,9 @@ class Ping:
         """See :func:`build_argv`."""
         return build_argv(executable, request, limits)
 
-    def parser(self, request: Optional[ResolvedRequest] = None) -> OutputParser:
+    def parser(
+        self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
+    ) -> OutputParser:
         """A parser that reads iputils, BusyBox and BSD ping output (it
         needs nothing of the request)."""
         return OutputParser()
@@ -113,8 +129,9 @@ class Ping:
         """A run without a count that sent ``--max-count`` requests hit the
         server's ceiling; otherwise ping's exit status says."""
         transmitted = getattr(parser, "transmitted", None)
+        options = cast(PingOptions, request.options)
         if (
-            request.options.count is None
+            options.count is None
             and transmitted is not None
             and transmitted >= limits.max_count
         ):

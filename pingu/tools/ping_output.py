@@ -152,6 +152,10 @@ class OutputParser:
             out.append(event)
         return out
 
+    def pending(self, line: str) -> list[Event]:
+        """ping ends each line as it prints it: an unended one is read whole."""
+        return []
+
     def finish(self) -> list[Event]:
         """End of output: the held statistics line, if any."""
         if self._stats is None:

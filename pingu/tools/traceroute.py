@@ -16,10 +16,15 @@ Output, as traceroute 2.1.2 prints it with ``-n``::
      4  10.0.0.1  1.001 ms 10.0.0.2  2.002 ms  3.003 ms     (load balancing)
      5  10.213.1.2  0.047 ms !H  0.014 ms !H  0.012 ms !H   (ICMP unreachable)
 
-Each hop line becomes one ``hop`` event the moment traceroute prints it
-(it prints a hop once all its probes are answered or timed out); the
-header and anything else (errors such as ``connect: Network is
-unreachable``) become ``line`` events.  Lines are split into tokens, never
+Each hop line becomes one ``hop`` event the moment its last probe is
+printed.  That is not when its line ends: traceroute writes a hop's
+newline only when it begins the next hop (``"\\n 2  "``), which behind a
+silent hop is a whole ``-w`` later (measured: hop 1 printed at 2 ms, its
+newline at 2 s).  So the parser is also offered the unended line
+(:meth:`TracerouteParser.pending`) and emits a hop from it as soon as it
+holds all ``-q`` probes; the newline then adds nothing.  The header and
+anything else (errors such as ``connect: Network is unreachable``) become
+``line`` events.  Lines are split into tokens, never
 matched by a pattern with nested repetition, so no line is slow to read.
 """
 
@@ -30,16 +35,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from signal import SIGINT  # what pingu stops a run with (Run.stop)
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional, cast
 
 from pingu import events
 from pingu.events import Event
-from pingu.refusal import number, whole_number
-from pingu.tools.common import TOOL_ENV, OptionsDict, optional, seconds_arg
-
-if TYPE_CHECKING:
-    from pingu.limits import Limits
-    from pingu.request import ResolvedRequest
+from pingu.tools.common import TOOL_ENV, OptionsDict, seconds_arg
+from pingu.tools.spec import HOP_TABLE, Field, Limit, ResolvedRequest, checked
+from pingu.tools.spec import LimitValues as Limits
 
 #: Nothing inherited; the C locale keeps decimal points as the parser reads them.
 TRACEROUTE_ENV = TOOL_ENV
@@ -53,6 +55,30 @@ MIN_WAIT = 0.1
 #: The smallest packet: an IPv4 header and a UDP header (traceroute raises
 #: anything smaller to its minimum anyway).
 MIN_PACKET = 28
+
+#: The request fields traceroute takes.
+FIELDS = (
+    Field("max_hops", int, 1, "max_hops", "-m", "m", "Max hops", "largest TTL probed"),
+    Field("queries", int, 1, "max_queries", "-q", "q", "Queries", "probes per hop"),
+    Field("wait", float, MIN_WAIT, "max_wait", "", "w", "Wait",
+          "seconds to wait for a probe's answer", "s"),
+    Field("size", int, MIN_PACKET, "max_packet_size", "-s", "s", "Size",
+          "packet bytes, IP header included", "B"),
+)  # fmt: skip
+#: traceroute's limits (mtr's ``max_hops`` and ``size`` are bounded by the
+#: same two); the ceilings are traceroute 2.1's: "max hops cannot be more
+#: than 255", "no more than 10 probes per hop", a packet above 65000 bytes
+#: is "too big".
+LIMITS = (
+    Limit("max_hops", int, 30, "largest max_hops (TTL) a run may probe to",
+          ceiling=255),
+    Limit("max_queries", int, 10, "most probes per hop one traceroute run may send (queries)",
+          ceiling=10),
+    Limit("max_wait", float, 10.0, "longest wait for a traceroute probe's answer, seconds",
+          floor="positive"),
+    Limit("max_packet_size", int, 1500,
+          "largest packet a hop-by-hop run sends, bytes, IP header included", ceiling=65000),
+)  # fmt: skip
 
 # " 1  10.213.0.2  0.110 ms ..." : the hop number, then the probes.
 _HOP = re.compile(r"^ ?(?P<hop>\d{1,3}) +(?P<rest>\S.*)$")
@@ -72,11 +98,17 @@ class TracerouteOptions(OptionsDict):
     family: Optional[int] = None
 
 
+def queries_of(options: TracerouteOptions, limits: Limits) -> int:
+    """The run's ``-q``: the request's, or traceroute's default within the limit."""
+    return options.queries or min(DEFAULT_QUERIES, limits.max_queries)
+
+
 def build_argv(traceroute: str, request: ResolvedRequest, limits: Limits) -> list[str]:
     """The full argv (``argv[0]`` is the traceroute executable)."""
-    options = request.options
+    # the registry hands traceroute only its own requests
+    options = cast(TracerouteOptions, request.options)
     max_hops = options.max_hops or min(DEFAULT_MAX_HOPS, limits.max_hops)
-    queries = options.queries or min(DEFAULT_QUERIES, limits.max_queries)
+    queries = queries_of(options, limits)
     wait = options.wait if options.wait is not None else min(DEFAULT_WAIT, limits.max_wait)
     argv = [traceroute, "-n", f"-{request.family}"]
     argv += ["-m", str(max_hops), "-q", str(queries), "-w", seconds_arg(wait)]
@@ -148,24 +180,48 @@ def parse_hop(line: str) -> Optional[Event]:
 
 
 class TracerouteParser:
-    """Turns traceroute's output, one line at a time, into events."""
+    """Turns traceroute's output, one line at a time, into events.
 
-    def __init__(self, target: Optional[str] = None) -> None:
+    ``queries`` is the run's ``-q``: a hop with that many probes printed is
+    complete, whether or not its line has ended (None: only ended lines
+    count)."""
+
+    def __init__(self, target: Optional[str] = None, queries: Optional[int] = None) -> None:
         self.target = target
+        self.queries = queries
         #: did the target itself answer a probe (for the end's ``how``)?
         self.reached = False
         #: the highest hop seen so far
         self.last_hop = 0
+        #: the unended line a hop was emitted from, until its line ends
+        #: (its text: the event itself is the run's once emitted)
+        self._early: Optional[str] = None
+
+    def pending(self, line: str) -> list[Event]:
+        """Take the unended line: its hop, once it holds all its probes."""
+        if self.queries is None or self._early is not None:
+            return []
+        event = parse_hop(line)
+        if event is None or len(event["rtt_ms"]) < self.queries:
+            return []
+        self._early = line.rstrip()
+        return [self._seen(event)]
 
     def feed(self, line: str) -> list[Event]:
         """Take one line (without its newline); return the events it completes."""
+        early, self._early = self._early, None
+        if early is not None and line.rstrip() == early:
+            return []  # emitted already, when its last probe was printed
         event = parse_hop(line)
         if event is None:
             return [events.line(line)]
+        return [self._seen(event)]
+
+    def _seen(self, event: Event) -> Event:
         self.last_hop = max(self.last_hop, event["hop"])
         if self.target is not None and self.target in event["addresses"]:
             self.reached = True
-        return [event]
+        return event
 
     def finish(self) -> list[Event]:
         """End of output: traceroute holds nothing back."""
@@ -178,27 +234,30 @@ class Traceroute:
     name = "traceroute"
     executable = "traceroute"
     package = "traceroute"
-    fields = ("max_hops", "queries", "wait", "size", "family")
+    fields = FIELDS
+    limits = LIMITS
+    target = "address"
+    display = HOP_TABLE
     env = TRACEROUTE_ENV
 
     def options(self, fields: Mapping[str, Any], limits: Limits) -> TracerouteOptions:
         """Check max_hops, queries, wait and size against the limits."""
 
-        return TracerouteOptions(
-            max_hops=optional(fields, "max_hops", whole_number, 1, limits.max_hops),
-            queries=optional(fields, "queries", whole_number, 1, limits.max_queries),
-            wait=optional(fields, "wait", number, MIN_WAIT, limits.max_wait),
-            size=optional(fields, "size", whole_number, MIN_PACKET, limits.max_packet_size),
-            family=fields.get("family"),
-        )
+        return TracerouteOptions(**checked(FIELDS, fields, limits), family=fields.get("family"))
 
     def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
         """See :func:`build_argv`."""
         return build_argv(executable, request, limits)
 
-    def parser(self, request: Optional[ResolvedRequest] = None) -> TracerouteParser:
-        """A parser that knows the target, to tell whether it answered."""
-        return TracerouteParser(request.address if request is not None else None)
+    def parser(
+        self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
+    ) -> TracerouteParser:
+        """A parser that knows the target, to tell whether it answered, and
+        the run's ``-q``, to tell when a hop is complete."""
+        if request is None:
+            return TracerouteParser()
+        queries = queries_of(request.options, limits) if limits is not None else None
+        return TracerouteParser(request.address, queries)
 
     def how(
         self,

@@ -24,7 +24,11 @@ seen whole.
 
 Viewers are counted from the router's meta events, per client as the
 router sees it (:mod:`.viewers`); every call is metered per client and in
-total.  The package: :mod:`.node` (procedures and error translation),
+total.  A viewer subscribes to exact topics only (a run's): the shipped
+routers refuse subscriptions by pattern (``.crossbar/pingu_router.py``).
+The node joins over CBOR, which carries whatever a viewer may send, and the
+router holds at most ``MAX_PENDING_CALLS`` calls of a procedure for it.
+The package: :mod:`.node` (procedures and error translation),
 :mod:`.viewers` (accounting), :mod:`.retention` (ended runs),
 :mod:`.service` (the reconnecting service), :mod:`.names` (node names).
 """

@@ -1,6 +1,6 @@
 """The node's session: its procedures, and the translation of refusals.
 
-Everything a procedure decides is the hub's (:meth:`pingu.runs.RunHub.request`
+Everything a procedure decides is the hub's (:func:`pingu.pipeline.request`
 for ``start``); this module only turns WAMP calls into requests and the
 hub's answers and :class:`~pingu.refusal.Refused` into results and WAMP
 errors.  Who watches what is :mod:`.viewers`; ended runs are :mod:`.retention`.
@@ -9,6 +9,7 @@ errors.  Who watches what is :mod:`.viewers`; ended runs are :mod:`.retention`.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, Callable, Optional
 
 from autobahn.twisted.wamp import ApplicationSession
@@ -18,7 +19,7 @@ from autobahn.wamp.types import RegisterOptions
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from pingu import events
+from pingu import events, pipeline
 from pingu.clients import RateLimit
 from pingu.events import (
     JOINED_TOPIC,
@@ -39,6 +40,16 @@ log = Logger(namespace="pingu")
 #: for: a hostile router must not make the node spend unbounded CPU.
 MAX_CRA_ITERATIONS = 100_000
 MAX_CRA_KEYLEN = 64
+
+#: The most calls of one procedure the router holds for this node at once
+#: (``RegisterOptions(concurrency=)``: Crossbar answers any further call at
+#: once with ``crossbar.error.max_concurrency_reached``).  The node answers a
+#: call in well under a millisecond, refusals included, so calls pile up only
+#: while it cannot read (a stalled or overloaded node); without the bound
+#: the router would hold every one of them, each up to its transport's
+#: ``max_message_size``.  Crossbar has no bound per caller (see
+#: docs/threat-model.rst): this one is per procedure, for all callers.
+MAX_PENDING_CALLS = 256
 
 
 def wamp_error(refused: Refused) -> ApplicationError:
@@ -69,6 +80,48 @@ class CallMeter:
             )
         if not self.total.take(self.TOTAL, now):
             raise busy("too-many-calls", "this node is answering too many calls")
+
+
+class RefusalLog:
+    """At most one log line per refusal reason a second (``pingu: refused``),
+    saying how many were left out since the last one: a viewer's flood of
+    refused calls must not become a flood of log lines (issue 17)."""
+
+    def __init__(self) -> None:
+        self.lines = RateLimit(1.0)
+        self.unlogged: dict[str, int] = {}  # reason -> refusals since its last line
+
+    def refused(self, client: str, refused: Refused, now: float) -> None:
+        """Log ``refused`` unless its reason has had its line this second."""
+        reason = refused.reason
+        if not self.lines.take(reason, now):
+            self.unlogged[reason] = self.unlogged.get(reason, 0) + 1
+            return
+        unlogged = self.unlogged.pop(reason, 0)
+        log.info(
+            "pingu: refused {client}: {reason}: {message}"
+            + (" ({unlogged} more for this reason since its last line)" if unlogged else ""),
+            client=client,
+            reason=reason,
+            message=refused.message,
+            unlogged=unlogged,
+            event="refused",
+            face="wamp",
+        )
+
+
+def check_arguments(procedure: Callable[..., Any], args: tuple[Any, ...], kwargs: Any) -> None:
+    """:class:`Refused` (bad request) unless ``procedure`` takes these
+    arguments: a call the procedure cannot take is a viewer's error, answered
+    as one, not a traceback in the node's log."""
+    try:
+        inspect.signature(procedure).bind(*args, details=None, **kwargs)
+    except TypeError as e:
+        # the error names the caller's keyword: escaped (no line of its own
+        # in the log) and cut short (a name may be as long as a message)
+        why = str(e).encode("unicode_escape").decode("ascii")
+        why = why if len(why) <= 120 else why[:120] + "..."
+        raise Refused(CloseCode.BAD_REQUEST, "wrong-type", f"{procedure.__name__}: {why}") from None
 
 
 class PinguNode(ApplicationSession):
@@ -108,6 +161,7 @@ class PinguNode(ApplicationSession):
         self.ended = state.ended
         limits = self.hub.limits
         self.meter = CallMeter(limits.max_calls_per_second, limits.max_calls_per_second_total)
+        self.refusal_log = RefusalLog()
 
     # -- joining ---------------------------------------------------------------
 
@@ -174,7 +228,7 @@ class PinguNode(ApplicationSession):
 
     @defer.inlineCallbacks
     def _register_all(self) -> Any:
-        with_caller = RegisterOptions(details_arg="details")
+        with_caller = RegisterOptions(details_arg="details", concurrency=MAX_PENDING_CALLS)
         viewers = self.viewers
         # meta events first: a viewer must not come before they are heard
         yield self.subscribe(self.clients.joined, "wamp.session.on_join")
@@ -196,7 +250,9 @@ class PinguNode(ApplicationSession):
         yield self.register(
             self._metered(self.nodes),
             NODES_PROCEDURE,
-            options=RegisterOptions(invoke="roundrobin", details_arg="details"),
+            options=RegisterOptions(
+                invoke="roundrobin", details_arg="details", concurrency=MAX_PENDING_CALLS
+            ),
         )
 
     def onLeave(self, details: Any) -> None:
@@ -210,24 +266,22 @@ class PinguNode(ApplicationSession):
         )
         super().onLeave(details)
 
+    def onUserError(self, fail: Any, msg: str) -> None:
+        # Autobahn logs every error a procedure raises, one line each: an
+        # ApplicationError is the node's answer to a viewer (a refusal,
+        # already logged by RefusalLog at most once a second, or no such
+        # run), and a viewer's flood of them must not flood the log.
+        if isinstance(getattr(fail, "value", None), ApplicationError):
+            return
+        super().onUserError(fail, msg)
+
     # -- procedures ------------------------------------------------------------
 
     def _refuse(self, client: str, refused: Refused) -> ApplicationError:
         """Count and log a refusal (as the WebSocket face does); its WAMP error."""
         self.hub.metrics.refused(refused.reason)
-        log.info(
-            "pingu: refused {client}: {reason}: {message}",
-            client=client,
-            reason=refused.reason,
-            message=refused.message,
-            event="refused",
-            face="wamp",
-        )
+        self.refusal_log.refused(client, refused, self.hub.reactor.seconds())
         return wamp_error(refused)
-
-    def viewer_count(self) -> int:
-        """WAMP sessions watching this node's shared runs (for the metrics)."""
-        return sum(self.viewers.sessions(run) for run in self.hub.runs.values() if run.shared)
 
     def _metered(self, procedure: Callable[..., Any]) -> Callable[..., Any]:
         """``procedure`` as registered: counted against its caller's client."""
@@ -237,6 +291,7 @@ class PinguNode(ApplicationSession):
             client = yield self.clients.client(getattr(details, "caller", None))
             try:
                 self.meter.take(client, self.hub.reactor.seconds())
+                check_arguments(procedure, args, kwargs)
             except Refused as refused:
                 raise self._refuse(client, refused) from None
             result = yield defer.maybeDeferred(procedure, *args, details=details, **kwargs)
@@ -259,7 +314,7 @@ class PinguNode(ApplicationSession):
                     "the options are keyword arguments",
                 )
             fields = {"target": args[0], **options} if args else dict(options)
-            run = yield self.hub.request(fields, client, shared=True)
+            run = yield pipeline.request(self.hub, fields, client, shared=True)
             if caller is not None and not run.ended:
                 self.viewers.pending(run, caller, client)
         except Refused as refused:
@@ -290,7 +345,7 @@ class PinguNode(ApplicationSession):
             return {"ending": True, "viewers": 0}
         run = self._run(run_id)
         caller = getattr(details, "caller", None)
-        mine = {caller, Pending(caller)}
+        mine = {caller} if caller is None else {caller, Pending(caller)}
         others = [key for key in run.viewers if key not in mine]
         if not others:
             run.stop("client")
@@ -339,19 +394,12 @@ class PinguNode(ApplicationSession):
             raise ApplicationError(NO_SUCH_RUN, f"no live run {run_id!r} on node {self.node}")
         return run
 
-    # The meta-event handlers, by the names the router's part in tests calls.
-    @property
-    def _topics(self) -> dict[int, str]:
-        return self.viewers.topics
-
+    # The router's meta events (subscribed in onJoin), to the viewer book.
     def _on_create(self, session_id: int, subscription: dict[str, Any]) -> None:
         self.viewers.created(subscription)
 
     def _on_subscribe(self, session_id: int, subscription_id: int) -> Any:
         return self.viewers.subscribed(session_id, subscription_id)
-
-    def _on_unsubscribe(self, session_id: int, subscription_id: int) -> None:
-        self.viewers.unsubscribed(session_id, subscription_id)
 
     def _on_delete(self, session_id: int, subscription_id: int) -> None:
         self.viewers.deleted(session_id, subscription_id)

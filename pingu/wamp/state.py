@@ -21,8 +21,9 @@ every rejoin.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
+from autobahn.twisted.wamp import ApplicationSession
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -31,9 +32,6 @@ from pingu.refusal import Refused
 from pingu.runs import Run, RunHub
 from pingu.wamp.retention import EndedRuns
 from pingu.wamp.viewers import SessionClients, ViewerBook
-
-if TYPE_CHECKING:
-    from pingu.wamp.node import PinguNode
 
 log = Logger(namespace="pingu")
 
@@ -74,7 +72,8 @@ class NodeState:
         self.hub = hub
         self.node = node
         self.router_grace = router_grace
-        self.session: Optional[PinguNode] = None
+        #: the node's session with the router while it is attached (a PinguNode)
+        self.session: Optional[ApplicationSession] = None
         self.clients = SessionClients(self._ask, trusted_proxies, hub.limits.client_prefix6)
         self.viewers = ViewerBook(hub, self.clients, self.run_of_topic, self._ask, hub.reactor)
         self.ended = EndedRuns(hub.reactor)
@@ -89,15 +88,15 @@ class NodeState:
 
     # -- sessions ------------------------------------------------------------------
 
-    def attached(self, session: PinguNode) -> None:
+    def attached(self, session: ApplicationSession) -> None:
         """A session joined the router: it publishes from now on."""
         if self._grace_call is not None and self._grace_call.active():
             self._grace_call.cancel()
         self._grace_call = None
         self.session = session
-        self.hub.metrics.node(self.node, session)
+        self.hub.metrics.node(self.node, self)
 
-    def detached(self, session: PinguNode) -> None:
+    def detached(self, session: ApplicationSession) -> None:
         """The session left the router: runs go on for the grace period."""
         if self.session is not session:
             return
@@ -195,6 +194,14 @@ class NodeState:
         run.add_listener(lambda event: self._publish(topic, event, run))
         if run.ended:
             self._keep_ended(run)
+
+    def joined(self) -> bool:
+        """Is the node on its router now (for the metrics)?"""
+        return self.session is not None and self.session.is_attached()
+
+    def viewer_count(self) -> int:
+        """WAMP sessions watching this node's shared runs (for the metrics)."""
+        return sum(self.viewers.sessions(run) for run in self.hub.runs.values() if run.shared)
 
     def _publish(self, topic: str, event: events.Event, run: Run) -> None:
         session = self.session

@@ -17,16 +17,14 @@ router's part is the ``ask`` callable (a WAMP call) and the handlers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from pingu.clients import authid_key, peer_client
 from pingu.refusal import Refused
-
-if TYPE_CHECKING:
-    from pingu.runs import Run, RunHub
+from pingu.runs import Run, RunHub
 
 log = Logger(namespace="pingu")
 

@@ -16,3 +16,12 @@ from pathlib import Path
 
 #: The repository this harness belongs to.
 REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def outside_the_quick_lane(what: str, mark: str) -> None:
+    """Raise if the quick lane (``pytest --quick``, tests/conftest.py) is
+    running: a test that starts ``what`` must be marked ``mark``."""
+    import os
+
+    if os.environ.get("PINGU_TEST_QUICK") == "1":
+        raise RuntimeError(f"the quick lane starts no {what}: mark this test {mark}")

@@ -38,6 +38,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from tests.harness import outside_the_quick_lane
+
 #: the nftables table every rule goes in (one per namespace)
 TABLE = "pingu_test"
 
@@ -175,6 +177,7 @@ class Chain:
     def up(self, timeout: float = 15.0) -> Chain:
         """Make the namespaces, links, addresses and routes; return once the
         client reaches the target (IPv4, and IPv6 unless ``ipv6=False``)."""
+        outside_the_quick_lane("network namespace", "netns")
         _LIVE.append(self)
         try:
             self._build()

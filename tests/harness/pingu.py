@@ -3,6 +3,17 @@
     Pingu(workdir, ping=wrapper, args=[...]).start()     # serves the page and /ws
     Node(workdir, router.url, "alpha", secret).start()  # joins a router (WAMP)
 
+    with PinguServer(tmp_path, fake="normal") as server:  # the tests' server, started
+        server.ws_url           # ws://127.0.0.1:PORT/ws
+        server.http_url         # http://127.0.0.1:PORT/
+        server.recorded_argv()  # argv of every ping the fake was started with
+        server.children()       # pids of the server's live child processes
+        server.stop()           # SIGTERM, wait, returns the exit status
+
+``fake=None`` runs the real ping.  ``fake="scenario"`` runs the FAKE ping
+(:data:`FAKE_PING`) through a small wrapper script (:func:`make_fake_ping`),
+because pingu gives ping a clean environment and its own argv.
+
 Both log to ``workdir/NAME.log`` (twistd's ``--logfile``) and listen on
 127.0.0.1 only.  ``src`` puts another source tree first on ``PYTHONPATH``
 (a patched copy of pingu); ``profile`` runs twistd under cProfile.
@@ -12,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 import sys
 import time
@@ -21,10 +33,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tests.harness.ports import free_port, listening
-from tests.harness.service import Service
+from tests.harness.service import Service, wait_until, write_wrapper
 
 #: twistd next to the running interpreter (the venv's)
 TWISTD = Path(sys.executable).parent / "twistd"
+#: The FAKE ping, for what real ping cannot do on demand.
+FAKE_PING = Path(__file__).resolve().parent / "fake_ping.py"
 
 
 def twistd_argv(
@@ -177,3 +191,59 @@ def json_events(conn: Any, timeout: float) -> tuple[list[dict[str, Any]], int]:
         return got, closed.rcvd.code if closed.rcvd else 1006
     except TimeoutError:
         raise TimeoutError(f"no close within {timeout} s: {got}") from None
+
+
+def make_fake_ping(folder: Path, scenario: str, extra: str = "") -> tuple[Path, Path]:
+    """Write a wrapper that runs the FAKE ping; returns (wrapper, record file)."""
+    record = folder / f"argv-{scenario}.jsonl"
+    wrapper = write_wrapper(
+        folder,
+        f"fake-ping-{scenario}",
+        [sys.executable, FAKE_PING, "--scenario", scenario, "--record", record,
+         *shlex.split(extra), "--ping-args"],
+    )  # fmt: skip
+    return wrapper, record
+
+
+class PinguServer(Pingu):
+    """The tests' ``twistd -n pingu``, optionally with the fake ping."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        fake: Optional[str] = None,
+        args: tuple[str, ...] = (),
+        fake_extra: str = "",
+        env: Optional[dict[str, str]] = None,
+    ) -> None:
+        self.record: Optional[Path] = None
+        wrapper = None
+        if fake is not None:
+            wrapper, self.record = make_fake_ping(workdir, fake, fake_extra)
+        super().__init__(workdir, ping=wrapper, args=args, env=env)
+
+    def output(self) -> str:
+        """Its log and what it printed."""
+        return self.log() + super().output()
+
+    def wait_children(self, count: int, timeout: float = 5.0) -> list[int]:
+        """Wait until the server has exactly ``count`` children."""
+        found: list[int] = []
+
+        def exactly() -> bool:
+            found[:] = self.children()
+            return len(found) == count
+
+        wait_until(exactly, timeout, 0.02)
+        return found
+
+    def _records(self) -> list[dict]:
+        if self.record is None or not self.record.exists():
+            return []
+        return [json.loads(line) for line in self.record.read_text().splitlines()]
+
+    def recorded_argv(self) -> list[list[str]]:
+        return [r["argv"] for r in self._records()]
+
+    def recorded_env(self) -> list[dict[str, str]]:
+        return [r["env"] for r in self._records()]

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from tests.harness import procs
+from tests.harness import outside_the_quick_lane, procs
 
 
 def die_with_parent() -> None:
@@ -104,6 +104,7 @@ class Service:
 
     def launch(self) -> Service:
         """Start the process and return at once."""
+        outside_the_quick_lane(f"server ({self.name})", "e2e (or wamp)")
         with open(self.out_path, "ab") as out:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

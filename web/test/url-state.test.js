@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { checkForm, parseTargets } from "../form.js";
-import { readQuery, writeQuery } from "../url-state.js";
+import { checkRouter, readQuery, withoutRouter, writeQuery } from "../url-state.js";
 
 describe("readQuery", () => {
   it("reads targets, options, nodes, router and realm", () => {
@@ -72,5 +72,36 @@ describe("checkForm", () => {
     assert.deepEqual(checkForm(values(), limits, { nodes: ["a"] }), { error: "Choose at least one vantage node.", field: "nodes" });
     assert.equal(checkForm(values(), limits, { nodes: [] }).error, "No pingu node is connected to the router yet.");
     assert.deepEqual(checkForm(values({ nodes: ["a"] }), limits, { nodes: ["a"] }).nodes, ["a"]);
+  });
+});
+
+describe("checkRouter", () => {
+  const page = { href: "http://pingu.example:8080/?t=x" };
+  it("no router asked: none", () => {
+    assert.deepEqual(checkRouter(null, {}, page), { router: null, refused: null });
+  });
+  it("the page's own origin is accepted (ws: for http:, wss: for https:)", () => {
+    assert.equal(checkRouter("ws://pingu.example:8080/ws", {}, page).router, "ws://pingu.example:8080/ws");
+    assert.equal(checkRouter("wss://pingu.example/ws", {}, { href: "https://pingu.example/" }).router, "wss://pingu.example/ws");
+    assert.equal(checkRouter("ws://pingu.example/ws", {}, { href: "https://pingu.example/" }).refused, "ws://pingu.example/ws");
+  });
+  it("a router the server lists is accepted, any path on its origin", () => {
+    const info = { routers: ["wss://router.example/ws"] };
+    assert.equal(checkRouter("wss://router.example/ws", info, page).router, "wss://router.example/ws");
+    assert.equal(checkRouter("wss://router.example:443/other", info, page).router, "wss://router.example:443/other");
+  });
+  it("any other is refused", () => {
+    const info = { routers: ["wss://router.example/ws"] };
+    for (const asked of ["wss://evil.example/ws", "ws://router.example/ws", "wss://router.example:8443/ws", "https://router.example/ws", "javascript:alert(1)", "not a url", "wss://pingu.example:8080/ws"]) {
+      assert.deepEqual(checkRouter(asked, info, page), { router: null, refused: asked }, asked);
+    }
+    assert.equal(checkRouter("wss://evil/ws", null, page).refused, "wss://evil/ws");
+    assert.equal(checkRouter("wss://evil/ws", { routers: "wss://evil/ws" }, page).refused, "wss://evil/ws");
+  });
+});
+
+describe("withoutRouter", () => {
+  it("drops router and realm, keeps the rest", () => {
+    assert.equal(withoutRouter("?router=wss://evil/ws&realm=x&t=bank.example&c=5"), "t=bank.example&c=5");
   });
 });

@@ -98,6 +98,23 @@ describe("WampSource", () => {
     assert.deepEqual(session.calls.at(-1), ["unsubscribe", "pingu.north.run.r1"]);
   });
 
+  it("events published between start's answer and the subscription becoming active come from the backlog", async () => {
+    // a real router has this window: the node publishes on the run's topic
+    // while the page's subscribe is on its way; nothing is delivered to it
+    const session = new FakeSession();
+    session.event("start");
+    const subscribe = session.subscribe.bind(session);
+    session.subscribe = async (topic, fn) => {
+      session.publish("reply"); // published before the subscription is active: missed
+      session.publish("end", { code: 1000, how: "completed", message: "" });
+      return subscribe(topic, fn);
+    };
+    const f = follow(session);
+    await settle();
+    assert.deepEqual(f.shown(), [1, 2, 3]);
+    assert.equal(f.run().phase, "done");
+  });
+
   it("joins a run already going, and says so after its backlog", async () => {
     const session = new FakeSession();
     session.event("start");

@@ -6,7 +6,7 @@ ignore SIGINT, to crash or to print hostile text; this script can.  It reads
 ping's argv the way iputils does (``-c``, ``-i``, ``-s``, ``-w``, ``-4/-6``,
 ``-n``, ``-O``, ``--``, target), records it (one JSON line per start) in the
 file named by ``--record FILE`` and behaves as ``--scenario NAME`` says.
-pingu runs it through a wrapper made by the tests (``tests/server.py``)
+pingu runs it through a wrapper made by the tests (``tests/harness/pingu.py``'s ``make_fake_ping``)
 because pingu passes ping a clean environment and its own argv.
 
 Scenarios:

@@ -1,6 +1,6 @@
 """Helpers for the browser tests: one headless chromium, pages that record
-console errors, the page's state read through its test hook
-(``window.pinguTest.snapshot()``).
+console errors, the page's state read through the tests' hook
+(``window.pinguTest.snapshot()``, :func:`hooked_context`).
 
 Chromium is Debian's (``/usr/bin/chromium``, or ``PINGU_CHROMIUM``): Playwright
 cannot download its own here.  Screenshots go to ``screenshots/`` at the top
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from tests.server import REPO
+from tests.harness import REPO, outside_the_quick_lane
 
 SCREENSHOTS = REPO / "screenshots"
 WEB = REPO / "web"
@@ -46,6 +46,30 @@ def page_files_missing() -> list[str]:
         "node_modules/autobahn-browser/autobahn.min.js",
     )
     return [name for name in needed if not (WEB / name).is_file()]
+
+
+#: The browser tests' hook into the page (window.pinguTest); never shipped.
+TEST_HOOK = Path(__file__).resolve().parent / "test-hook.js"
+#: What the tests' copy of app.js ends with: the hook, installed on the app.
+HOOK_CALL = '\nimport { installTestHook } from "./test-hook.js";\ninstallTestHook(app);\n'
+
+
+def hooked_context(browser: Any, **options: Any) -> Any:
+    """``browser.new_context(**options)`` whose pages have the test hook
+    (``window.pinguTest``): test-hook.js is served beside the page's modules,
+    and app.js, as the server sends it, gets :data:`HOOK_CALL` appended."""
+    context = browser.new_context(**options)
+
+    def app_js(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, body=response.text() + HOOK_CALL)
+
+    context.route("**/app.js", app_js)
+    context.route(
+        "**/test-hook.js",
+        lambda route: route.fulfill(path=str(TEST_HOOK), content_type="text/javascript"),
+    )
+    return context
 
 
 class ConsoleWatch:
@@ -156,11 +180,11 @@ class TcpProxy:
             proxy.drop(hold=1.5)
     """
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, port: int = 0) -> None:
         self.target_port = target_port
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener.bind(("127.0.0.1", port))  # port: one a page's server lists
         self._listener.listen(64)
         self.port = int(self._listener.getsockname()[1])
         self._lock = threading.Lock()
@@ -344,6 +368,7 @@ def launched_chromium() -> Iterator[Any]:
     the tests skip without one, and fail if the page lacks its npm files."""
     import pytest
 
+    outside_the_quick_lane("chromium", "browser")
     executable = chromium_path()
     if executable is None:
         pytest.skip("no chromium (apt-get install chromium, or set PINGU_CHROMIUM)")

@@ -1,0 +1,107 @@
+"""Sphinx configuration for pingu's manual, and its two directives.
+
+``./dev test`` builds it with warnings as errors:
+``sphinx-build -W -b html docs docs/_build``.
+
+* ``.. pingu-limits::`` the table of every limit, from :class:`pingu.limits.Limits`'
+  own definitions (``limit_options()``: name, default, help), never pasted;
+* ``.. pingu-bench::`` the published benchmark run (``bench/latest.json``): its
+  date, commit and machine, and its table of targets (``bench/targets.py``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pingu import __version__  # noqa: E402
+from pingu.limits import limit_options  # noqa: E402
+
+project = "pingu"
+author = "pingu's authors"
+release = version = __version__
+extensions = ["sphinx.ext.autodoc"]
+exclude_patterns = ["_build"]
+html_theme = "alabaster"
+nitpicky = False
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A reST list-table."""
+    out = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        out.append("   * - " + row[0])
+        out.extend("     - " + cell for cell in row[1:])
+    return out
+
+
+class _RstDirective(SphinxDirective):
+    """A directive whose body is reST it generates."""
+
+    def rst(self) -> list[str]:
+        raise NotImplementedError
+
+    def run(self) -> list[nodes.Node]:
+        container = nodes.container()
+        self.state.nested_parse(StringList(self.rst(), source=self.name), 0, container)
+        return container.children
+
+
+class LimitsTable(_RstDirective):
+    """Every limit: its option, default and meaning."""
+
+    def rst(self) -> list[str]:
+        rows = [
+            [f"``--{name}``", f"``{default}``", text]
+            for name, _kind, default, text in limit_options()
+        ]
+        return _table(["option", "default", "meaning"], rows)
+
+
+class BenchRun(_RstDirective):
+    """The published run: when, which commit, where; the targets met and missed."""
+
+    def rst(self) -> list[str]:
+        path = REPO / "bench" / "latest.json"
+        self.env.note_dependency(str(path))
+        run = json.loads(path.read_text())
+        meta = run["meta"]
+        versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
+        lines = [
+            f"The published run: **{meta['date']}**, commit **{meta['commit']}**, "
+            f"{meta.get('cpus', '?')} CPUs ({meta.get('cpu_model', '?')}, "
+            f"{meta.get('machine', '?')}); {versions}.",
+            "",
+        ]
+        targets_py = REPO / "bench" / "targets.py"
+        spec = importlib.util.spec_from_file_location("bench_targets", targets_py)
+        assert spec is not None and spec.loader is not None
+        targets: Any = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(targets)
+        lines += ["One process (the default):", "", *targets.table(run).splitlines(), ""]
+        if targets.has(run, targets.WORKERS2[0]):
+            lines += [
+                "``--workers 2`` (CPU and RSS summed over the parent, both workers and "
+                "their watchdogs):",
+                "",
+                *targets.table(run, targets.WORKERS2).splitlines(),
+                "",
+            ]
+        return lines
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("pingu-limits", LimitsTable)
+    app.add_directive("pingu-bench", BenchRun)
+    return {"parallel_read_safe": True}

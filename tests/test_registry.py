@@ -1,0 +1,145 @@
+"""The tool registry is the one source of truth: everything about a tool
+is declared in its module, and the rest of pingu is derived from it.
+
+A tool's name may appear as a string literal (docstrings aside) only in
+its own module under ``pingu/tools/``: not in the server, the CLI, ``./dev``
+nor another tool's module.  The default tool (``ping``) is the protocol's
+and the service's own word (``--ping``, ``ping-error``) and is left out."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pingu import tools
+from pingu.cli import args as cli_args
+from pingu.limits import Limits, limit_options
+from pingu.refusal import Refused
+from pingu.request import parse_fields
+from pingu.tools.spec import DISPLAY_KINDS
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMED = [name for name in tools.TOOLS if name != tools.DEFAULT_TOOL]
+
+
+def own_modules(name: str) -> set[Path]:
+    """A tool's module, and the modules only it imports (its output parser)."""
+    module = ROOT / "pingu" / "tools" / f"{name}.py"
+    return {module, *(ROOT / "pingu" / "tools").glob(f"{name}_*.py")}
+
+
+def literals(path: Path) -> list[tuple[int, str]]:
+    """Every string constant of a module but its docstrings."""
+    tree = ast.parse(path.read_text())
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+    ]
+
+
+@pytest.mark.parametrize("name", NAMED)
+def test_a_tool_is_named_only_in_its_own_module(name: str) -> None:
+    word = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {text!r}"
+        for path in sorted((ROOT / "pingu").rglob("*.py"))
+        if path not in own_modules(name)
+        for line, text in literals(path)
+        if word.search(text)
+    ]
+    dev = [
+        f"dev:{n}" for n, text in enumerate((ROOT / "dev").read_text().splitlines(), 1)
+        if word.search(text.split("#")[0])
+    ]  # fmt: skip
+    assert found + dev == []
+
+
+def test_twistd_options_and_checks_come_from_each_tools_limits() -> None:
+    options = {name for name, *_ in limit_options()}
+    fields = {f.name for f in dataclasses.fields(Limits)}
+    for tool in tools.TOOLS.values():
+        for limit in tool.limits:
+            assert limit.option[2:] in options and limit.name in fields
+            assert getattr(Limits(), limit.name) == limit.default
+            if limit.ceiling is not None:
+                with pytest.raises(ValueError, match=f"the most {tool.name} accepts"):
+                    Limits(**{limit.name: limit.ceiling + 1}).check(root=True)
+
+
+def test_every_bound_names_a_limit_and_refuses_past_it() -> None:
+    limits = Limits()
+    for tool in tools.TOOLS.values():
+        assert tool.display in DISPLAY_KINDS
+        for field in tool.fields:
+            low, high = field.bounds(limits)  # a limit name that does not exist raises
+            for value, ok in ((low, True), (high, True), (high * 2 + 1, False)):
+                request = {"target": "127.0.0.1", "tool": tool.name, field.name: value}
+                if ok:
+                    parse_fields(request, limits)
+                else:
+                    with pytest.raises(Refused) as refused:
+                        parse_fields(request, limits)
+                    assert refused.value.field == field.name
+
+
+def test_a_field_two_tools_take_has_one_flag_and_one_parameter() -> None:
+    seen: dict[str, tuple[str, str, type]] = {}
+    params: dict[str, str] = {}
+    for tool in tools.TOOLS.values():
+        for f in tool.fields:
+            assert seen.setdefault(f.name, (f.flag, f.param, f.kind)) == (f.flag, f.param, f.kind)
+            assert params.setdefault(f.param, f.name) == f.name, f"{f.param} means two fields"
+
+
+def test_the_cli_takes_every_tools_fields_and_only_its_own() -> None:
+    for tool in tools.TOOLS.values():
+        for f in tool.fields:
+            flag = f.flag or "--" + f.name.replace("_", "-")
+            value = str(f.bounds(Limits())[1])
+            got = cli_args.parse(["watch", "--tool", tool.name, "ws://h/ws", "h", flag, value])
+            assert got.options == {f.name: f.kind(value)}
+            others = [t for t in tools.TOOLS.values() if f.name not in cli_args.TOOL_FIELDS[t.name]]
+            for other in others:
+                with pytest.raises(cli_args.UsageError):
+                    cli_args.parse(["watch", "--tool", other.name, "ws://h/ws", "h", flag, value])
+
+
+def test_pingu_info_lists_every_tool_with_its_fields_and_bounds() -> None:
+    limits = Limits(max_hops=7)
+    described = {t["name"]: t for t in tools.describe(limits, {tools.DEFAULT_TOOL: "/bin/x"})}
+    assert list(described) == list(tools.TOOLS)
+    for name, tool in tools.TOOLS.items():
+        entry: dict[str, Any] = described[name]
+        assert entry["installed"] == (name == tools.DEFAULT_TOOL)
+        assert [f["name"] for f in entry["fields"]] == [f.name for f in tool.fields]
+        for f, shown in zip(tool.fields, entry["fields"]):
+            assert (shown["min"], shown["max"]) == f.bounds(limits)
+    json.dumps(described)
+    hops = [f for t in described.values() for f in t["fields"] if f["name"] == "max_hops"]
+    assert hops and all(f["max"] == 7 for f in hops)
+
+
+def test_dev_installs_the_registrys_packages() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pingu.tools", "packages"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    assert done.stdout.splitlines() == [f"{t.executable} {t.package}" for t in tools.TOOLS.values()]
+    assert "python3 -m pingu.tools packages" in (ROOT / "dev").read_text()
