@@ -127,19 +127,22 @@ class ServerLimits:
         "max_connections_per_client", "max_connections", "max_message", "max_line", "max_buffered",
         "max_backlog_page", "max_watched_per_client", "max_resolving",
         "max_resolving_per_client", "max_handshakes", "max_handshakes_per_client",
-        *(limit.name for _, limit in tools.tool_limits() if limit.floor == "one"),
+        *(limit.name for _, limit in tools.tool_limits()
+          if limit.floor == "one" and limit.parse is None),
     )  # fmt: skip
     #: Limits where 0 is meaningful: no payload, no backlog kept.
     AT_LEAST_ZERO = (
         "max_backlog", "max_backlog_bytes",
-        *(limit.name for _, limit in tools.tool_limits() if limit.floor == "zero"),
+        *(limit.name for _, limit in tools.tool_limits()
+          if limit.floor == "zero" and limit.parse is None),
     )  # fmt: skip
     #: Seconds and rates: 0 would be a flood, a timer that fires at once, or no rate at all.
     ABOVE_ZERO = (
         "min_interval", "max_interval", "max_starts_per_second", "handshake_timeout",
         "idle_timeout", "grace", "max_calls_per_second", "max_calls_per_second_total",
         "resolve_timeout",
-        *(limit.name for _, limit in tools.tool_limits() if limit.floor == "positive"),
+        *(limit.name for _, limit in tools.tool_limits()
+          if limit.floor == "positive" and limit.parse is None),
     )  # fmt: skip
     #: Fields whose bounds are spelled out in check() itself (or, for a
     #: tool's limit that is not a number, by the tool's own ``parse``).

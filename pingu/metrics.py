@@ -40,6 +40,8 @@ REFUSAL_REASONS = frozenset(
         "too-long", "too-big", "several-targets", "looks-like-option", "bad-name",
         "bad-address", "bad-characters", "ambiguous-number", "family-mismatch", "unknown-tool",
         "unknown-field", "not-installed",
+        # a value outside a tool's fixed list (port, record type, method); a malformed URL
+        "not-allowed", "bad-url",
         # the target
         "unresolved", "resolve-timeout", "forbidden",
         # limits

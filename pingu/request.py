@@ -31,7 +31,7 @@ from pingu.refusal import bad as _bad
 from pingu.special import PUBLIC_DENY
 from pingu.tools import DEFAULT_TOOL, Options
 from pingu.tools.ping import PingOptions
-from pingu.tools.spec import ResolvedRequest
+from pingu.tools.spec import PROBED_FIELD, URL, ResolvedRequest
 
 # re-exported: the names clients of requests use
 __all__ = ["PingOptions", "Refused", "ResolvedRequest"]
@@ -62,6 +62,8 @@ class Request:
     options: Options = field(default_factory=PingOptions)
     literal: Optional[IPAddress] = None
     tool: str = DEFAULT_TOOL
+    #: the request field ``target`` came from (``server`` for a name queried at a resolver)
+    probed: str = "target"
 
 
 # -- step 1: shape and bounds -------------------------------------------------
@@ -157,7 +159,20 @@ def parse_fields(
         )
     if "target" not in fields:
         raise _bad("the request has no target", "target", "missing")
-    target, literal = check_target(fields["target"])
+    probed = PROBED_FIELD[tool.target]
+    if probed != "target":
+        check_target(fields["target"])  # a name sent as data: its syntax is checked all the same
+        if fields.get(probed) is None:
+            raise _bad(f"{name} needs a {probed}", probed, "missing")
+    # A URL's tool checks the URL first: its host is what is resolved.
+    options = tool.options(fields, limits) if tool.target == URL else None
+    try:
+        # (a URL tool's options carry the URL's host: spec.URL's contract)
+        host = options.host if options is not None else fields[probed]  # type: ignore[attr-defined]
+        target, literal = check_target(host)
+    except Refused as refused:
+        refused.field = probed
+        raise
     family = fields.get("family")
     if family is not None and (type(family) is not int or family not in (4, 6)):
         raise _bad("family must be 4 or 6", "family", "out-of-range")
@@ -167,8 +182,9 @@ def parse_fields(
             "family",
             "family-mismatch",
         )
-    options = tool.options(fields, limits)
-    return Request(target=target, options=options, literal=literal, tool=name)
+    if options is None:
+        options = tool.options(fields, limits)
+    return Request(target=target, options=options, literal=literal, tool=name, probed=probed)
 
 
 def check_size(message: str, limits: Limits) -> None:
@@ -304,7 +320,7 @@ def choose(request: Request, addresses: list[str], policy: Policy) -> ResolvedRe
             CloseCode.UNRESOLVED,
             "unresolved",
             f"{request.target} does not resolve to {which} address",
-            "target",
+            request.probed,
         )
     for address in parsed:
         try:
@@ -315,8 +331,9 @@ def choose(request: Request, addresses: list[str], policy: Policy) -> ResolvedRe
                     refused.code,
                     refused.reason,
                     f"{request.target} resolves to an address this server does not ping",
-                    "target",
+                    request.probed,
                 ) from None
+            refused.field = request.probed
             raise
     chosen = parsed[0]
     return ResolvedRequest(

@@ -389,7 +389,14 @@ _POSIX_SPAWN_SETSIGMASK = 0x08
 class _CSpawn:
     """libc's posix_spawn through ctypes, which lets go of the GIL for the
     call: ``os.posix_spawn`` (Python 3.11) holds it while the vfork'd child
-    execs, 0.4 to 3 ms in which the reactor stands still (bench/PROFILE.md)."""
+    execs, 0.4 to 3 ms in which the reactor stands still (bench/PROFILE.md).
+
+    Why not ``os.posix_spawn`` on the spawn thread: holding the GIL, it would
+    stop the reactor thread just the same.  Measured again (2026-12-06, the
+    2-core dev VM with other test suites running, 300 ``os.posix_spawn`` of
+    ``ping -V``, each call timed): p50 0.10 ms, p90 2.8 ms, p99 27 ms, max 38 ms,
+    all of it with the GIL held.  ``os.posix_spawn`` stays as the fallback where
+    libc's cannot be called (:func:`background_available`)."""
 
     def __init__(self) -> None:
         libc = ctypes.CDLL(None, use_errno=True)

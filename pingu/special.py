@@ -181,10 +181,3 @@ def _deny_list() -> tuple[IPNetwork, ...]:
 
 #: The networks ``--public`` denies: the union of the denied entries of :data:`TABLE`.
 PUBLIC_DENY: tuple[IPNetwork, ...] = _deny_list()
-
-
-def entries_holding(address: Union[ipaddress.IPv4Address, ipaddress.IPv6Address]) -> list[Entry]:
-    """The entries of :data:`TABLE` that hold ``address``, widest first
-    (to say *why* an address is refused)."""
-    found = [e for e in TABLE if e.network.version == address.version and address in e.network]
-    return sorted(found, key=lambda e: e.network.prefixlen)

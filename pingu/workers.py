@@ -1,6 +1,11 @@
 """``twistd pingu --workers N``: the parent's pool of worker processes.
 
-After Twisted's ``twisted.runner.procmon``: each worker is a child process
+After Twisted's ``twisted.runner.procmon``, not with it: ``ProcessMonitor.addProcess``
+takes an argv, uid, gid, env and cwd, but no ``childFDs``, and a worker needs a
+fresh channel (a socketpair, :mod:`pingu.handoff`) on :data:`WORKER_FD` at every
+(re)start and its stdout read as JSON log events, not as lines to log; and
+stopping a worker starts by closing its channel, not by a signal.  Not a figure:
+procmon cannot start such a child.  Each worker is a child process
 (``twistd -n pingu ... --worker I/N``) that is restarted when it dies, later
 each time it dies quickly again; on stop, every worker's channel is closed,
 which stops it (it ends its runs and closes its sockets as a single server

@@ -71,7 +71,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PinguServer]:
 def an_hour(
     browser: Any, server: PinguServer, viewport: dict, scheme: str = "light"
 ) -> tuple[Any, Any, int]:
-    ctx = hooked_context(browser, viewport=viewport, color_scheme=scheme)  # pinguTest
+    ctx = hooked_context(browser, viewport=viewport, color_scheme=scheme)
     page = ctx.new_page()
     page.set_default_timeout(15_000)
     console = ConsoleWatch(page)
@@ -80,8 +80,6 @@ def an_hour(
     wait_ended(page)
     assert page.evaluate(CHART_JS)["view"] == "raw"  # three points: each one shown
     lost = page.evaluate(AN_HOUR_JS, 18_000)
-    # A function, not an expression: Playwright would eval an expression's
-    # text at each poll, which the page's CSP (no 'unsafe-eval') refuses.
     page.wait_for_function(f"() => {CHART_JS}.view === 'smoke' && {CHART_JS}.drawn > 100")
     return ctx, console, lost
 
@@ -103,7 +101,7 @@ def test_an_hour_is_drawn_as_smoke_and_its_raw_points_on_demand(
     assert max(smoke["lost"]) >= 20 > sorted(smoke["lost"])[len(smoke["lost"]) // 2]
     assert page.is_visible(".panel .smoke-key")
     assert "lost per 30 s" in page.inner_text(".panel .loss-key")
-    screenshot(page, "smoke-desktop-light")
+    screenshot(page, "smoke-hour")
 
     # zoom in on ten minutes, then ask for the raw points: only those
     over = page.locator(".panel .u-over").bounding_box()

@@ -169,7 +169,8 @@ def test_mtr_from_two_nodes_side_by_side(page: Any) -> None:
     screenshot(page, "tools-wamp-02-mtr-two-nodes-phone")
     for node in ("north", "south"):
         publish(page, node, [end_event("mtr")])
-    h = wait_hops(page, "h.ended")
+    # the state is drawn at the frame after the end: wait for it, then see which
+    h = wait_hops(page, "h.ended && h.state !== 'running'")
     assert h["state"] == "ok"
 
 

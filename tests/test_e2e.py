@@ -177,6 +177,11 @@ def test_page_and_info_are_served(real):
     with urllib.request.urlopen(real.http_url + "pingu-info.json") as info:
         body = json.loads(info.read())
     assert body["mode"] == "ws" and body["limits"]["max_count"] == 10000
+    # the tools, from the registry, with their fields' bounds as this server's limits set them
+    tools_shown = {tool["name"]: tool for tool in body["tools"]}
+    assert tools_shown["ping"]["installed"] is True
+    count = next(f for f in tools_shown["ping"]["fields"] if f["name"] == "count")
+    assert (count["min"], count["max"], count["flag"]) == (1, 10000, "-c")
     # a plain GET on /ws is not Autobahn's status page
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(real.http_url + "ws")

@@ -24,10 +24,19 @@ from pingu.cli import args as cli_args
 from pingu.limits import Limits, limit_options
 from pingu.refusal import Refused
 from pingu.request import parse_fields
-from pingu.tools.spec import DISPLAY_KINDS
+from pingu.tools.spec import DISPLAY_KINDS, PROBED_FIELD, URL
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMED = [name for name in tools.TOOLS if name != tools.DEFAULT_TOOL]
+#: The same word meaning something else: Twisted's endpoint kinds in tap.py
+#: ("tcp", "tcp6", the f-string piece "tcp:" of "tcp:8080"), URL schemes of
+#: the page's origin and Host checks.
+OTHER_MEANINGS = {
+    ("tcp", "pingu/tap.py", "tcp"),
+    ("tcp", "pingu/tap.py", "tcp:"),
+    ("http", "pingu/hosts.py", "http"),
+    ("http", "pingu/websocket.py", "http"),
+}
 
 
 def own_modules(name: str) -> set[Path]:
@@ -56,13 +65,14 @@ def literals(path: Path) -> list[tuple[int, str]]:
 
 @pytest.mark.parametrize("name", NAMED)
 def test_a_tool_is_named_only_in_its_own_module(name: str) -> None:
-    word = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+    # (not followed by ":": "tcp:8080" is a Twisted endpoint, not the tool)
+    word = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w:-])")
     found = [
         f"{path.relative_to(ROOT)}:{line}: {text!r}"
         for path in sorted((ROOT / "pingu").rglob("*.py"))
         if path not in own_modules(name)
         for line, text in literals(path)
-        if word.search(text)
+        if word.search(text) and (name, str(path.relative_to(ROOT)), text) not in OTHER_MEANINGS
     ]
     dev = [
         f"dev:{n}" for n, text in enumerate((ROOT / "dev").read_text().splitlines(), 1)
@@ -83,14 +93,36 @@ def test_twistd_options_and_checks_come_from_each_tools_limits() -> None:
                     Limits(**{limit.name: limit.ceiling + 1}).check(root=True)
 
 
+def required(tool: Any, limits: Limits) -> dict[str, Any]:
+    """The fields a tool cannot do without, each at its lowest (and the target)."""
+    out: dict[str, Any] = {"target": "http://127.0.0.1/" if tool.target == URL else "127.0.0.1"}
+    while True:
+        try:
+            parse_fields({"tool": tool.name, **out}, limits)
+            return out
+        except Refused as refused:
+            assert refused.reason == "missing", refused.message
+            if refused.field == PROBED_FIELD[tool.target]:
+                out[refused.field] = "127.0.0.1"  # the host a name is queried at
+                continue
+            field = next(f for f in tool.fields if f.name == refused.field)
+            out[field.name] = field.bounds(limits)[0]
+
+
 def test_every_bound_names_a_limit_and_refuses_past_it() -> None:
-    limits = Limits()
+    limits = Limits(**{n: "1-65535" for _, limit in tools.tool_limits() if (n := limit.name)
+                       and limit.kind is str})  # fmt: skip
     for tool in tools.TOOLS.values():
         assert tool.display in DISPLAY_KINDS
+        base = required(tool, limits)
         for field in tool.fields:
-            low, high = field.bounds(limits)  # a limit name that does not exist raises
-            for value, ok in ((low, True), (high, True), (high * 2 + 1, False)):
-                request = {"target": "127.0.0.1", "tool": tool.name, field.name: value}
+            if field.kind is str:
+                cases = [*((c, True) for c in field.choices), ("ANY", False), (1, False)]
+            else:
+                low, high = field.bounds(limits)  # a limit name that does not exist raises
+                cases = [(low, True), (high, True), (high * 2 + 1, False)]
+            for value, ok in cases:
+                request = {"tool": tool.name, **base, field.name: value}
                 if ok:
                     parse_fields(request, limits)
                 else:
@@ -112,7 +144,7 @@ def test_the_cli_takes_every_tools_fields_and_only_its_own() -> None:
     for tool in tools.TOOLS.values():
         for f in tool.fields:
             flag = f.flag or "--" + f.name.replace("_", "-")
-            value = str(f.bounds(Limits())[1])
+            value = f.choices[0] if f.kind is str else str(f.bounds(Limits())[1])
             got = cli_args.parse(["watch", "--tool", tool.name, "ws://h/ws", "h", flag, value])
             assert got.options == {f.name: f.kind(value)}
             others = [t for t in tools.TOOLS.values() if f.name not in cli_args.TOOL_FIELDS[t.name]]
@@ -130,7 +162,8 @@ def test_pingu_info_lists_every_tool_with_its_fields_and_bounds() -> None:
         assert entry["installed"] == (name == tools.DEFAULT_TOOL)
         assert [f["name"] for f in entry["fields"]] == [f.name for f in tool.fields]
         for f, shown in zip(tool.fields, entry["fields"]):
-            assert (shown["min"], shown["max"]) == f.bounds(limits)
+            if f.kind is not str:
+                assert (shown["min"], shown["max"]) == f.bounds(limits)
     json.dumps(described)
     hops = [f for t in described.values() for f in t["fields"] if f["name"] == "max_hops"]
     assert hops and all(f["max"] == 7 for f in hops)
@@ -143,3 +176,11 @@ def test_dev_installs_the_registrys_packages() -> None:
     )  # fmt: skip
     assert done.stdout.splitlines() == [f"{t.executable} {t.package}" for t in tools.TOOLS.values()]
     assert "python3 -m pingu.tools packages" in (ROOT / "dev").read_text()
+
+
+def test_the_docs_fields_table_is_the_registrys() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pingu.tools", "fields"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    assert done.stdout in (ROOT / "docs" / "tools.rst").read_text()

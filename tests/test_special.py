@@ -14,6 +14,12 @@ from pingu import special
 from pingu.request import Policy, Refused
 from pingu.special import PUBLIC_DENY, TABLE, Entry
 
+
+def entries_holding(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[Entry]:
+    """The entries of :data:`TABLE` that hold ``address``, widest first."""
+    found = [e for e in TABLE if e.network.version == address.version and address in e.network]
+    return sorted(found, key=lambda e: e.network.prefixlen)
+
 PUBLIC = Policy.build(public=True)
 
 #: The list ``--public`` denied before pingu.special: nothing in it may become allowed.
@@ -113,7 +119,7 @@ def test_nothing_the_previous_list_denied_becomes_allowed(cidr: str) -> None:
     ],
 )
 def test_a_global_child_of_a_non_global_parent_stays_refused(address: str) -> None:
-    holding = special.entries_holding(ipaddress.ip_address(address))
+    holding = entries_holding(ipaddress.ip_address(address))
     assert holding[-1].globally_reachable is True  # the narrowest entry says global
     assert not holding[0].globally_reachable  # the widest one does not
     assert refused(address)
@@ -180,7 +186,7 @@ def test_deny_list_is_exactly_the_denied_entries() -> None:
             ), entry
 
 
-def test_entries_holding_explains_a_refusal() -> None:
-    names = [e.name for e in special.entries_holding(ipaddress.ip_address("192.0.0.9"))]
+def test_the_entries_holding_an_address_say_why_it_is_refused() -> None:
+    names = [e.name for e in entries_holding(ipaddress.ip_address("192.0.0.9"))]
     assert names == ["IETF Protocol Assignments", "Port Control Protocol Anycast"]
-    assert special.entries_holding(ipaddress.ip_address("8.8.8.8")) == []
+    assert entries_holding(ipaddress.ip_address("8.8.8.8")) == []

@@ -74,6 +74,7 @@ class Trace:
     name = "trace"
     executable = "trace"
     fields = (Field("hops", int, 1, 30, "-H", "H", "Hops", "hops"),)
+    target = "address"
     env = {"PATH": "/usr/bin"}
 
     def options(self, fields: Any, limits: Limits) -> HopOptions:

@@ -9,7 +9,9 @@
 //   mtr-view.js
 //   chart.js, stats.js, export.js  the chart; the figures (pure); CSV and JSON
 //   form.js, url-state.js          the form; the link that reopens it
+//   summary.js                     one table of every run, above the panels; one CSV of them all
 //   board.js, nodes.js, status.js  the panels; WAMP's nodes; the header's status
+//   start-queue.js, paced-source.js  starts paced to the server's limits (pure); a source that waits its turn
 // (The browser tests add their hook, window.pinguTest, from tests/harness/test-hook.js:
 // it is served only to them, and reads `app`.)
 // Two modes, one page: "ws" when served by `twistd pingu`, "wamp" when served
@@ -19,7 +21,10 @@ import { Board } from "./board.js";
 import { $ } from "./dom.js";
 import { Form } from "./form.js";
 import { NodeList } from "./nodes.js";
+import { PacedSource } from "./paced-source.js";
+import { StartQueue, nodePacingLimits, pacingLimits } from "./start-queue.js";
 import { setConn } from "./status.js";
+import { isPathTool, toolOf } from "./tools.js";
 import { checkRouter, readQuery, withoutRouter, writeQuery } from "./url-state.js";
 import * as wamp from "./wamp.js";
 import { WampSource } from "./wamp-source.js";
@@ -29,16 +34,27 @@ const query = readQuery(location.search);
 const app = { mode: "ws", ready: false, info: null, wsUrl: null, wampReady: false, nodes: null };
 const form = (app.form = new Form());
 
+// every start waits its turn: the server's limits are the page's own pace
+const queue = (app.queue = new StartQueue({
+  now: () => performance.now() / 1000,
+  later: (fn, ms) => setTimeout(fn, ms),
+  cancelLater: (timer) => clearTimeout(timer),
+  changed: () => board.queued(),
+}));
+
+const openNow = (node, request, sink) =>
+  node == null
+    ? new WsSource(app.wsUrl, request, sink)
+    : new WampSource(node, request, sink, wamp, { pageSize: app.info?.limits?.max_backlog_page });
+
 const board = (app.board = new Board({
-  openSource: (node, request, sink) =>
-    node == null
-      ? new WsSource(app.wsUrl, request, sink)
-      : new WampSource(node, request, sink, wamp, { pageSize: app.info?.limits?.max_backlog_page }),
+  openSource: (node, request, sink) => new PacedSource(queue, node, (paced) => openNow(node, request, paced), sink),
   on: {
     changed: () => form.showButton(formLivePanels() != null),
     refusals: (refusals) => form.showRefusals(refusals),
     saved: saveURL,
     about: () => ({ version: app.info?.version ?? null, mode: app.mode }),
+    wamp: () => app.mode === "wamp",
     sourceChanged: (panel, source, before) => {
       if (source.node != null) return; // WAMP: the session's status is wamp.js's
       const where = `WebSocket · ${location.host || "local"}`;
@@ -75,6 +91,35 @@ function submit(event) {
     form.showError(asked.error, asked.field);
     return;
   }
+  // WAMP: each node's limits first (asked once per node), then the same pacing
+  if (app.mode === "wamp") nodeLimits(asked.nodes).then(() => startAsked(asked));
+  else startAsked(asked);
+}
+
+/** Every node's limits known to the queue (pingu.<node>.limits; a node without that call is not paced). */
+const askedLimits = new Map(); // node -> promise
+function nodeLimits(nodes) {
+  for (const node of nodes) {
+    if (askedLimits.has(node)) continue;
+    const asking = wamp
+      .limits(node)
+      .then((limits) => queue.setLimits(node, nodePacingLimits(limits)))
+      .catch(() => {
+        // a node without the call (an older pingu): not paced, and asked again next time
+        queue.setLimits(node, nodePacingLimits(null));
+        askedLimits.delete(node);
+      });
+    askedLimits.set(node, asking);
+  }
+  return Promise.all(nodes.map((node) => askedLimits.get(node)));
+}
+
+function startAsked(asked) {
+  const tooMany = overCapacity(asked);
+  if (tooMany) {
+    form.showError(tooMany, "target");
+    return;
+  }
   form.showError("");
   board.clearRefusals();
   for (const target of asked.targets) board.run(target, asked.options, asked.nodes);
@@ -82,6 +127,30 @@ function submit(event) {
   $("#target").select();
   const last = board.panels[board.panels.length - 1];
   if (last && last.el.getBoundingClientRect().top > innerHeight) last.el.scrollIntoView({ behavior: "smooth", block: "nearest" });
+}
+
+/**
+ * What the form asks for, on top of the live runs, past what may ever run at
+ * once: said before anything starts. Runs that end by themselves (a count, a
+ * traceroute) may be more: they wait their turn as earlier ones end.
+ */
+function overCapacity(asked) {
+  if (asked.options.count != null || isPathTool(toolOf(asked.options.tool))) return null;
+  const wanted = new Map(); // where (null: this server; a node) -> runs live and asked
+  const count = (key) => wanted.set(key, (wanted.get(key) || 0) + 1);
+  for (const panel of board.active) for (const source of panel.sources) count(source.node);
+  for (const target of asked.targets) {
+    if (board.find(target, asked.options, asked.nodes)?.active) continue; // live already: not started again
+    for (const node of asked.nodes.length ? asked.nodes : [null]) count(node);
+  }
+  for (const [key, runs] of wanted) {
+    const most = queue.capacity(key);
+    if (runs <= most) continue;
+    const where = key == null ? "this server runs" : `node ${key} runs`;
+    const live = board.active.length ? " with the runs already live" : "";
+    return `${runs} runs at once until stopped${live}, but ${where} at most ${most} at once for one client: start ${runs - most} fewer, or give a count.`;
+  }
+  return null;
 }
 
 function saveURL() {
@@ -155,6 +224,7 @@ async function boot() {
   }
   const info = app.info;
   form.applyLimits(info?.limits);
+  queue.setLimits(null, pacingLimits(info?.limits));
   if (info?.version) $("#version").textContent = `pingu ${info.version}`;
   // A router the server does not list: never connected to, dropped from the
   // link, and none of the link's runs started; the page stays in its own mode.

@@ -3,16 +3,19 @@
 
 import { $ } from "./dom.js";
 import { Panel, panelKey } from "./panel.js";
+import { SummaryView } from "./summary.js";
 
 export class Board {
-  /** openSource: as Panel's; on: changed(), refusals([{target, text, field}]), saved(), about(), sourceChanged(). */
+  /** openSource: as Panel's; on: changed(), refusals([{target, text, field}]), saved(), about(), sourceChanged(), wamp(). */
   constructor({ openSource, on }) {
     this.panels = [];
     this.refusals = new Map(); // panel -> {text, field}
     this.openSource = openSource;
     this.on = on;
     this.box = $("#panels");
+    this.summary = new SummaryView({ panels: () => this.panels, wamp: on.wamp });
     this.hooks = {
+      rendered: () => this.summary.touch(),
       changed: (panel, source, before) => {
         on.sourceChanged(panel, source, before);
         this.changed();
@@ -86,16 +89,25 @@ export class Board {
     this.on.refusals([...this.refusals].map(([panel, r]) => ({ target: panel.target, ...r })));
   }
 
-  /** The runs bar: how many, how many live, the buttons that apply. */
+  /** The start queue moved: every waiting panel's place in it changed. */
+  queued() {
+    for (const panel of this.panels) panel.changed();
+    this.changed();
+  }
+
+  /** The runs bar: how many, how many live, how many wait their turn, the buttons that apply. */
   changed() {
     const count = this.panels.length;
-    const running = this.active.length;
+    const waiting = this.panels.filter((p) => p.waiting).length;
+    const running = this.active.length - waiting;
     $("#runs-bar").hidden = count === 0;
     $("#empty").hidden = count > 0;
-    $("#runs-title").textContent = count ? `${count} run${count === 1 ? "" : "s"}${running ? ` · ${running} live` : ""}` : "Runs";
+    const parts = [`${count} run${count === 1 ? "" : "s"}`, running ? `${running} live` : "", waiting ? `${waiting} waiting their turn` : ""];
+    $("#runs-title").textContent = count ? parts.filter(Boolean).join(" · ") : "Runs";
     $("#stop-all").hidden = running === 0;
     $("#clear-done").hidden = count - running === 0;
     document.body.classList.toggle("has-runs", count > 0);
+    this.summary.touch();
     this.on.changed();
   }
 }

@@ -10,6 +10,7 @@ import { hopsSnapshot, hopsStep, initialHops } from "./hops.js";
 import { PanelView } from "./panel-view.js";
 import { STOPPED_HOW, capitalize, initial, isActive, outcome, panelStatus, step } from "./run.js";
 import { RunStats } from "./stats.js";
+import { RECENT } from "./summary.js";
 import { buildRequest, describeOptions, isPathTool, toolOf } from "./tools.js";
 
 let panelIds = 0;
@@ -29,7 +30,8 @@ const plural = (count, one, many) => (count === 1 ? one : many);
 export class Panel {
   /**
    * openSource(node, request, sink): a run source (ws-source.js, wamp-source.js);
-   * hooks: changed(panel, source, before), refusal(panel, text, field), remove(panel), about() -> {version, mode}.
+   * hooks: changed(panel, source, before), refusal(panel, text, field), remove(panel), about() -> {version, mode},
+   * rendered() (after each frame's render, for the summary).
    */
   constructor(target, options, nodes, { openSource, hooks }) {
     this.id = ++panelIds;
@@ -66,8 +68,14 @@ export class Panel {
     return this.sources.some((s) => isActive(s.run));
   }
 
+  /** Every live source of this panel waits its turn in the start queue (paced-source.js). */
+  get waiting() {
+    const live = this.sources.filter((s) => isActive(s.run));
+    return live.length > 0 && live.every((s) => s.conn?.waiting);
+  }
+
   reset() {
-    for (const source of this.sources) Object.assign(source, { stats: new RunStats(), hops: initialHops(this.tool), events: [] });
+    for (const source of this.sources) Object.assign(source, { stats: new RunStats(), hops: initialHops(this.tool), events: [], recent: [] });
     this.view.clearLines();
     this.chart.reset();
     this.chart.setZoomed(false);
@@ -174,7 +182,11 @@ export class Panel {
       return;
     }
     const point = source.stats.add(event);
-    if (point) this.chart.add(source.index, event, point);
+    if (point) {
+      this.chart.add(source.index, event, point);
+      source.recent.push(point.lost ? null : point.rtt); // the summary's sparkline
+      if (source.recent.length > RECENT) source.recent.shift();
+    }
     this.statsDirty = true;
   }
 
@@ -223,8 +235,15 @@ export class Panel {
       const start = this.sources[0].run.start;
       const address = start ? [start.address !== this.target ? start.address : "", start.family ? `IPv${start.family}` : ""].filter(Boolean).join(" · ") : "";
       const noData = !this.sources.some((s) => s.run.start || s.stats.sent > 0 || s.hops.rows.length > 0);
-      this.view.renderStatus(panelStatus(this.sources.map((s) => s.run), this.nodes), address, noData);
+      let status = panelStatus(this.sources.map((s) => s.run), this.nodes);
+      if (status.active && this.waiting) {
+        // not started yet: its place in the page's own queue (start-queue.js)
+        const place = Math.min(...this.sources.map((s) => s.conn?.position || Infinity));
+        status = { ...status, state: "queued", badge: `queued · #${place}` };
+      }
+      this.view.renderStatus(status, address, noData);
     }
+    this.hooks.rendered?.();
   }
 
   exportCSV() {
@@ -244,6 +263,22 @@ export class Panel {
     download(`${fileStem(this.target)}.json`, "application/json", text);
   }
 
+  /** What the summary shows of this panel (summary.js's summaryRows). */
+  summary() {
+    return {
+      id: this.id,
+      target: this.target,
+      tool: this.tool,
+      sources: this.sources.map((s) => ({
+        node: s.node,
+        phase: s.run.phase,
+        waiting: !!s.conn?.waiting && isActive(s.run),
+        figures: this.path ? null : s.stats.snapshot(),
+        recent: s.recent,
+      })),
+    };
+  }
+
   /** This panel as plain data (the browser tests' hook, tests/harness/test-hook.js). */
   snapshot() {
     return {
@@ -254,6 +289,7 @@ export class Panel {
       nodes: [...this.nodes],
       active: this.active,
       ended: this.sources.every((s) => s.run.end != null || s.run.close != null),
+      waiting: this.waiting,
       ...this.view.snapshot(),
       chart: this.chart.snapshot(),
       sources: this.sources.map((s) => ({

@@ -22,6 +22,17 @@
 export const RATE_SHARE = 0.9;
 export const TOKENS_IN_HAND = 1;
 
+/**
+ * Sockets in their handshake at once, whatever the server allows: a browser
+ * opens one WebSocket to a host at a time anyway (RFC 6455, 4.1), and the
+ * next start then takes its token only after the previous request went out
+ * (ws-source.js sends it before it reports the socket open), so starts reach
+ * the server in the order and at the pace they were taken, not bunched
+ * behind a slow handshake. It also leaves the server's handshake cap to the
+ * page's own idle HTTP connections (a browser keeps up to 6 per host).
+ */
+export const HANDSHAKES_AT_ONCE = 1;
+
 /** The limits of /pingu-info.json (or a node's) that pacing reads, by the names the server gives them. */
 export function pacingLimits(limits, { sockets = true } = {}) {
   const l = limits || {};
@@ -31,8 +42,23 @@ export function pacingLimits(limits, { sockets = true } = {}) {
     runs: positive(l.max_runs_per_client),
     // a WAMP node's runs share one session: no socket of their own
     connections: sockets ? positive(l.max_connections_per_client) : Infinity,
-    handshakes: sockets ? positive(l.max_handshakes_per_client) : Infinity,
+    handshakes: sockets ? Math.min(HANDSHAKES_AT_ONCE, positive(l.max_handshakes_per_client)) : Infinity,
   };
+}
+
+/**
+ * The calls a WAMP start costs at its node, each counted against
+ * max_calls_per_second: start, the backlog after subscribing, and one to
+ * spare (a second backlog page, a stop).
+ */
+export const CALLS_PER_START = 3;
+
+/** A WAMP node's limits (its pingu.<node>.limits) for pacing: no sockets of its own, its calls and watched runs count too. */
+export function nodePacingLimits(limits) {
+  const l = limits || {};
+  const paced = pacingLimits(l, { sockets: false });
+  const calls = pacingLimits({ max_starts_per_second: l.max_calls_per_second / CALLS_PER_START, max_runs_per_client: l.max_watched_per_client });
+  return { ...paced, startsPerSecond: Math.min(paced.startsPerSecond, calls.startsPerSecond), runs: Math.min(paced.runs, calls.runs) };
 }
 
 const TRANSITIONS = Object.freeze({ waiting: ["going", "cancelled"], going: ["done"], cancelled: [], done: [] });

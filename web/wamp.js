@@ -10,6 +10,7 @@
 //   await subscribe(topic, onEvent)         -> {unsubscribe()}
 //   await backlog(node, run, since)         -> [events numbered above since, a page]
 //   await stop(node, run)                   -> {ending, viewers}
+//   await limits(node)                      -> the node's limits (as /pingu-info.json's)
 //
 // A call made on a session that is then lost never settles (autobahn drops
 // it with the session): callers that must go on after a drop use `timed`.
@@ -165,6 +166,10 @@ export async function subscribe(topic, onEvent) {
 /** The run's events numbered above `since` (0: from the first), at most the node's page of them. */
 export async function backlog(node, run, since = 0) {
   return live().call(nodeUri(node, "backlog"), [run], { since });
+}
+
+export async function limits(node) {
+  return live().call(nodeUri(node, "limits"));
 }
 
 export async function stop(node, run) {

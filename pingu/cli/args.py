@@ -18,10 +18,16 @@ from typing import Any, Optional
 
 from pingu import __version__, tools
 from pingu.tools import DEFAULT_TOOL
-from pingu.tools.spec import Field
+from pingu.tools.spec import PROBED_FIELD, Field
 
 #: The tools and the fields each takes (family aside, which -4/-6 set).
-TOOL_FIELDS = {name: tuple(f.name for f in tool.fields) for name, tool in tools.TOOLS.items()}
+TOOL_FIELDS = {
+    name: tuple(n for n in tools.field_names(tool) if n != "family")
+    for name, tool in tools.TOOLS.items()
+}
+#: The fields naming the host a tool sends to when it is not the target
+#: (a resolver's ``server``): options taking a host name or address.
+HOST_FIELDS = tuple(dict.fromkeys(f for f in PROBED_FIELD.values() if f != "target"))
 #: The node's ``--max-backlog-page`` unless told otherwise.
 DEFAULT_BACKLOG_PAGE = 1000
 
@@ -91,7 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         flags = [first.flag] if first.flag else []
         watch.add_argument(
             *flags, "--" + name.replace("_", "-"), type=first.kind, dest=name,
+            choices=first.choices or None,
             help="; ".join(f"{help} ({', '.join(names)})" for help, names in helps.items()),
+        )  # fmt: skip
+    for name in HOST_FIELDS:
+        watch.add_argument(
+            f"--{name}", help="host name or address the query is sent to (" + ", ".join(
+                tool for tool, fields in TOOL_FIELDS.items() if name in fields) + ")",
         )  # fmt: skip
     watch.add_argument(
         "--max-backlog-page", type=int, default=DEFAULT_BACKLOG_PAGE,
@@ -124,7 +136,7 @@ def watch_args(namespace: argparse.Namespace) -> WatchArgs:
         raise UsageError("--max-backlog-page must be at least 1")
     options = {
         name: getattr(namespace, name)
-        for name in (*option_fields(), "family")
+        for name in (*option_fields(), *HOST_FIELDS, "family")
         if getattr(namespace, name) is not None
     }
     takes = (*TOOL_FIELDS[namespace.tool], "family")

@@ -23,7 +23,15 @@ from collections.abc import Mapping
 from typing import Any, Optional, Protocol
 
 from pingu.events import Event
-from pingu.tools.spec import DEFAULT_TOOL, Field, Limit, LimitValues, Options, ResolvedRequest
+from pingu.tools.spec import (
+    DEFAULT_TOOL,
+    PROBED_FIELD,
+    Field,
+    Limit,
+    LimitValues,
+    Options,
+    ResolvedRequest,
+)
 
 __all__ = ["DEFAULT_TOOL", "TOOLS", "Options", "OutputParser", "Tool", "get"]
 
@@ -56,7 +64,9 @@ class Tool(Protocol):
     fields: tuple[Field, ...]
     #: the limits this tool brings (``twistd pingu`` options of their own).
     limits: tuple[Limit, ...]
-    #: what ``target`` is: ``address`` (a host, resolved once and policed).
+    #: what ``target`` is (:data:`spec.PROBED_FIELD`): ``address`` (a host,
+    #: resolved once and policed) or ``name-at-resolver`` (a name, queried
+    #: at the host in ``server``, which is resolved and policed).
     target: str
     #: how the page and the CLI show a run (:data:`spec.DISPLAY_KINDS`).
     display: str
@@ -112,7 +122,8 @@ def get(name: str) -> Tool:
 
 def field_names(tool: Tool) -> tuple[str, ...]:
     """The fields a request for ``tool`` may carry besides target and tool."""
-    return (*(f.name for f in tool.fields), "family")
+    probed = PROBED_FIELD[tool.target]
+    return (*(f.name for f in tool.fields), *(() if probed == "target" else (probed,)), "family")
 
 
 def tool_limits() -> list[tuple[str, Limit]]:

@@ -1,21 +1,63 @@
-"""``python -m pingu.tools packages``: each tool's executable and the
-Debian package that provides it, one ``EXECUTABLE PACKAGE`` pair a line,
-for ``./dev`` to install what is missing (from the registry, so a new
-tool's package comes with its module)."""
+"""``python -m pingu.tools packages|fields``, from the registry:
+
+``packages``
+    each tool's executable and the Debian package that provides it, one
+    ``EXECUTABLE PACKAGE`` pair a line, for ``./dev`` to install what is
+    missing (a new tool's package comes with its module);
+``fields``
+    the reST table of every tool's request fields, with their bounds as the
+    default limits set them (docs/tools.rst holds it; a test checks it is
+    this table).
+"""
 
 from __future__ import annotations
 
 import sys
 
 from pingu import tools
+from pingu.tools.spec import PROBED_FIELD
+
+
+def packages() -> str:
+    """One ``EXECUTABLE PACKAGE`` line per tool."""
+    return "".join(f"{tool.executable} {tool.package}\n" for tool in tools.TOOLS.values())
+
+
+def fields_table() -> str:
+    """The reST table of the tools' fields (bounds under the default limits)."""
+    from pingu.limits import Limits
+
+    limits = Limits()
+    rows = [("tool", "field", "type", "bounds", "flag", "URL")]
+    for tool in tools.TOOLS.values():
+        probed = PROBED_FIELD[tool.target]
+        rows.append((tool.name, "target", tool.target, "", "", ""))
+        if probed != "target":
+            rows.append((tool.name, probed, "host", "policed", f"--{probed}", ""))
+        for f in tool.fields:
+            if f.kind is str:
+                bounds = " ".join(f.choices)
+            else:
+                low, high = f.bounds(limits)
+                names = [b for b in (f.low, f.high) if isinstance(b, str)]
+                bounds = f"{low:g} .. {high:g}" + (f" ({', '.join(names)})" if names else "")
+            flag = f.flag or "--" + f.name.replace("_", "-")
+            rows.append((tool.name, f.name, f.kind.__name__, bounds, flag, f.param))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    rule = " ".join("=" * w for w in widths)
+
+    def line(row: tuple[str, ...]) -> str:
+        return " ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+
+    return "\n".join([rule, line(rows[0]), rule, *map(line, rows[1:]), rule]) + "\n"
 
 
 def main(argv: list[str]) -> int:
-    if argv != ["packages"]:
-        sys.stderr.write("usage: python -m pingu.tools packages\n")
+    commands = {"packages": packages, "fields": fields_table}
+    if len(argv) != 1 or argv[0] not in commands:
+        sys.stderr.write("usage: python -m pingu.tools packages|fields\n")
         return 2
-    for tool in tools.TOOLS.values():
-        sys.stdout.write(f"{tool.executable} {tool.package}\n")
+    sys.stdout.write(commands[argv[0]]())
     return 0
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Union
 
-from pingu.refusal import number, whole_number
+from pingu.refusal import bad, number, whole_number
 
 #: The tool of a request that names none: the protocol's first tool, and
 #: every client older than the ``tool`` field.
@@ -29,6 +29,18 @@ RTT_SERIES = "rtt-series"  # one reply per probe: chart, statistics
 HOP_TABLE = "hop-table"  # one line per hop, once
 HOP_STATS = "hop-stats"  # per-hop statistics updated each round
 DISPLAY_KINDS = (RTT_SERIES, HOP_TABLE, HOP_STATS)
+
+#: What a tool's ``target`` is.  ``address``: a host to probe, resolved once
+#: by the server and policed.  ``name-at-resolver``: a name to query, sent
+#: as data to the resolver in the ``server`` field, which is the host that
+#: is resolved, policed and probed.
+ADDRESS = "address"
+NAME_AT_RESOLVER = "name-at-resolver"
+#: ``url``: the target is a URL whose host is resolved and policed; the
+#: tool's options carry that host (``options.host``), checked by the tool.
+URL = "url"
+#: The field holding the host pingu resolves, polices and sends to, by target kind.
+PROBED_FIELD = {ADDRESS: "target", NAME_AT_RESOLVER: "server", URL: "target"}
 
 
 class LimitValues(Protocol):
@@ -72,7 +84,8 @@ class Field:
     ``low`` and ``high`` are numbers or names of limits; ``flag`` is the
     CLI's short flag (``-c``; ``""``: only the long one, ``--<name>``),
     ``param`` the page's URL parameter (``c``).  Tools that take a field of
-    the same name declare it alike (one flag, one parameter)."""
+    the same name declare it alike (one flag, one parameter).  A field of
+    kind ``str`` takes one of ``choices`` (its bounds are unused)."""
 
     name: str
     kind: type
@@ -83,6 +96,7 @@ class Field:
     label: str
     help: str
     unit: str = ""
+    choices: tuple[str, ...] = ()
 
     def bounds(self, limits: LimitValues) -> tuple[Any, Any]:
         """(low, high) with the limits' values put in."""
@@ -90,6 +104,11 @@ class Field:
 
     def check(self, value: Any, limits: LimitValues) -> Any:
         """``value`` checked against the bounds (``Refused`` when it is not)."""
+        if self.kind is str:
+            if not isinstance(value, str) or value not in self.choices:
+                raise bad(f"{self.name} must be one of: {', '.join(self.choices)}", self.name,
+                          "not-allowed")  # fmt: skip
+            return value
         low, high = self.bounds(limits)
         if self.kind is int:
             return whole_number(value, self.name, low, high)
@@ -97,10 +116,11 @@ class Field:
 
     def describe(self, limits: LimitValues) -> dict[str, Any]:
         """For ``/pingu-info.json``: what the page builds its form from."""
-        low, high = self.bounds(limits)
+        low, high = self.bounds(limits) if self.kind is not str else (None, None)
         return {
             "name": self.name,
-            "type": "int" if self.kind is int else "float",
+            "type": self.kind.__name__,
+            "choices": list(self.choices),
             "min": low,
             "max": high,
             "flag": self.flag,

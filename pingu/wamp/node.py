@@ -8,6 +8,7 @@ errors.  Who watches what is :mod:`.viewers`; ended runs are :mod:`.retention`.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any, Callable, Optional
 
@@ -241,6 +242,7 @@ class PinguNode(ApplicationSession):
             ("backlog", self.backlog),
             ("stop", self.stop),
             ("runs", self.runs),
+            ("limits", self.limits),
         ):
             yield self.register(
                 self._metered(procedure), events.node_uri(self.node, name), options=with_caller
@@ -362,6 +364,11 @@ class PinguNode(ApplicationSession):
                 info["viewers"] = self.viewers.sessions(run)
                 described.append({**info, "topic": self.topic(run), "node": self.node})
         return described
+
+    def limits(self, details: Any = None) -> dict[str, Any]:
+        """``pingu.<node>.limits``: this node's limits, as ``/pingu-info.json``
+        gives the WebSocket server's (the page paces its starts to them)."""
+        return dataclasses.asdict(self.hub.limits)
 
     @defer.inlineCallbacks
     def nodes(self, details: Any = None) -> Any:

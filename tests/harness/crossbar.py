@@ -195,12 +195,6 @@ class Node(harness_pingu.Node):
         self.name = name
         self.launch()
 
-    def wait_joined(self, count: int = 1, timeout: float = 30.0) -> Node:
-        """Block until the node has joined ``count`` times."""
-        self.want = count
-        self.wait_ready(timeout)
-        return self
-
 
 def module_router(tmp_path_factory: Any) -> Any:
     """Fixture body: a router with :data:`SECRET`."""

@@ -20,6 +20,8 @@ Scenarios:
   longline    one 100 000-character line, then a reply
   hostile     lines with HTML/JS markup and control characters
   flood       --lines N reply lines as fast as it can, then the summary
+  steady      -c N lines at --rate lines a second: replies with a varying
+              RTT (a daily-life link: 20-25 ms, spikes), 1 in 97 missing
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import os
 import signal
 import sys
 import time
+from typing import Optional
 
 out = sys.stdout
 
@@ -70,10 +73,10 @@ class Pinger:
         t = self.opts["target"]
         emit(f"PING {t} ({t}) {self.opts['size']}({self.opts['size'] + 28}) bytes of data.")
 
-    def reply(self, seq: int, pieces: int = 1) -> None:
+    def reply(self, seq: int, pieces: int = 1, rtt: Optional[float] = None) -> None:
         self.sent += 1
         self.received += 1
-        rtt = 0.040 + (seq % 7) * 0.011
+        rtt = 0.040 + (seq % 7) * 0.011 if rtt is None else rtt
         self.rtts.append(rtt)
         text = (
             f"{self.opts['size'] + 8} bytes from {self.opts['target']}: "
@@ -114,6 +117,7 @@ def main() -> int:
     wrapper.add_argument("--scenario", default="normal")
     wrapper.add_argument("--record")
     wrapper.add_argument("--lines", type=int, default=1000)
+    wrapper.add_argument("--rate", type=float, default=100.0)
     ours, ping_argv = wrapper.parse_known_args()
     if ping_argv and ping_argv[0] == "--ping-args":
         ping_argv = ping_argv[1:]
@@ -138,6 +142,22 @@ def main() -> int:
         p.header()
         for seq in range(1, ours.lines + 1):
             p.reply(seq)
+        return p.summary()
+
+    if scenario == "steady":
+        p.header()
+        began = time.monotonic()
+        for seq in range(1, (opts["count"] or 10**9) + 1):
+            if interrupted:
+                break
+            if seq % 97 == 0:
+                p.missing(seq)
+            else:
+                # 20-25 ms, every 50th a spike of up to 60 ms more
+                p.reply(seq, rtt=20 + 5 * ((seq * 7919) % 101) / 101 + (60 if seq % 50 == 0 else 0))
+            ahead = began + seq / ours.rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
         return p.summary()
 
     p.header()

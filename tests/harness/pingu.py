@@ -146,6 +146,12 @@ class Node(Service):
         """How many times the node has joined the router so far."""
         return self.log().count(f"node {self.node} joined")
 
+    def wait_joined(self, count: int = 1, timeout: float = 30.0) -> Node:
+        """Block until the node has joined ``count`` times."""
+        self.want = count
+        self.wait_ready(timeout)
+        return self
+
     def is_ready(self) -> bool:
         return self.joined() >= self.want
 

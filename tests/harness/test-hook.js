@@ -22,6 +22,7 @@ export function installTestHook(app) {
         nodes: app.nodes ? [...app.nodes.names] : [],
         form: app.form.snapshot(),
         panels: app.board.panels.map((p) => p.snapshot()),
+        summary: app.board.summary.snapshot(),
       }),
     );
   };

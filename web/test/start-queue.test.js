@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { RATE_SHARE, StartQueue, pacingLimits } from "../start-queue.js";
+import { PacedSource } from "../paced-source.js";
+import { CALLS_PER_START, RATE_SHARE, StartQueue, nodePacingLimits, pacingLimits } from "../start-queue.js";
 
 /** A queue on a fake clock: advance(s) runs the timers due. */
 function fakeQueue() {
@@ -37,13 +38,16 @@ function fakeQueue() {
   return { queue, advance, now: () => now, changes: () => changes };
 }
 
+/** The server's limits, without the one-handshake-at-a-time rule (for the tests of the other limits). */
+const manySockets = (limits) => ({ ...pacingLimits(limits), handshakes: Infinity });
+
 const LIMITS = { max_starts_per_second: 10, max_runs_per_client: 20, max_connections_per_client: 50, max_handshakes_per_client: 8 };
 
 describe("pacingLimits", () => {
   it("reads the server's names; missing or nonsense is no limit", () => {
-    assert.deepEqual(pacingLimits(LIMITS), { startsPerSecond: 10, runs: 20, connections: 50, handshakes: 8 });
+    assert.deepEqual(pacingLimits(LIMITS), { startsPerSecond: 10, runs: 20, connections: 50, handshakes: 1 });
     assert.deepEqual(pacingLimits({ max_runs_per_client: 0, max_starts_per_second: "9" }), {
-      startsPerSecond: Infinity, runs: Infinity, connections: Infinity, handshakes: Infinity,
+      startsPerSecond: Infinity, runs: Infinity, connections: Infinity, handshakes: 1,
     }); // fmt: skip
     assert.equal(pacingLimits(null).runs, Infinity);
   });
@@ -57,9 +61,21 @@ describe("pacingLimits", () => {
 });
 
 describe("StartQueue", () => {
+  it("opens one socket at a time: the next start goes once the previous one's request went out", () => {
+    const { queue } = fakeQueue();
+    queue.setLimits(null, pacingLimits(LIMITS));
+    const going = [];
+    for (let i = 0; i < 3; i += 1) queue.enqueue(null, (ticket) => going.push(ticket));
+    assert.equal(going.length, 1);
+    queue.opened(going[0]);
+    assert.equal(going.length, 2);
+    queue.closed(going[1]); // a socket that never opened frees its handshake too
+    assert.equal(going.length, 3);
+  });
+
   it("starts at once what the limits allow, and the rest as they allow, in order", () => {
     const { queue, advance } = fakeQueue();
-    queue.setLimits(null, pacingLimits({ max_starts_per_second: 10 }));
+    queue.setLimits(null, manySockets({ max_starts_per_second: 10 }));
     const started = [];
     for (let i = 0; i < 20; i += 1) queue.enqueue(null, () => started.push(i));
     assert.deepEqual(started, [0, 1, 2, 3, 4, 5, 6, 7, 8]); // a burst of 10 less the token kept in hand
@@ -75,7 +91,7 @@ describe("StartQueue", () => {
 
   it("never starts faster than the server's bucket allows, in any second", () => {
     const { queue, advance, now } = fakeQueue();
-    queue.setLimits(null, pacingLimits({ max_starts_per_second: 10 }));
+    queue.setLimits(null, manySockets({ max_starts_per_second: 10 }));
     const times = [];
     for (let i = 0; i < 60; i += 1) queue.enqueue(null, () => times.push(now()));
     advance(10);
@@ -91,9 +107,9 @@ describe("StartQueue", () => {
     }
   });
 
-  it("keeps at most max_handshakes_per_client sockets in their handshake", () => {
+  it("keeps at most `handshakes` sockets in their handshake", () => {
     const { queue, advance } = fakeQueue();
-    queue.setLimits(null, pacingLimits(LIMITS));
+    queue.setLimits(null, { ...pacingLimits(LIMITS), handshakes: 8 });
     const going = [];
     for (let i = 0; i < 20; i += 1) queue.enqueue(null, (ticket) => going.push(ticket));
     advance(5);
@@ -107,7 +123,7 @@ describe("StartQueue", () => {
 
   it("keeps at most max_runs_per_client runs, the next starting when one ends", () => {
     const { queue, advance } = fakeQueue();
-    queue.setLimits(null, pacingLimits({ max_runs_per_client: 3 }));
+    queue.setLimits(null, manySockets({ max_runs_per_client: 3 }));
     const going = [];
     for (let i = 0; i < 5; i += 1) queue.enqueue(null, (ticket) => going.push(ticket));
     advance(5);
@@ -123,7 +139,7 @@ describe("StartQueue", () => {
 
   it("holds a connection until the socket closes", () => {
     const { queue } = fakeQueue();
-    queue.setLimits(null, pacingLimits({ max_connections_per_client: 2 }));
+    queue.setLimits(null, manySockets({ max_connections_per_client: 2 }));
     const going = [];
     for (let i = 0; i < 3; i += 1) queue.enqueue(null, (ticket) => going.push(ticket));
     queue.opened(going[0]);
@@ -146,7 +162,7 @@ describe("StartQueue", () => {
 
   it("forgets a cancelled start, which frees nothing", () => {
     const { queue } = fakeQueue();
-    queue.setLimits(null, pacingLimits({ max_runs_per_client: 1 }));
+    queue.setLimits(null, manySockets({ max_runs_per_client: 1 }));
     const going = [];
     const first = queue.enqueue(null, (t) => going.push(t));
     const second = queue.enqueue(null, (t) => going.push(t));
@@ -165,5 +181,62 @@ describe("StartQueue", () => {
     queue.setLimits(null, pacingLimits({ max_runs_per_client: 20, max_connections_per_client: 5 }));
     assert.equal(queue.capacity(null), 5);
     assert.equal(queue.capacity("unknown"), Infinity);
+  });
+});
+
+describe("PacedSource", () => {
+  /** A real source's stand-in: what was asked of it, and its sink to report through. */
+  const fakeSource = () => {
+    const made = [];
+    const open = (sink) => {
+      const source = { sink, calls: [], stop() { this.calls.push("stop"); }, abort() { this.calls.push("abort"); } };
+      made.push(source);
+      return source;
+    };
+    return { made, open };
+  };
+
+  it("opens the real source on its turn and tells the queue what the run holds", () => {
+    const { queue } = fakeQueue();
+    queue.setLimits(null, manySockets({ max_runs_per_client: 1 }));
+    const { made, open } = fakeSource();
+    const seen = [[], []];
+    const first = new PacedSource(queue, null, open, (a) => seen[0].push(a.type));
+    const second = new PacedSource(queue, null, open, (a) => seen[1].push(a.type));
+    assert.equal(made.length, 1);
+    assert.equal(first.waiting, false);
+    assert.equal(second.waiting, true);
+    assert.equal(second.position, 1);
+    made[0].sink({ type: "open" });
+    made[0].sink({ type: "event", event: { type: "end" } }); // the run is over: the next may go
+    assert.equal(made.length, 2);
+    assert.deepEqual(seen[0], ["open", "event"]);
+    assert.equal(second.waiting, false);
+  });
+
+  it("ends as stopped while it waits, without a connection; abort frees what it held", () => {
+    const { queue } = fakeQueue();
+    queue.setLimits(null, manySockets({ max_runs_per_client: 1 }));
+    const { made, open } = fakeSource();
+    const first = new PacedSource(queue, null, open, () => {});
+    const closes = [];
+    const second = new PacedSource(queue, null, open, (a) => closes.push(a));
+    second.stop();
+    assert.deepEqual(closes.map((a) => [a.type, a.close.code]), [["close", 1000]]);
+    const third = new PacedSource(queue, null, open, () => {});
+    assert.equal(third.waiting, true);
+    first.abort();
+    assert.deepEqual(made[0].calls, ["abort"]);
+    assert.equal(third.waiting, false);
+    assert.equal(made.length, 2); // the stopped one never opened
+  });
+});
+
+describe("nodePacingLimits", () => {
+  it("paces a WAMP node's starts to its calls as well (three per start) and its watched runs", () => {
+    const node = { max_starts_per_second: 10, max_calls_per_second: 20, max_runs_per_client: 20, max_watched_per_client: 15, max_handshakes_per_client: 8 };
+    assert.deepEqual(nodePacingLimits(node), { startsPerSecond: 20 / CALLS_PER_START, runs: 15, connections: Infinity, handshakes: Infinity });
+    assert.equal(nodePacingLimits({ ...node, max_calls_per_second: 60 }).startsPerSecond, 10);
+    assert.equal(nodePacingLimits(null).runs, Infinity);
   });
 });
