@@ -60,6 +60,11 @@ class Limits:
     max_handshakes: int = _limit(256, "connections still in their HTTP/WebSocket handshake")
     max_handshakes_per_client: int = _limit(8, "connections in their handshake per client")
     client_prefix6: int = _limit(64, "IPv6 clients in one prefix of this length are one client")
+    max_lag: float = _limit(
+        0.5,
+        "seconds the server may fall behind (its event loop's lag) before new WebSocket "
+        "sessions are refused, busy (4503), until it catches up",
+    )
     max_hops: int = _limit(30, "largest max_hops (TTL) a traceroute or mtr run may probe to")
     max_queries: int = _limit(10, "most probes per hop one traceroute run may send (queries)")
     max_wait: float = _limit(10.0, "longest wait for a traceroute probe's answer, seconds")
@@ -132,7 +137,7 @@ class Limits:
     ABOVE_ZERO = (
         "min_interval", "max_interval", "max_starts_per_second", "handshake_timeout",
         "idle_timeout", "grace", "max_calls_per_second", "max_calls_per_second_total",
-        "resolve_timeout", "max_wait", "min_round_interval",
+        "resolve_timeout", "max_wait", "min_round_interval", "max_lag",
     )  # fmt: skip
     #: Fields whose bounds are spelled out in check() itself.
     CHECKED_APART = ("client_prefix6",)
