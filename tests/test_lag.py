@@ -78,3 +78,11 @@ def test_under_the_lag_limit_sessions_are_admitted() -> None:
     client = h2.connect()
     h2.send(client, "127.0.0.1")
     assert len(h2.spawner.started) == 1
+
+
+def test_the_watch_waits_what_the_server_says_plus_up_to_half_again() -> None:
+    from pingu.cli.ws import busy_delay
+
+    assert busy_delay("busy, retry in 3 s", 0.0) == 3.0
+    assert busy_delay("busy, retry in 3 s", 1.0) == 4.5  # the most jitter adds
+    assert busy_delay("overloaded", 0.0) == 1.0  # no figure: one second
