@@ -61,9 +61,7 @@ class Limits:
     max_handshakes_per_client: int = _limit(8, "connections in their handshake per client")
     client_prefix6: int = _limit(64, "IPv6 clients in one prefix of this length are one client")
     max_lag: float = _limit(
-        0.5,
-        "seconds the server may fall behind (its event loop's lag) before new WebSocket "
-        "sessions are refused, busy (4503), until it catches up",
+        0.5, "event loop lag, seconds, over which new sessions are refused (4503)"
     )
     max_hops: int = _limit(30, "largest max_hops (TTL) a traceroute or mtr run may probe to")
     max_queries: int = _limit(10, "most probes per hop one traceroute run may send (queries)")
