@@ -11,6 +11,7 @@ nothing a server left behind skews the next step.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -177,6 +178,22 @@ class Websocketd(BenchServer, Service):
         argv = ["websocketd", f"--port={self.port}", "--address=127.0.0.1", "--loglevel=error"]
         log = workdir / f"{name}.log"
         super().__init__([*argv, *child], workdir, name, log_path=log, out_path=log)
+
+    def is_ready(self) -> bool:
+        return listening(self.port)
+
+
+class PythonPeer(BenchServer, Service):
+    """One of the bench's Python peers (``bench/peers``): ``websockets_peer``
+    (python-websockets) or ``asgi_peer`` (an ASGI app on uvicorn), run by the
+    bench's own Python: ``PEER.py --port P -- CHILD ARGS``."""
+
+    def __init__(self, workdir: Path, name: str, peer: str, child: list[str]) -> None:
+        self.port = free_port()
+        script = Path(__file__).resolve().parent / "peers" / f"{peer}.py"
+        argv = [sys.executable, str(script), "--port", str(self.port), "--", *child]
+        log = workdir / f"{name}.log"
+        super().__init__(argv, workdir, name, log_path=log, out_path=log)
 
     def is_ready(self) -> bool:
         return listening(self.port)
