@@ -85,7 +85,7 @@ def run(ctx: Ctx) -> dict:
             rows += [{"mode": mode, "viewers": v, "error": f"skipped: {wamp}"} for v in counts]
             continue
         rows += wamp_fanout(ctx, mode, counts, child, window, warmup + 1)
-    for mode in ctx.pick(["pingu", "websocketd", *PEERS]):
+    for mode in ctx.pick(["pingu", "websocketd", *([] if q else PEERS)]):
         servers: list[Any] = []
         try:
             main = ctx.server(mode, child, "ping0.2D")
