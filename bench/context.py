@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Optional
 
-from servers import CHILDREN, Node, Pingu, Router, Websocketd
+from servers import CHILDREN, Node, Pingu, PythonPeer, Router, Websocketd
 
 from tests.harness.procs import machine_ticks
 from tests.harness.service import Service, write_wrapper
@@ -94,6 +94,9 @@ class Ctx:
         spec = VARIANTS[variant]
         if spec["server"] == "pingu":
             return self.pingu(child, tag, workers=spec.get("workers", 1))
+        if spec["server"] in PYTHON_PEERS:
+            peer = PythonPeer(self.tmp, self.name(f"{variant}-{tag}"), spec["server"], child)
+            return self._start(peer)
         return self.websocketd(child, tag)
 
     def wamp(self, child: list[str]) -> tuple[Router, Node]:
@@ -138,7 +141,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "pingu-w2": {"server": "pingu", "workers": 2, "subprotocol": None},
     "pingu-w2.json": {"server": "pingu", "workers": 2, "subprotocol": "pingu.json"},
     "websocketd": {"server": "websocketd", "subprotocol": None},
+    "py-websockets": {"server": "websockets_peer", "subprotocol": None},
+    "py-asgi": {"server": "asgi_peer", "subprotocol": None},
 }
+#: the bench's Python peers (bench/peers): what people would write instead
+PYTHON_PEERS = ("websockets_peer", "asgi_peer")
+#: the peers' variants, in every scenario beside pingu and websocketd
+PEERS = ["py-websockets", "py-asgi"]
 
 #: How many loopback addresses the load clients' sessions come from
 #: (127.0.0.2 … 127.0.0.254, round-robin by session): distinct clients, as

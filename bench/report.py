@@ -32,6 +32,8 @@ COLORS = {
     "pingu-wamp": "C3",
     "pingu-w2": "C4",
     "pingu-w2.json": "C5",
+    "py-websockets": "C6",
+    "py-asgi": "C7",
 }
 
 #: under the tables of the scenarios whose clients bind their source address

@@ -244,9 +244,7 @@ def churn(
         "sessions_done": done,
         "accepted_while_counted": accepted,
         "sessions_began_while_counted": began,
-        "server_cpu_ms_per_session": round(
-            (sum(cpu_after) - sum(cpu_before)) / 1e6 / began, 2
-        )
+        "server_cpu_ms_per_session": round((sum(cpu_after) - sum(cpu_before)) / 1e6 / began, 2)
         if began
         else None,
         "server_user_sys_ms_per_session": [

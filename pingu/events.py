@@ -86,6 +86,9 @@ class CloseCode(enum.IntEnum):
     IDLE = 4408
     #: ping could not be started (missing executable, not permitted).
     SPAWN_FAILED = 4500
+    #: the server is behind its load (``--max-lag``): nothing was started;
+    #: the reason says when to try again ("busy, retry in N s").
+    OVERLOADED = 4503
 
 
 #: How a run ended, in ``end`` events (``how``), and the close code it maps to.

@@ -15,7 +15,10 @@ deadline) until its next request's first byte, when it is counted again
 under the same caps; Twisted's idle timeout closes it meanwhile.  A browser
 keeps up to six of those per page, and users behind one address (an office,
 a NAT) would otherwise fill the per-client cap with them and have their
-WebSockets refused.
+WebSockets refused.  Idle sockets are capped apart, by the same figures (per
+client and in total): over either, the one that just went idle is closed
+(its answer is delivered first), so that a client cannot hold descriptors
+by making requests and keeping their connections.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ class HandshakeGuard:
         self.trusted_proxies = trusted_proxies
         self.pending = Counter()
         self._channels: dict[Any, tuple[str, Any]] = {}  # transport -> (client, timer)
+        #: idle keep-alive sockets, by client
+        self.idle_sockets = Counter()
+        self._idle: dict[Any, str] = {}  # transport -> client
 
     def _key(self, host: Optional[str]) -> str:
         key = client_key(host, self.prefix6)
@@ -66,6 +72,7 @@ class HandshakeGuard:
         it is closed) when over a cap.  A socket counted already stays so."""
         if transport in self._channels:
             return True
+        self._wake(transport)
         key = self._key(getattr(transport.getPeer(), "host", None))
         over_client = not key.startswith("proxy:") and self.pending[key] >= self.per_client
         if over_client or self.pending.total >= self.total:
@@ -88,13 +95,31 @@ class HandshakeGuard:
         """The socket became a WebSocket: its handshake is over."""
         self._release(transport)
 
-    def idle(self, transport: Any) -> None:
-        """The socket's request was answered and no other one is under way."""
+    def idle(self, transport: Any) -> bool:
+        """The socket's request was answered and no other one is under way:
+        True if it may wait for its next one, False (the caller closes it)
+        when its client, or the server, holds as many idle sockets as the
+        caps allow."""
+        entry = self._channels.get(transport)
+        peer = getattr(transport.getPeer(), "host", None)
+        key = entry[0] if entry is not None else self._key(peer)
         self._release(transport)
+        over_client = not key.startswith("proxy:") and self.idle_sockets[key] >= self.per_client
+        if over_client or self.idle_sockets.total >= self.total:
+            return False
+        self.idle_sockets.add(key)
+        self._idle[transport] = key
+        return True
 
     def closed(self, transport: Any) -> None:
         """The socket is gone."""
         self._release(transport)
+        self._wake(transport)
+
+    def _wake(self, transport: Any) -> None:
+        key = self._idle.pop(transport, None)
+        if key is not None:
+            self.idle_sockets.remove(key)
 
     def _expired(self, transport: Any) -> None:
         entry = self._channels.pop(transport, None)
@@ -144,8 +169,10 @@ class GuardedChannel(http.HTTPChannel):
             and transport is not None
             and not getattr(transport, "disconnecting", False)
         ):
-            self._idle = True
-            self.guard.idle(transport)
+            if self.guard.idle(transport):
+                self._idle = True
+            else:
+                transport.loseConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.guard.closed(self.transport)

@@ -67,6 +67,9 @@ class ServerLimits:
     max_handshakes: int = _limit(256, "connections still in their HTTP/WebSocket handshake")
     max_handshakes_per_client: int = _limit(8, "connections in their handshake per client")
     client_prefix6: int = _limit(64, "IPv6 clients in one prefix of this length are one client")
+    max_lag: float = _limit(
+        0.5, "event loop lag, seconds, over which new sessions are refused (4503)"
+    )
 
     def __getattr__(self, name: str) -> Any:
         # Reached only for a name that is not a field: the tools' limits are
@@ -140,7 +143,7 @@ class ServerLimits:
     ABOVE_ZERO = (
         "min_interval", "max_interval", "max_starts_per_second", "handshake_timeout",
         "idle_timeout", "grace", "max_calls_per_second", "max_calls_per_second_total",
-        "resolve_timeout",
+        "resolve_timeout", "max_lag",
         *(limit.name for _, limit in tools.tool_limits()
           if limit.floor == "positive" and limit.parse is None),
     )  # fmt: skip

@@ -47,7 +47,7 @@ REFUSAL_REASONS = frozenset(
         # limits
         "shutting-down", "too-many-runs", "too-many-runs-per-client", "too-many-starts",
         "too-many-watched", "too-many-lookups", "too-many-lookups-per-client",
-        "too-many-calls", "too-many-calls-per-client", "connections", "handshakes",
+        "too-many-calls", "too-many-calls-per-client", "connections", "handshakes", "busy",
         # the WebSocket face
         "host", "origin", "binary", "idle", "unexpected",
     }

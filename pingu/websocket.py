@@ -33,6 +33,7 @@ from pingu import events, pipeline, sendpath, tools
 from pingu.clients import Counter, peer_client
 from pingu.events import SUBPROTOCOL_JSON, SUBPROTOCOL_TEXT, CloseCode, Event
 from pingu.hosts import ServerNames, origin_matches
+from pingu.lag import LagMeter
 from pingu.limits import Limits
 from pingu.metrics import Tally
 from pingu.refusal import Refused
@@ -129,6 +130,13 @@ class PinguServerProtocol(WebSocketServerProtocol):
         self.factory.opened(self)
         self._delivered = self.factory.hub.metrics.delivered[self._mode()]
         limits = self.factory.hub.limits
+        lag = self.factory.lag.lag()
+        if lag > limits.max_lag:
+            # Behind its load: refused at once, before anything is started,
+            # so that the sessions already admitted keep their pace.
+            retry = self.factory.lag.retry_after(lag)
+            self._refuse(Refused(CloseCode.OVERLOADED, "busy", f"busy, retry in {retry} s"))
+            return
         self._idle_call = self.factory.reactor.callLater(
             limits.idle_timeout,
             self._refuse,
@@ -421,6 +429,9 @@ class PinguWebSocketFactory(WebSocketServerFactory):
         self._per_client = Counter()
         #: the site's guard of sockets in their handshake (set by make_site)
         self.handshakes: Optional[Any] = None
+        #: the event loop's lag, against --max-lag (measured once it runs)
+        self.lag = LagMeter(reactor)
+        reactor.callWhenRunning(self.lag.start)
         hub.metrics.factory = self
         limits: Limits = hub.limits
         self.setProtocolOptions(

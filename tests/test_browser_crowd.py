@@ -1,24 +1,40 @@
-"""A crowd behind one address (an office, a campus NAT) in real chromium
-against the real ``twistd pingu``: ten browsers from 127.0.0.1, each loading
-the page (its ~35 files over up to six keep-alive connections) and opening
-two runs from a link, all within the per-client limits.
+"""Crowds in real chromium against the real ``twistd pingu``.
 
-Defence (:mod:`pingu.handshakes`): only sockets with a request in progress
-count against ``--max-handshakes-per-client``; a keep-alive connection that
-got its answer does not.  Counted until their deadline, the first browsers'
-idle keep-alives filled the cap (8) and the later browsers' page files and
-WebSockets were refused (issue 17, item 2).
+* Behind one address (an office, a campus NAT): ten browsers from 127.0.0.1,
+  each loading the page (its ~35 files over up to six keep-alive
+  connections) and opening two runs from a link, all within the per-client
+  limits.  Defence (:mod:`pingu.handshakes`): only sockets with a request in
+  progress count against ``--max-handshakes-per-client``; a keep-alive
+  connection that got its answer does not.  Counted until their deadline,
+  the first browsers' idle keep-alives filled the cap (8) and the later
+  browsers' page files and WebSockets were refused (issue 17, item 2).
+* A server behind its load (:mod:`pingu.lag`): the page's run is refused
+  with 4503 "busy, retry in N s"; the page says so and tries again.  The
+  overload is made by stopping the server (SIGSTOP) while the page connects.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.harness.browser import ConsoleWatch, launched_chromium, open_page, panel_state
+from tests.harness.browser import (
+    ConsoleWatch,
+    hooked_context,
+    launched_chromium,
+    open_page,
+    panel_state,
+    start_run,
+    wait_ended,
+)
 from tests.harness.pingu import PinguServer
+from tests.harness.service import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +62,7 @@ def test_ten_browsers_behind_one_address_get_all_twenty_runs(browser: Any, serve
     try:
         pages = []
         for _ in range(BROWSERS):
-            context = browser.new_context()
+            context = hooked_context(browser)
             contexts.append(context)
             page = context.new_page()
             page.set_default_timeout(20_000)
@@ -67,3 +83,39 @@ def test_ten_browsers_behind_one_address_get_all_twenty_runs(browser: Any, serve
     finally:
         for context in contexts:
             context.close()
+
+
+def established(port: int) -> int:
+    """TCP connections to ``port`` on 127.0.0.1 the kernel has established
+    (also those still in the listen queue of a stopped server)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "01":
+            count += 1
+    return count
+
+
+def test_the_page_shows_a_busy_refusal_and_tries_again(browser: Any, server) -> None:
+    context = hooked_context(browser)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        ConsoleWatch(page)
+        open_page(page, server.http_url)
+        before = established(server.port)
+        stopped = time.monotonic()
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            start_run(page, "127.0.0.1", count=2, interval=0.2)
+            wait_until(lambda: established(server.port) > before, 30, 0.05)
+            # held still 1.5 s: over the default --max-lag (0.5 s) when it goes on
+            time.sleep(max(0.0, 1.5 - (time.monotonic() - stopped)))
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        state = wait_ended(page, timeout=30_000)
+        assert state["replyLines"] == 2 and state["badge"] == "done", state
+        text = page.inner_text("body")
+        assert "The server is busy (busy, retry in" in text, text
+    finally:
+        context.close()

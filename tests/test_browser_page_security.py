@@ -28,6 +28,7 @@ from tests.harness import crossbar
 from tests.harness.browser import (
     ConsoleWatch,
     chromium_path,
+    hooked_context,
     launched_chromium,
     open_page,
     start_run,
@@ -118,7 +119,7 @@ def opened(browser: Any) -> Iterator[Any]:
     contexts = []
 
     def open_(url: str) -> tuple[Any, list[str], ConsoleWatch]:
-        context = browser.new_context(viewport=DESKTOP)
+        context = hooked_context(browser, viewport=DESKTOP)
         contexts.append(context)
         context.add_init_script(WATCH_CSP)
         page = context.new_page()

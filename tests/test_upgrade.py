@@ -87,3 +87,22 @@ def test_an_idle_keep_alive_connection_leaves_the_handshake_count() -> None:
     assert transport.disconnecting
     guard.closed(other)
     assert guard.pending.total == 0
+
+
+def test_idle_keep_alive_connections_are_capped_per_client() -> None:
+    """Defence: a client cannot hold descriptors by making requests and
+    keeping their connections: past the cap (here 1) of idle sockets per
+    client, a connection that just got its answer is closed."""
+    site, _, first = connected(Limits(max_handshakes_per_client=1))
+    first.protocol.dataReceived(INFO)
+    assert site.guard.idle_sockets.total == 1 and not first.disconnecting
+    second = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.1", 40001))
+    channel = site.buildProtocol(second.getPeer())
+    second.protocol = channel
+    channel.makeConnection(second)
+    second.protocol.dataReceived(INFO)
+    assert second.value().startswith(b"HTTP/1.1 200 ")  # answered, then closed
+    assert second.disconnecting and site.guard.idle_sockets.total == 1
+    # the first one's next request takes it out of the idle count
+    first.protocol.dataReceived(INFO[:5])
+    assert site.guard.idle_sockets.total == 0 and site.guard.pending.total == 1

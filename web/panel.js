@@ -156,6 +156,9 @@ export class Panel {
       case "resume":
         meta("Reconnected: following the run again, nothing missed");
         break;
+      case "retry":
+        meta(`The server is busy (${action.reason}): trying again in ${(action.delay / 1000).toFixed(1)} s`, "meta error");
+        break;
       case "joined": {
         const when = typeof action.since === "number" ? ` since ${clockTime(action.since).replace(/\.\d$/, "")}` : "";
         meta(`Joined the run going on ${source.node}${when}: the lines above are its backlog, live from here`);

@@ -49,6 +49,7 @@ export const CLOSE_TEXT = Object.freeze({
   [C.UNSUPPORTED_DATA]: "binary frame refused",
   [C.BUSY]: "too many runs — try again in a moment",
   [C.SPAWN_FAILED]: "ping could not be started",
+  [C.OVERLOADED]: "the server is busy — try again in a moment",
 });
 
 /** A run that has not begun. */

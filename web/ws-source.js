@@ -4,16 +4,34 @@
 //
 //   connecting ─socket open→ open ─stop()→ stopping ─socket closed→ closed
 //   connecting | open | stopping ─socket closed→ closed
+//   connecting | open ─closed 4503 "busy, retry in N s"→ retrying ─N s and jitter→ connecting
 //   any ─abort()→ closed (and nothing more is reported)
+//
+// A server behind its load refuses a new session with 4503 (pingu/lag.py):
+// the source reports {type: "retry", delay, reason} and opens a new socket
+// after the delay (N s plus a random up-to-half of it, so that a crowd
+// refused together does not come back together), up to BUSY_RETRIES times.
 
-import { SUBPROTOCOL_JSON } from "./vocabulary.js";
+import { CLOSE_CODES, SUBPROTOCOL_JSON } from "./vocabulary.js";
 
 const TRANSITIONS = Object.freeze({
-  connecting: ["open", "closed"],
-  open: ["stopping", "closed"],
+  connecting: ["open", "closed", "retrying"],
+  open: ["stopping", "closed", "retrying"],
   stopping: ["closed"],
+  retrying: ["connecting", "closed"],
   closed: [],
 });
+
+/** How many times a run tries again after "busy, retry in N s". */
+export const BUSY_RETRIES = 5;
+
+/** Milliseconds to wait after a busy refusal: the N seconds its reason says
+ * (1 when it says none), plus `random()` (0 to 1) times half of that. */
+export function busyDelay(reason, random = Math.random) {
+  const found = /retry in (\d+(?:\.\d+)?) s/.exec(reason || "");
+  const seconds = found ? Number(found[1]) : 1;
+  return Math.round(seconds * 1000 * (1 + random() / 2));
+}
 
 /** The WebSocket URL of `path` relative to the page. */
 export function wsURL(path, base = location.href) {
@@ -25,30 +43,60 @@ export function wsURL(path, base = location.href) {
 export class WsSource {
   constructor(url, request, sink) {
     this.state = "connecting";
+    this.url = url;
+    this.request = request;
     this.sink = sink;
+    this.opened = false; // "open" is reported once, whatever the retries
+    this.retries = BUSY_RETRIES;
+    this.timer = null;
+    this.connect();
+  }
+
+  connect() {
+    let socket;
     try {
-      this.socket = new WebSocket(url, SUBPROTOCOL_JSON);
+      socket = this.socket = new WebSocket(this.url, SUBPROTOCOL_JSON);
     } catch (err) {
       this.socket = null;
       queueMicrotask(() => this.closed({ code: 0, reason: String(err.message || err), clean: false }));
       return;
     }
-    this.socket.onopen = () => {
-      if (!this.to("open")) return;
-      this.socket.send(JSON.stringify(request));
-      this.sink({ type: "open" });
+    socket.onopen = () => {
+      if (socket !== this.socket || !this.to("open")) return;
+      socket.send(JSON.stringify(this.request));
+      if (!this.opened) this.sink({ type: "open" });
+      this.opened = true;
     };
-    this.socket.onmessage = (message) => {
-      if (this.state === "closed") return;
+    socket.onmessage = (message) => {
+      if (socket !== this.socket || this.state === "closed") return;
       let event;
       try {
         event = JSON.parse(message.data);
       } catch {
         event = { type: "line", raw: String(message.data) };
       }
+      // a busy refusal's error event: the close that follows tells it
+      if (event && event.type === "error" && event.code === CLOSE_CODES.OVERLOADED) return;
       if (event && typeof event === "object") this.sink({ type: "event", event });
     };
-    this.socket.onclose = (close) => this.closed({ code: close.code, reason: close.reason, clean: close.wasClean });
+    socket.onclose = (close) => {
+      if (socket !== this.socket) return;
+      if (close.code === CLOSE_CODES.OVERLOADED && this.retry(close.reason)) return;
+      this.closed({ code: close.code, reason: close.reason, clean: close.wasClean });
+    };
+  }
+
+  /** After a busy refusal: report it and connect again later (false: no try left). */
+  retry(reason) {
+    if (this.retries <= 0 || !this.to("retrying")) return false;
+    this.retries -= 1;
+    const delay = busyDelay(reason);
+    this.sink({ type: "retry", delay, reason });
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.to("connecting")) this.connect();
+    }, delay);
+    return true;
   }
 
   /** The one place the state changes: false (and no change) for a transition the table has not. */
@@ -59,6 +107,8 @@ export class WsSource {
   }
 
   closed(close) {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
     if (this.to("closed")) this.sink({ type: "close", close });
   }
 
@@ -67,11 +117,14 @@ export class WsSource {
     const { socket } = this;
     if (this.state === "open" && this.to("stopping")) socket.send(JSON.stringify({ stop: true }));
     else if (this.state === "connecting" && socket) socket.close();
+    else if (this.state === "retrying") this.closed({ code: CLOSE_CODES.NORMAL, reason: "stopped before the server took the run", clean: true });
   }
 
   /** Close now; report nothing more. */
   abort() {
     const { socket } = this;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
     if (!this.to("closed")) return;
     if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000, "panel closed");
   }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from clients import run_client, session_errors
-from context import CHILDREN, PY, Ctx, failed, greeting, log, sources, stop
+from context import CHILDREN, PEERS, PY, Ctx, failed, greeting, log, sources, stop
 from report import CLIENTS_NOTE, COLORS, FAILURES, Column, fmt, num, series, split
 from sampler import server_sampler
 
@@ -32,7 +32,9 @@ NOTES = [CLIENTS_NOTE]
 def run(ctx: Ctx) -> dict:
     q = ctx.quick
     plan = {1: 40_000 if q else 200_000, 10: 8_000 if q else 40_000}
-    variants = ctx.pick(["pingu", "pingu.json", "pingu-w2", "pingu-w2.json", "websocketd"])
+    # (--quick runs the Python peers in the churn only: it stays under 3 minutes)
+    peers = [] if q else PEERS
+    variants = ctx.pick(["pingu", "pingu.json", "pingu-w2", "pingu-w2.json", "websocketd", *peers])
     rows = []
     for variant in variants:
         for clients, lines in plan.items():

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from clients import BENCH, finish_client, ms_stats, run_client, session_errors, start_client
-from context import CHILDREN, Ctx, failed, greeting, log, sources, stop, wait_children
+from context import CHILDREN, PEERS, Ctx, failed, greeting, log, sources, stop, wait_children
 from report import CLIENTS_NOTE, COLORS, FAILURES, Column, fmt, num, split
 from sampler import server_sampler
 
@@ -41,7 +41,7 @@ def run(ctx: Ctx) -> dict:
     variants = ctx.pick(
         ["pingu", "pingu-w2", "websocketd"]
         if q
-        else ["pingu", "pingu.json", "pingu-w2", "pingu-w2.json", "websocketd"]
+        else ["pingu", "pingu.json", "pingu-w2", "pingu-w2.json", "websocketd", *PEERS]
     )
     rows = []
     for variant in variants:

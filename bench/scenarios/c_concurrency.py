@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from clients import ms_stats, run_client_measured, session_errors
-from context import CHILDREN, Ctx, failed, greeting, log, sources, stop
+from context import CHILDREN, PEERS, Ctx, failed, greeting, log, sources, stop
 from report import CLIENTS_NOTE, COLORS, FAILURES, Column, fmt, lead, series, slash, split
 from sampler import server_sampler
 
@@ -42,7 +42,7 @@ def run(ctx: Ctx) -> dict:
     variants = ctx.pick(
         ["pingu", "pingu-w2", "websocketd"]
         if q
-        else ["pingu", "pingu.json", "pingu-w2", "pingu-w2.json", "websocketd"]
+        else ["pingu", "pingu.json", "pingu-w2", "pingu-w2.json", "websocketd", *PEERS]
     )
     if ctx.args.soak:
         # one long hold of 1000 sessions: does the server's memory level off?

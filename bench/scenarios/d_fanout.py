@@ -34,7 +34,7 @@ from collections import Counter
 from typing import Any
 
 from clients import WSCLIENT, ms_stats, run_client_measured, session_errors
-from context import CHILDREN, Ctx, failed, greeting, log, stop, wait_children
+from context import CHILDREN, PEERS, Ctx, failed, greeting, log, stop, wait_children
 from report import COLORS, FAILURES, Column, fmt, lead, series, slash
 from sampler import Sampler
 from servers import NODE, PINGU_BENCH_LIMITS, SECRET, Node, Router, wamp_available
@@ -85,7 +85,7 @@ def run(ctx: Ctx) -> dict:
             rows += [{"mode": mode, "viewers": v, "error": f"skipped: {wamp}"} for v in counts]
             continue
         rows += wamp_fanout(ctx, mode, counts, child, window, warmup + 1)
-    for mode in ctx.pick(["pingu", "websocketd"]):
+    for mode in ctx.pick(["pingu", "websocketd", *([] if q else PEERS)]):
         servers: list[Any] = []
         try:
             main = ctx.server(mode, child, "ping0.2D")

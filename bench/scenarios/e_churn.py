@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from clients import ms_stats, run_client, session_errors
-from context import CHILDREN, Ctx, failed, greeting, log, sources, stop, wait_children
+from context import CHILDREN, PEERS, Ctx, failed, greeting, log, sources, stop, wait_children
 from report import CLIENTS_NOTE, COLORS, FAILURES, Column, fmt, num, series, slash, split
 from sampler import server_sampler
 
@@ -34,9 +34,9 @@ def run(ctx: Ctx) -> dict:
     rates = [100, 400] if q else [25, 50, 100, 200, 300, 400, 600, 800]
     step = 1.5 if q else 5
     variants = ctx.pick(
-        ["pingu", "pingu-w2", "websocketd"]
+        ["pingu", "pingu-w2", "websocketd", *PEERS]
         if q
-        else ["pingu", "pingu.json", "pingu-w2", "pingu-w2.json", "websocketd"]
+        else ["pingu", "pingu.json", "pingu-w2", "pingu-w2.json", "websocketd", *PEERS]
     )
     rows = []
     for variant in variants:

@@ -8,11 +8,18 @@ status is ping's, from the ``end`` event; 2 when the server refused, sent
 something that is not an event, or the connection failed or closed before
 the end.  Ctrl-C asks the server to stop ping (``{"stop": true}``), so its
 statistics still print.
+
+A server behind its load refuses a new session with close code 4503 and
+"busy, retry in N s" (:mod:`pingu.lag`): the watch says so and tries again
+after N seconds and a random half of that more (so that a crowd refused
+together does not come back together), up to :data:`BUSY_RETRIES` times.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import re
 import signal
 from typing import Any, Optional, cast
 
@@ -29,6 +36,17 @@ from pingu.cli.printer import EXIT_ERROR, Printer, exit_status
 
 #: What asks the server to stop the run, as Ctrl-C stops ping.
 STOP_MESSAGE = b'{"stop":true}'
+#: How many times a watch tries again after "busy, retry in N s".
+BUSY_RETRIES = 5
+_RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?) s")
+
+
+def busy_delay(reason: Optional[str], jitter: float) -> float:
+    """Seconds to wait after a "busy, retry in N s" refusal: N (1 when the
+    reason does not say), plus ``jitter`` (0 to 1) times half of it."""
+    found = _RETRY_IN.search(reason or "")
+    wait = float(found.group(1)) if found else 1.0
+    return wait * (1 + jitter / 2)
 
 
 def decode(payload: bytes) -> Optional[events.Event]:
@@ -74,12 +92,16 @@ class WatchProtocol(WebSocketClientProtocol):
             self.broken = True
             self.sendClose()
             return
+        if event["type"] == events.ERROR and event.get("code") == events.CloseCode.OVERLOADED:
+            return  # told by the close, which comes next
         self.factory.printer.event(event)
         if event["type"] in (events.END, events.ERROR):
             self.end = event
 
     def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
         self.factory.stop = lambda: None
+        if code == events.CloseCode.OVERLOADED and self.factory.retry_busy(reason):
+            return
         if self.end is None and not self.broken:
             why = f": {reason}" if reason else ""
             self.factory.printer.error(f"connection closed before the end{why} ({code})")
@@ -98,6 +120,37 @@ class WatchFactory(WebSocketClientFactory):
         self.printer = printer
         self.done: defer.Deferred[int] = defer.Deferred()
         self.stop: Any = lambda: None
+        self.reactor = reactor
+        self.retries = BUSY_RETRIES
+        #: the next attempt after a "busy" refusal, while it waits
+        self._retry: Optional[Any] = None
+
+    def retry_busy(self, reason: Optional[str]) -> bool:
+        """After a "busy, retry in N s" refusal: wait, then connect again
+        (False when no try is left: the refusal is the answer)."""
+        if self.retries <= 0 or self.done.called:
+            if reason:
+                self.printer.error(f"the server is busy: {reason}; giving up")
+            return False
+        self.retries -= 1
+        delay = busy_delay(reason, random.random())
+        self.printer.error(f"the server is busy: trying again in {delay:.1f} s")
+        self._retry = self.reactor.callLater(delay, self._again)
+        self.stop = self._give_up
+        return True
+
+    def _again(self) -> None:
+        self._retry = None
+        self.stop = lambda: None
+        connectWS(self)
+
+    def _give_up(self) -> None:
+        """Ctrl-C while waiting to try again."""
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
+        self.printer.error("stopped before the server took the run")
+        self.finish(EXIT_ERROR)
 
     def finish(self, status: int) -> None:
         """The watch is over with ``status`` (only the first call counts)."""
@@ -111,7 +164,7 @@ class WatchFactory(WebSocketClientFactory):
 
     def clientConnectionLost(self, connector: Any, reason: Any) -> None:
         # onClose has normally fired the status; this covers a lost handshake
-        if not self.done.called:
+        if not self.done.called and self._retry is None:
             self.printer.error(f"lost the connection to {self.url}: {reason.getErrorMessage()}")
             self.finish(EXIT_ERROR)
 

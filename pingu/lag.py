@@ -1,0 +1,69 @@
+"""How far behind the server is: its event loop's lag, measured as it runs.
+
+One process serves every session on one thread.  When sessions come faster
+than it can start them, each new one waits behind all the others, and
+everybody's first line comes seconds late.  So the server measures how late
+a timer of its own fires (a tick every :data:`TICK` seconds, which costs
+nothing next to a session), and a new WebSocket session is refused at once,
+with close code 4503 and "busy, retry in N s", while the lag is over
+``--max-lag``: the sessions already admitted keep their pace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, Callable, Optional
+
+#: seconds between two ticks
+TICK = 0.1
+#: the lag is the worst of the last this many ticks (one second's): a stall
+#: keeps refusing for a second after it, rather than flapping tick by tick
+WINDOW = 10
+#: the longest "retry in" the server tells, seconds
+MAX_RETRY = 30
+
+
+class LagMeter:
+    """The event loop's lag: how late the latest ticks fired (the worst of
+    the last :data:`WINDOW`), or how overdue the next one is (while the loop
+    is stuck, this grows; the tick itself cannot run to say so)."""
+
+    def __init__(self, reactor: Any, clock: Optional[Callable[[], float]] = None) -> None:
+        self.reactor = reactor
+        self.clock = clock or reactor.seconds
+        #: how late the latest ticks fired, seconds
+        self.recent: deque[float] = deque(maxlen=WINDOW)
+        self._due: Optional[float] = None
+        self._call: Optional[Any] = None
+
+    def start(self) -> None:
+        if self._call is None:
+            self._schedule()
+
+    def stop(self) -> None:
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        self._due = None
+        self.recent.clear()
+
+    def _schedule(self) -> None:
+        self._due = self.clock() + TICK
+        self._call = self.reactor.callLater(TICK, self._tick)
+
+    def _tick(self) -> None:
+        assert self._due is not None
+        self.recent.append(max(0.0, self.clock() - self._due))
+        self._schedule()
+
+    def lag(self) -> float:
+        """Seconds behind, now (0 until started)."""
+        if self._due is None:
+            return 0.0
+        return max(max(self.recent, default=0.0), self.clock() - self._due)
+
+    def retry_after(self, lag: float) -> int:
+        """Whole seconds a refused client should wait: twice the lag, at
+        least 1, at most :data:`MAX_RETRY` (the client adds jitter)."""
+        return min(MAX_RETRY, max(1, math.ceil(2 * lag)))

@@ -1,0 +1,88 @@
+"""Overload refused, not queued: the event loop's lag (:mod:`pingu.lag`) on a
+fake clock, and the WebSocket face's refusal (4503) over ``--max-lag``."""
+
+from __future__ import annotations
+
+import pytest
+from twisted.internet.task import Clock
+
+from pingu.events import CloseCode
+from pingu.lag import MAX_RETRY, TICK, WINDOW, LagMeter
+from pingu.limits import Limits
+from tests.harness.memory import Harness
+
+
+def test_the_lag_is_how_late_the_tick_fires_or_how_overdue_it_is() -> None:
+    clock = Clock()
+    meter = LagMeter(clock)
+    assert meter.lag() == 0.0  # not started: nothing measured
+    meter.start()
+    clock.advance(TICK)
+    assert meter.lag() == 0.0  # on time
+    clock.rightNow += 1.0  # the loop is stuck for a second: the tick (due in 0.1) cannot run
+    assert meter.lag() == pytest.approx(1.0 - TICK)
+    clock.advance(0)  # the loop is back: the overdue tick fires, 0.9 s late
+    assert meter.lag() == pytest.approx(1.0 - TICK)
+    for _ in range(WINDOW - 1):  # on time again: the late one is still among the last
+        clock.advance(TICK)
+        assert meter.lag() == pytest.approx(1.0 - TICK)
+    clock.advance(TICK)  # and now it is not
+    assert meter.lag() == 0.0
+    meter.stop()
+    assert not clock.getDelayedCalls() and meter.lag() == 0.0
+
+
+def test_retry_after_is_twice_the_lag_in_whole_seconds_bounded() -> None:
+    meter = LagMeter(Clock())
+    assert [meter.retry_after(lag) for lag in (0.0, 0.3, 0.6, 2.2, 1e6)] == [1, 1, 2, 5, MAX_RETRY]
+
+
+def behind(h: Harness, seconds: float) -> None:
+    """The harness's server falls ``seconds`` behind: its clock moves on and
+    none of its timers has run yet (as while a long step blocks the loop)."""
+    h.factory.lag.start()
+    h.clock.advance(TICK)
+    h.clock.rightNow += seconds
+
+
+@pytest.mark.parametrize("protocols", [None, ["pingu.json"]])
+def test_a_new_session_is_refused_busy_while_the_server_is_behind(protocols) -> None:
+    """Defence: over --max-lag a new session gets 4503 and when to come back;
+    nothing is started.  The sessions admitted before keep theirs."""
+    h = Harness(limits=Limits(max_lag=0.5))
+    admitted = h.connect()
+    h.send(admitted, "127.0.0.1")
+    assert len(h.spawner.started) == 1
+    behind(h, 1.2)
+    refused = h.connect(protocols)  # refused as it opens, before its request
+    assert refused.closed == (CloseCode.OVERLOADED, "busy, retry in 3 s")
+    if protocols:
+        (error,) = refused.events
+        assert (error["code"], error["reason"]) == (4503, "busy")
+    assert len(h.spawner.started) == 1
+    assert admitted.closed is None
+    assert h.hub.metrics._refusals.labels(reason="busy")._value.get() == 1
+
+
+def test_under_the_lag_limit_sessions_are_admitted() -> None:
+    """The partner: the same stall under --max-lag 2, and once caught up."""
+    h = Harness(limits=Limits(max_lag=2.0))
+    behind(h, 1.2)
+    client = h.connect()
+    h.send(client, "127.0.0.1")
+    assert len(h.spawner.started) == 1 and client.closed is None
+    h2 = Harness(limits=Limits(max_lag=0.5))
+    behind(h2, 1.2)
+    for _ in range(WINDOW + 1):  # the late tick, then a window of on-time ones
+        h2.clock.advance(TICK)
+    client = h2.connect()
+    h2.send(client, "127.0.0.1")
+    assert len(h2.spawner.started) == 1
+
+
+def test_the_watch_waits_what_the_server_says_plus_up_to_half_again() -> None:
+    from pingu.cli.ws import busy_delay
+
+    assert busy_delay("busy, retry in 3 s", 0.0) == 3.0
+    assert busy_delay("busy, retry in 3 s", 1.0) == 4.5  # the most jitter adds
+    assert busy_delay("overloaded", 0.0) == 1.0  # no figure: one second
