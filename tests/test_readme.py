@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pingu.events import EVENT_TYPES, CloseCode
+
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
 PAGES = [REPO / "README.rst", *sorted(DOCS.glob("*.rst"))]
@@ -54,6 +56,52 @@ def test_the_limits_table_is_generated_not_pasted() -> None:
     text = (DOCS / "limits.rst").read_text()
     assert ".. pingu-limits::" in text
     assert not re.search(r"^``--max-\S+``\s+\d", text, re.M), "a pasted row of limits"
+
+
+#: a page's lines that would be a row of a pasted close-code table: a code of
+#: ``CloseCode`` first (after a simple, grid or list table's markup), then a gap
+_CODES = "|".join(str(int(code)) for code in CloseCode)
+PASTED_CLOSE_CODE = re.compile(
+    rf"^\s*(?:\|\s*|\*\s+-\s+)?(?:{_CODES})(?:\s{{2,}}|\s*\||\s*$)", re.M
+)
+#: an event type as the term of a definition list, as a pasted list of events has it
+_TYPES = "|".join(EVENT_TYPES)
+PASTED_EVENT = re.compile(rf"^``(?:{_TYPES})``\s*$", re.M)
+
+
+def pasted_tables(text: str) -> list[str]:
+    """What in ``text`` is a copy of a table a directive generates: close codes
+    (``pingu-close-codes``), event types (``pingu-events``)."""
+    found = []
+    if PASTED_CLOSE_CODE.search(text):
+        found.append("close codes")
+    if len(PASTED_EVENT.findall(text)) >= 3:
+        found.append("event types")
+    return found
+
+
+def test_no_generated_table_is_pasted() -> None:
+    pasted = {
+        f"{page.relative_to(REPO)}: {table}"
+        for page in PAGES
+        for table in pasted_tables(page.read_text())
+    }
+    assert not pasted, f"pasted, where a directive generates them: {sorted(pasted)}"
+    protocol = (DOCS / "protocol.rst").read_text()
+    for directive in ("pingu-close-codes", "pingu-ends", "pingu-events"):
+        assert f".. {directive}::" in protocol
+
+
+def test_a_pasted_table_is_noticed() -> None:
+    assert pasted_tables("====== =====\ncode   meaning\n====== =====\n4400   invalid\n") == [
+        "close codes"
+    ]
+    assert pasted_tables("   * - 4403\n     - refused\n") == ["close codes"]
+    assert pasted_tables("``start``\n   tool\n``reply``\n   seq\n``end``\n   how\n") == [
+        "event types"
+    ]
+    # prose that names a code or an event is not a table
+    assert pasted_tables("Any other message closes with 4409.\n``start`` has ``tool``.\n") == []
 
 
 def test_the_performance_page_is_the_published_run() -> None:
