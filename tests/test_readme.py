@@ -114,3 +114,36 @@ def test_the_readme_is_a_front_door() -> None:
     for page in sorted(DOCS.glob("*.rst")):
         if page.stem != "index":
             assert f"docs/{page.name}" in "\n".join(lines), f"README.rst lacks docs/{page.name}"
+
+
+def module_names() -> set[str]:
+    """Every module of ``pingu/`` as the architecture page names it: ``runs``,
+    ``tools/spec``, ``wamp/__init__``."""
+    package = REPO / "pingu"
+    return {
+        str(path.relative_to(package).with_suffix("")) for path in package.rglob("*.py")
+    }
+
+
+def unnamed_modules(page: str, modules: set[str]) -> set[str]:
+    return {name for name in modules if f"``{name}``" not in page}
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    modules = module_names()
+    assert {"runs", "tools/spec", "wamp/node", "cli/args"} <= modules
+    missing = unnamed_modules((DOCS / "architecture.rst").read_text(), modules)
+    assert not missing, f"docs/architecture.rst's module map lacks {sorted(missing)}"
+
+
+def test_the_architecture_page_names_every_page_module() -> None:
+    page = (DOCS / "architecture.rst").read_text()
+    scripts = {path.name for path in (REPO / "web").glob("*.js")}
+    missing = unnamed_modules(page, scripts)
+    assert not missing, f"docs/architecture.rst's page modules lack {sorted(missing)}"
+
+
+def test_an_unnamed_module_is_noticed() -> None:
+    assert unnamed_modules("``runs`` and ``tools/spec``", {"runs", "tools/spec", "lag"}) == {
+        "lag"
+    }
