@@ -11,7 +11,9 @@
   with its ``#:`` comment and its WAMP error URI, and ``.. pingu-ends::`` every
   ``how`` of an ``end`` event with its close code and reason text;
 * ``.. pingu-events::`` every event type with the keys its constructor in
-  ``pingu/events.py`` builds (read from the source: the dict it returns).
+  ``pingu/events.py`` builds (read from the source: the dict it returns);
+* ``.. pingu-page-headers::`` the headers of every page response, from
+  :func:`pingu.pageheaders.page_headers`, for a server with one ``--page-router``.
 
 ``tests/test_readme.py`` fails when one of these tables is pasted into a page.
 """
@@ -35,7 +37,7 @@ from sphinx.util.docutils import SphinxDirective
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pingu import __version__, events  # noqa: E402
+from pingu import __version__, events, pageheaders  # noqa: E402
 from pingu.limits import limit_options  # noqa: E402
 
 project = "pingu"
@@ -165,10 +167,22 @@ class EventTypes(_RstDirective):
         return _table(["type", "keys (besides type, raw, t, n)", "what it says"], rows)
 
 
+class PageHeaders(_RstDirective):
+    """The page's headers as ``twistd pingu --page-router wss://router.example/ws``
+    sends them."""
+
+    def rst(self) -> list[str]:
+        self.env.note_dependency(pageheaders.__file__)
+        headers = pageheaders.page_headers(["wss://router.example/ws"])
+        lines = [f"   {name.decode()}: {value.decode()}" for name, value in headers]
+        return ["::", "", *lines, ""]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("pingu-limits", LimitsTable)
     app.add_directive("pingu-bench", BenchRun)
     app.add_directive("pingu-close-codes", CloseCodes)
     app.add_directive("pingu-ends", Ends)
     app.add_directive("pingu-events", EventTypes)
+    app.add_directive("pingu-page-headers", PageHeaders)
     return {"parallel_read_safe": True}

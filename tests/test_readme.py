@@ -71,12 +71,15 @@ PASTED_EVENT = re.compile(rf"^``(?:{_TYPES})``\s*$", re.M)
 
 def pasted_tables(text: str) -> list[str]:
     """What in ``text`` is a copy of a table a directive generates: close codes
-    (``pingu-close-codes``), event types (``pingu-events``)."""
+    (``pingu-close-codes``), event types (``pingu-events``), the page's headers
+    (``pingu-page-headers``)."""
     found = []
     if PASTED_CLOSE_CODE.search(text):
         found.append("close codes")
     if len(PASTED_EVENT.findall(text)) >= 3:
         found.append("event types")
+    if "default-src" in text:
+        found.append("page headers")
     return found
 
 
@@ -90,6 +93,7 @@ def test_no_generated_table_is_pasted() -> None:
     protocol = (DOCS / "protocol.rst").read_text()
     for directive in ("pingu-close-codes", "pingu-ends", "pingu-events"):
         assert f".. {directive}::" in protocol
+    assert ".. pingu-page-headers::" in (DOCS / "threat-model.rst").read_text()
 
 
 def test_a_pasted_table_is_noticed() -> None:
@@ -100,6 +104,7 @@ def test_a_pasted_table_is_noticed() -> None:
     assert pasted_tables("``start``\n   tool\n``reply``\n   seq\n``end``\n   how\n") == [
         "event types"
     ]
+    assert pasted_tables("``Content-Security-Policy: default-src 'none'``") == ["page headers"]
     # prose that names a code or an event is not a table
     assert pasted_tables("Any other message closes with 4409.\n``start`` has ``tool``.\n") == []
 
