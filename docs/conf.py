@@ -12,6 +12,8 @@
   ``how`` of an ``end`` event with its close code and reason text;
 * ``.. pingu-events::`` every event type with the keys its constructor in
   ``pingu/events.py`` builds (read from the source: the dict it returns);
+* ``.. pingu-roles::`` the roles of the shipped router (``.crossbar/config.json``)
+  and what each may do on which URIs;
 * ``.. pingu-page-headers::`` the headers of every page response, from
   :func:`pingu.pageheaders.page_headers`, for a server with one ``--page-router``.
 
@@ -167,6 +169,34 @@ class EventTypes(_RstDirective):
         return _table(["type", "keys (besides type, raw, t, n)", "what it says"], rows)
 
 
+class Roles(_RstDirective):
+    """The realm's roles in ``.crossbar/config.json``: each permission's URI,
+    match and actions, or the role's dynamic authorizer."""
+
+    def rst(self) -> list[str]:
+        path = REPO / ".crossbar" / "config.json"
+        self.env.note_dependency(str(path))
+        config = json.loads(path.read_text())
+        rows = []
+        for worker in config["workers"]:
+            for realm in worker.get("realms", []):
+                for role in realm["roles"]:
+                    name = f"``{role['name']}``"
+                    if "authorizer" in role:
+                        rows.append([name, f"``{role['authorizer']}`` decides", "", ""])
+                    for permission in role.get("permissions", []):
+                        allowed = [action for action, may in permission["allow"].items() if may]
+                        rows.append([
+                            name,
+                            f"``{permission['uri']}``",
+                            permission["match"],
+                            ", ".join(allowed) or "nothing",
+                        ])
+                    if "authorizer" not in role and not role.get("permissions"):
+                        rows.append([name, "nothing", "", ""])
+        return _table(["role", "URI", "match", "may"], rows)
+
+
 class PageHeaders(_RstDirective):
     """The page's headers as ``twistd pingu --page-router wss://router.example/ws``
     sends them."""
@@ -185,4 +215,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("pingu-ends", Ends)
     app.add_directive("pingu-events", EventTypes)
     app.add_directive("pingu-page-headers", PageHeaders)
+    app.add_directive("pingu-roles", Roles)
     return {"parallel_read_safe": True}

@@ -3,6 +3,7 @@ code defines once from its definition."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -69,6 +70,17 @@ _TYPES = "|".join(EVENT_TYPES)
 PASTED_EVENT = re.compile(rf"^``(?:{_TYPES})``\s*$", re.M)
 
 
+#: every URI a role of the shipped router's realm has a permission on
+ROUTER = json.loads((REPO / ".crossbar" / "config.json").read_text())
+PERMISSION_URIS = {
+    permission["uri"]
+    for worker in ROUTER["workers"]
+    for realm in worker.get("realms", [])
+    for role in realm["roles"]
+    for permission in role.get("permissions", [])
+}
+
+
 def pasted_tables(text: str) -> list[str]:
     """What in ``text`` is a copy of a table a directive generates: close codes
     (``pingu-close-codes``), event types (``pingu-events``), the page's headers
@@ -80,6 +92,9 @@ def pasted_tables(text: str) -> list[str]:
         found.append("event types")
     if "default-src" in text:
         found.append("page headers")
+    # a page may name a few of the router's permissions; a list of them is pasted
+    if sum(f"``{uri}``" in text for uri in PERMISSION_URIS) > len(PERMISSION_URIS) // 2:
+        found.append("router roles")
     return found
 
 
@@ -94,6 +109,7 @@ def test_no_generated_table_is_pasted() -> None:
     for directive in ("pingu-close-codes", "pingu-ends", "pingu-events"):
         assert f".. {directive}::" in protocol
     assert ".. pingu-page-headers::" in (DOCS / "threat-model.rst").read_text()
+    assert ".. pingu-roles::" in (DOCS / "wamp.rst").read_text()
 
 
 def test_a_pasted_table_is_noticed() -> None:
@@ -105,6 +121,8 @@ def test_a_pasted_table_is_noticed() -> None:
         "event types"
     ]
     assert pasted_tables("``Content-Security-Policy: default-src 'none'``") == ["page headers"]
+    listed = "\n".join(f"``{uri}``" for uri in sorted(PERMISSION_URIS))
+    assert pasted_tables(listed) == ["router roles"]
     # prose that names a code or an event is not a table
     assert pasted_tables("Any other message closes with 4409.\n``start`` has ``tool``.\n") == []
 
