@@ -191,9 +191,12 @@ def test_two_panels_run_at_once_and_are_removed_independently(ui: UI) -> None:
     page = ui.page
     start_run(page, "127.0.0.1 ::1", count=8, interval=0.2)
     panels = "window.pinguTest.snapshot().panels"
-    page.wait_for_function(f"{panels}.length === 2 && {panels}.every(p => p.active)")
+    # Functions, not expressions: Playwright evals a function's text once (from
+    # the DevTools call, which the page's CSP allows) but re-evals an
+    # expression's at each poll, which script-src 'self' refuses (unsafe-eval).
+    page.wait_for_function(f"() => {panels}.length === 2 && {panels}.every(p => p.active)")
     page.wait_for_function(
-        f"{panels}.every(p => p.lines.reply >= 2 && p.active)",
+        f"() => {panels}.every(p => p.lines.reply >= 2 && p.active)",
         polling="raf",
     )
     assert page.locator(".panel").count() == 2
@@ -437,7 +440,7 @@ def test_a_zoom_holds_while_the_run_goes_on(ui: UI) -> None:
     wait_panel(page, f"s.points >= {before + 3}")
     assert page.evaluate(zoom) == zoomed  # still where the user looked
     page.dblclick(".panel .u-over")
-    page.wait_for_function(f"{zoom}[1] > {zoomed[1]}")
+    page.wait_for_function(f"() => {zoom}[1] > {zoomed[1]}")  # a function: CSP, above
     assert page.is_hidden(".panel .zoom-hint")
     newest = page.evaluate(f"{chart}.lastX")
     assert page.evaluate(zoom)[1] >= newest
@@ -476,7 +479,14 @@ def test_accessibility_of_the_main_states(browser: Any, server: PinguServer, sch
         page = ui.page
         wait_ended(page, 0)
         wait_ended(page, 1)
-        page.add_script_tag(path=str(AXE))
+        # axe comes as a script of the page's own origin (a route, never the
+        # server's): the page stays under its real CSP (script-src 'self'),
+        # which refuses an inline <script> such as add_script_tag(path=...).
+        page.route(
+            "**/axe.min.js",
+            lambda route: route.fulfill(path=str(AXE), content_type="text/javascript"),
+        )
+        page.add_script_tag(url="/axe.min.js")
         result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
         found = [
             f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"

@@ -108,6 +108,9 @@ def page(browser: Any, server: PinguServer) -> Iterator[Any]:
     p.set_default_timeout(15_000)
     console = ConsoleWatch(p)
     open_page(p, server.http_url + "?router=ws://router.invalid/ws")
+    # a router the server did not list is refused: the page stays in its own
+    # mode and no node list would ever come (say so, not a timeout on it)
+    assert p.evaluate("document.body.dataset.mode") == "wamp", "the page refused the router"
     p.wait_for_selector("#node-list input[value=south]", state="attached")
     yield p
     errors = list(console.errors)

@@ -665,7 +665,10 @@ async def _restart_under_a_live_run(router: Router, alpha: Node) -> None:
     viewers = []
     for _ in range(2):
         viewer = ReturningViewer(await join(router.url), "phoenix")
-        await viewer.start("127.0.0.1", count=75, interval=0.2)  # 15 s
+        # 30 s: the ping must outlive the restart (the router's boot, then the
+        # node's retry, at most 3 s apart); at 15 s a parallel run of the suite
+        # saw it complete while the router was booting (no child to compare).
+        await viewer.start("127.0.0.1", count=75, interval=0.4)
         viewers.append(viewer)
     assert viewers[0].run == viewers[1].run
     await until(lambda: len(viewers[0].events) >= 4, 5, "no reply")
