@@ -170,3 +170,31 @@ def test_an_unnamed_module_is_noticed() -> None:
     assert unnamed_modules("``runs`` and ``tools/spec``", {"runs", "tools/spec", "lag"}) == {
         "lag"
     }
+
+
+#: a metric's name where pingu defines it (``Counter("pingu_runs_started", ...)``)
+METRIC_NAME = re.compile(r'"(pingu_[a-z_]+)"')
+#: a metric's name in the manual: a counter with its ``_total``, any other as it is
+METRIC_IN_DOCS = re.compile(r"``(pingu_[a-z_]+?)(?:_total)?(?:\{[a-z]+\})?``")
+
+
+def metric_mismatch(code: str, docs: str) -> tuple[set[str], set[str]]:
+    """The metrics ``code`` defines that ``docs`` does not name, and the
+    metrics ``docs`` names that ``code`` does not define."""
+    defined = set(METRIC_NAME.findall(code))
+    named = set(METRIC_IN_DOCS.findall(docs))
+    return defined - named, named - defined
+
+
+def test_the_metrics_table_names_every_metric_and_no_other() -> None:
+    code = "".join(path.read_text() for path in sorted((REPO / "pingu").rglob("*.py")))
+    docs = "".join(page.read_text() for page in PAGES)
+    undocumented, unknown = metric_mismatch(code, docs)
+    assert not undocumented, f"metrics the manual (docs/deploy.rst) lacks: {sorted(undocumented)}"
+    assert not unknown, f"metrics the manual names that pingu does not define: {sorted(unknown)}"
+
+
+def test_a_metric_missing_from_the_manual_is_noticed() -> None:
+    code = 'Counter("pingu_runs_started", ...); _gauge("pingu_resolving", ...)'
+    docs = "``pingu_runs_started_total`` ... ``pingu_gone``"
+    assert metric_mismatch(code, docs) == ({"pingu_resolving"}, {"pingu_gone"})
