@@ -186,12 +186,14 @@ class Roles(_RstDirective):
                         rows.append([name, f"``{role['authorizer']}`` decides", "", ""])
                     for permission in role.get("permissions", []):
                         allowed = [action for action, may in permission["allow"].items() if may]
-                        rows.append([
-                            name,
-                            f"``{permission['uri']}``",
-                            permission["match"],
-                            ", ".join(allowed) or "nothing",
-                        ])
+                        rows.append(
+                            [
+                                name,
+                                f"``{permission['uri']}``",
+                                permission["match"],
+                                ", ".join(allowed) or "nothing",
+                            ]
+                        )
                     if "authorizer" not in role and not role.get("permissions"):
                         rows.append([name, "nothing", "", ""])
         return _table(["role", "URI", "match", "may"], rows)

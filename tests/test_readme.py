@@ -143,9 +143,7 @@ def module_names() -> set[str]:
     """Every module of ``pingu/`` as the architecture page names it: ``runs``,
     ``tools/spec``, ``wamp/__init__``."""
     package = REPO / "pingu"
-    return {
-        str(path.relative_to(package).with_suffix("")) for path in package.rglob("*.py")
-    }
+    return {str(path.relative_to(package).with_suffix("")) for path in package.rglob("*.py")}
 
 
 def unnamed_modules(page: str, modules: set[str]) -> set[str]:
@@ -167,9 +165,7 @@ def test_the_architecture_page_names_every_page_module() -> None:
 
 
 def test_an_unnamed_module_is_noticed() -> None:
-    assert unnamed_modules("``runs`` and ``tools/spec``", {"runs", "tools/spec", "lag"}) == {
-        "lag"
-    }
+    assert unnamed_modules("``runs`` and ``tools/spec``", {"runs", "tools/spec", "lag"}) == {"lag"}
 
 
 #: a metric's name where pingu defines it (``Counter("pingu_runs_started", ...)``)
@@ -198,3 +194,25 @@ def test_a_metric_missing_from_the_manual_is_noticed() -> None:
     code = 'Counter("pingu_runs_started", ...); _gauge("pingu_resolving", ...)'
     docs = "``pingu_runs_started_total`` ... ``pingu_gone``"
     assert metric_mismatch(code, docs) == ({"pingu_resolving"}, {"pingu_gone"})
+
+
+#: a log event's name where pingu logs it (``log.info(..., event="run_ended")``)
+LOG_EVENT = re.compile(r'\bevent="([a-z_]+)"')
+
+
+def unlogged(code: str, logs: str) -> set[str]:
+    """The log events ``code`` writes that the Logs section does not name."""
+    return {name for name in LOG_EVENT.findall(code) if f"``{name}``" not in logs}
+
+
+def test_the_logs_table_names_every_log_event() -> None:
+    code = "".join(path.read_text() for path in sorted((REPO / "pingu").rglob("*.py")))
+    deploy = (DOCS / "deploy.rst").read_text()
+    logs = deploy[deploy.index("\nLogs\n----") :]
+    missing = unlogged(code, logs)
+    assert not missing, f"log events docs/deploy.rst's Logs lacks: {sorted(missing)}"
+
+
+def test_a_log_event_missing_from_the_manual_is_noticed() -> None:
+    code = 'log.info("...", event="run_ended")\nlog.warn("...", event="new_thing")'
+    assert unlogged(code, "``run_ended`` ...") == {"new_thing"}
