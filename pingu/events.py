@@ -9,7 +9,7 @@ An event is a plain ``dict`` that JSON-encodes as it is:
 ``type``
     one of :data:`EVENT_TYPES`.
 ``raw``
-    the output line(s) of ping the event came from, without newline, or
+    the output line(s) of the tool the event came from, without newline, or
     ``None`` for events that no output line produced (``start``, ``end``,
     ``error``).  A ``summary`` built from two lines carries both, joined by
     ``"\\n"``.
@@ -56,35 +56,47 @@ class CloseCode(enum.IntEnum):
     :data:`ERROR_URIS`).
     """
 
-    #: ping exited 0: at least one reply came back.
+    #: the run completed: the tool exited 0 and its target answered (ping: at
+    #: least one reply came back), also after ``stop``.
     NORMAL = 1000
     #: the server is shutting down.
     GOING_AWAY = 1001
-    #: ping exited 1: no reply at all (or fewer than ``count`` by a deadline).
+    #: the target never answered: ping exited 1 (no reply at all, or fewer than
+    #: ``count`` by a deadline); traceroute and mtr never reached it; tcp, dns
+    #: and http got no answer in the whole run.
     NO_REPLY = 4000
-    #: ping exited 2 or any other status: ping itself reported an error.
+    #: the tool itself reported an error (ping exited 2 or any other status;
+    #: traceroute and mtr exited non-zero).
     PING_ERROR = 4001
-    #: ping was ended by a signal it did not choose (crash, TERM/KILL escalation).
+    #: the tool was ended by a signal it did not choose (crash, or killed
+    #: after ignoring INT and TERM).
     SIGNAL = 4002
-    #: a server ceiling (``--max-duration``, ``--max-count``) ended the run.
+    #: a server ceiling (``--max-duration``, ``--max-count``, mtr's
+    #: ``--max-rounds``) ended the run.
     CEILING = 4003
-    #: the request is malformed or out of range.
+    #: the request is malformed or out of range (bad target, out-of-range
+    #: option, bad JSON, unknown field).
     BAD_REQUEST = 4400
     #: the target name does not resolve (to an address of the asked family).
     UNRESOLVED = 4404
-    #: the target is refused by the address policy.
+    #: the target's address is refused by the policy (multicast, broadcast,
+    #: ``--public``, ``--deny``, not in ``--allow``; a port outside ``--allow-port``).
     FORBIDDEN = 4403
-    #: a message arrived that this state of the session cannot take.
+    #: a message arrived that this state of the session cannot take
+    #: (anything but ``stop`` while a run is live).
     UNEXPECTED = 4409
-    #: the message is larger than allowed.
+    #: the message is larger than ``--max-message`` (above 64 KiB Autobahn
+    #: closes with 1009 before reading it whole).
     TOO_BIG = 4413
     #: a binary frame: pingu speaks text only.
     UNSUPPORTED_DATA = 4415
-    #: a limit on runs or connections was reached; try again later.
+    #: a limit on runs, starts or connections was reached; try again later.
     BUSY = 4429
-    #: the client did not say anything in time, or stopped answering.
+    #: the client sent no request in time (``--idle-timeout``), or stopped
+    #: answering.
     IDLE = 4408
-    #: ping could not be started (missing executable, not permitted).
+    #: the tool could not be started (missing executable, not permitted, no
+    #: descriptor left).
     SPAWN_FAILED = 4500
     #: the server is behind its load (``--max-lag``): nothing was started;
     #: the reason says when to try again ("busy, retry in N s").
@@ -154,7 +166,8 @@ def run_topic(node: str, run_id: str) -> str:
 
 
 def how_from_exit(exit_code: Optional[int], signal: Optional[int]) -> str:
-    """Name how ping ended from its exit status alone."""
+    """Name how ping ended from its exit status alone (every other tool
+    decides in its own ``how``)."""
     if exit_code is None:
         return "signal"
     if exit_code == 0:
@@ -168,7 +181,7 @@ def start(
     target: str, address: str, family: int, options: dict[str, Any], tool: str = "ping"
 ) -> Event:
     """The run has been spawned: what was asked, what is probed, with which
-    tool (``ping``, ``traceroute``, ``mtr``) and options."""
+    tool (a name of :mod:`pingu.tools`) and options."""
     return {
         "type": START,
         "raw": None,

@@ -30,8 +30,8 @@ class ServerLimits:
     max_count: int = _limit(10000, "most probes one run may send (a ceiling)")
     min_interval: float = _limit(0.2, "smallest interval between probes, seconds")
     max_interval: float = _limit(60.0, "largest interval between probes, seconds")
-    max_runs: int = _limit(1000, "ping processes alive at once in the whole server")
-    max_runs_per_client: int = _limit(20, "ping processes alive at once per client address")
+    max_runs: int = _limit(1000, "runs (tool processes) alive at once in the whole server")
+    max_runs_per_client: int = _limit(20, "runs (tool processes) alive at once per client address")
     max_connections_per_client: int = _limit(50, "open WebSockets per client address")
     max_connections: int = _limit(
         4096, "open WebSockets in the whole server (each holds a file descriptor)"
