@@ -74,10 +74,17 @@ class Tuning(ApplicationSession):
         )
 
 
+#: Where pingu's ``pageheaders.py`` is looked for: beside this file (an
+#: installed router: the unit copies both into its state folder), then in the
+#: repository this folder belongs to (``.crossbar/`` beside ``pingu/``).
+PAGEHEADERS = (HERE / "pageheaders.py", HERE.parent / "pingu" / "pageheaders.py")
+
+
 def _pageheaders():
-    """pingu's own list of the page's headers (``pingu/pageheaders.py``, beside
-    this folder), loaded by its path: pingu is not installed in Crossbar's venv."""
-    path = HERE.parent / "pingu" / "pageheaders.py"
+    """pingu's own list of the page's headers (``pageheaders.py``, see
+    :data:`PAGEHEADERS`), loaded by its path: pingu is not installed in
+    Crossbar's venv."""
+    path = next((p for p in PAGEHEADERS if p.is_file()), PAGEHEADERS[-1])
     spec = importlib.util.spec_from_file_location("pingu_pageheaders", path)
     if spec is None or spec.loader is None:
         raise RuntimeError(f"pingu_router: cannot load {path}")

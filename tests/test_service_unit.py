@@ -161,10 +161,31 @@ def test_router_unit_runs_crossbar_unprivileged_with_its_state_directory():
     assert copied[-1] == "%S/pingu-router/" and {Path(p).name for p in copied[3:-1]} == {
         "config.json",
         "pingu_router.py",
+        "pageheaders.py",
     }
     # the router's configuration in the repository has the files named there
     assert (REPO / ".crossbar" / "config.json").is_file()
     assert (REPO / ".crossbar" / "pingu_router.py").is_file()
+    assert (REPO / "pingu" / "pageheaders.py").is_file()
+
+
+def test_the_installed_router_finds_the_page_headers_in_its_own_folder(tmp_path: Path):
+    """As the unit installs it: pingu_router.py and pageheaders.py in one
+    folder, no pingu/ beside it (nothing of pingu in Crossbar's venv)."""
+    import importlib.util
+    import shutil
+
+    state = tmp_path / "var" / "lib" / "pingu-router"
+    state.mkdir(parents=True)
+    shutil.copy(REPO / ".crossbar" / "pingu_router.py", state)
+    shutil.copy(REPO / "pingu" / "pageheaders.py", state)
+    spec = importlib.util.spec_from_file_location("installed_router", state / "pingu_router.py")
+    assert spec is not None and spec.loader is not None
+    router = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(router)
+    headers = router._pageheaders()
+    assert Path(headers.__file__).parent == state
+    assert any(name.lower() == b"content-security-policy" for name, _ in headers.page_headers())
 
 
 def _env_values() -> list[tuple[str, str]]:
