@@ -78,7 +78,7 @@ export function allRunsCSV(panels) {
   const columns = ["target"];
   const rows = [];
   for (const panel of panels) {
-    for (const c of csvColumns(panel.tool)) if (!columns.includes(c)) columns.push(c);
+    for (const c of csvColumns(panel.display)) if (!columns.includes(c)) columns.push(c);
     for (const row of exportRows(panel.sources, panel.tool)) rows.push({ target: panel.target, ...row });
   }
   return toCSV(rows, columns);

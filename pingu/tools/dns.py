@@ -54,7 +54,7 @@ FIELDS = (
     # dnsping reads whole seconds: from 1 (and never below --min-interval)
     Field("interval", float, 1, "max_interval", "-i", "i", "Interval",
           "seconds between queries (whole seconds)", "s"),
-    Field("type", str, 0, 0, "-t", "t", "Type", "record type to query", "",
+    Field("type", str, 0, 0, "-t", "y", "Type", "record type to query", "",
           RECORD_TYPES),
 )  # fmt: skip
 

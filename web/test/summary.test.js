@@ -70,20 +70,23 @@ describe("sortRows", () => {
 describe("allRunsCSV", () => {
   it("is every panel's events in one CSV, a target column first, the tools' columns together", () => {
     const panels = [
-      { target: "gw", tool: "ping", sources: [{ node: null, events: [{ type: "reply", n: 1, seq: 1, rtt_ms: 1.5, t: 0 }] }] },
-      { target: "=cmd", tool: "traceroute", sources: [{ node: "north", events: [{ type: "hop", n: 1, hop: 1, address: "10.0.0.1" }] }] },
+      { target: "gw", tool: "ping", display: "rtt-series", sources: [{ node: null, events: [{ type: "reply", n: 1, seq: 1, rtt_ms: 1.5, t: 0 }] }] },
+      { target: "=cmd", tool: "traceroute", display: "hop-table", sources: [{ node: "north", events: [{ type: "hop", n: 1, hop: 1, address: "10.0.0.1" }] }] },
+      { target: "http://h/", tool: "web", display: "http-timings", sources: [{ node: null, events: [{ type: "reply", n: 1, seq: 1, status: 200, timings: { connect: 0.5, tls: null, first_byte: 2, total: 3 } }] }] },
     ];
     const lines = allRunsCSV(panels).trimEnd().split("\r\n");
     const header = lines[0].split(",");
     assert.deepEqual(header.slice(0, 4), ["target", "tool", "node", "n"]);
     assert.ok(header.includes("rtt_ms") && header.includes("hop") && header.includes("address"));
+    assert.ok(header.includes("status") && header.includes("timings.connect") && header.includes("timings.first_byte"));
     assert.equal(new Set(header).size, header.length);
-    assert.equal(lines.length, 3);
+    assert.equal(lines.length, 4);
     const row = (i) => Object.fromEntries(header.map((h, k) => [h, lines[i].split(",")[k]]));
     assert.equal(row(1).target, "gw");
     assert.equal(row(1).rtt_ms, "1.5");
     assert.equal(row(2).target, "'=cmd"); // a target that reads as a formula is made inert
     assert.equal(row(2).node, "north");
     assert.equal(row(2).hop, "1");
+    assert.deepEqual([row(3).status, row(3)["timings.connect"], row(3)["timings.tls"], row(3)["timings.total"]], ["200", "0.5", "", "3"]);
   });
 });
