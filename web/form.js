@@ -163,6 +163,9 @@ export class Form {
     const kind = TARGET_KINDS[info?.target] ?? TARGET_KINDS.address;
     $("#target").placeholder = kind.placeholder;
     const own = new Map((info?.inputs ?? []).map((f) => [f.name, f]));
+    // the chosen tool's fields in its own order (a resolver first)
+    const family = $("#family-field");
+    for (const name of own.keys()) family.parentNode.insertBefore(this.fields.get(name).box, family);
     for (const [name, { box, label, control }] of this.fields) {
       const f = own.get(name);
       box.hidden = !f;

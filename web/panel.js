@@ -202,8 +202,8 @@ export class Panel {
     } else if (event.type === "start") {
       const fam = event.family ? ` over IPv${event.family}` : "";
       const address = event.address && event.address !== event.target ? ` (${event.address})` : "";
-      const what = this.display === HOP_TABLE ? "Tracing the route to" : `${event.tool ?? this.tool} to`;
-      meta(`${capitalize(what)} ${event.target}${address}${fam}`);
+      const what = this.display === HOP_TABLE ? "Tracing the route to" : `Running ${event.tool ?? this.tool} to`;
+      meta(`${what} ${event.target}${address}${fam}`);
     } else if (event.type === "error") {
       meta(`${event.message || event.reason || "error"}${event.code ? ` (${event.code})` : ""}`, "meta error");
     } else if (event.type === "end") {
