@@ -1,10 +1,8 @@
 """tcp, dns and http in the page, live, in a real (headless) chromium against
 the real ``twistd pingu`` and the real nping, dnsping and curl, on real
-servers on loopback: an HTTP server (tests/harness/http_server.py's handler)
-on a free port of 127.0.0.1, which is also the tcp tool's open port, a port
-nothing listens on (refused), and the test zone's DNS server
-(tests/harness/dns_server.py) on port 53 of an address of 127.0.0.0/8 of
-this test's own.
+servers on loopback (tests/harness/loopback_servers.py): an HTTP server on a
+free port of 127.0.0.1, which is also the tcp tool's open port, a port
+nothing listens on (refused), and the test zone's DNS server.
 
 The form is the one the page builds from ``/pingu-info.json``'s ``tools``:
 each tool's own fields (port; resolver and record type; method) are filled
@@ -14,11 +12,7 @@ dark, go to ``screenshots/``.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,9 +28,8 @@ from tests.harness.browser import (
     open_page,
 )
 from tests.harness.browser import screenshot as save_screenshot
-from tests.harness.http_server import Handler, Server
+from tests.harness.loopback_servers import LoopbackServers
 from tests.harness.pingu import PinguServer
-from tests.harness.ports import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -46,10 +39,6 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 #: The sign the page counts with ("refused", TIMES, "2").
 TIMES = "\u00d7"
-DNS_SERVER = Path(__file__).parent / "harness" / "dns_server.py"
-#: This test's own loopback address for the DNS server's port 53 (all of
-#: 127.0.0.0/8 is this host's): not another test's, not the system resolver's.
-DNS_ADDRESS = f"127.53.{os.getpid() % 250 + 1}.{os.getpid() // 250 % 250 + 1}"
 
 
 @pytest.fixture(scope="module")
@@ -57,23 +46,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     missing = [t for t in ("nping", "dnsping", "curl") if not shutil.which(t)]
     if missing:
         pytest.skip(f"needs {missing} (./dev installs the registry's packages)")
-    web = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=web.serve_forever, daemon=True).start()
-    zone = subprocess.Popen(
-        [sys.executable, str(DNS_SERVER), DNS_ADDRESS, "53"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert zone.stdout is not None and zone.stdout.readline() == "ready\n"
-        ports = {"open": int(web.server_address[1]), "closed": free_port()}
-        allowed = f"{ports['open']},{ports['closed']}"
-        args = ("--allow-port", allowed, "--min-interval", "0.1")
+    with LoopbackServers() as loopback:
+        args = ("--allow-port", loopback.allow_port, "--min-interval", "0.1")
         with PinguServer(tmp_path_factory.mktemp("probes"), args=args) as pingu:
-            yield {"pingu": pingu, "ports": ports, "dns": DNS_ADDRESS}
-    finally:
-        zone.kill()
-        zone.wait()
-        web.shutdown()
-        web.server_close()
+            yield {"pingu": pingu, "ports": loopback.ports, "dns": loopback.dns}
 
 
 browser = pytest.fixture(scope="module")(launched_chromium)
