@@ -121,6 +121,15 @@ def get(name: str) -> Tool:
     return TOOLS[name]
 
 
+def text_fields(name: str, message: str) -> dict[str, Any]:
+    """The fields of a text-face request for tool ``name`` (the message is
+    its only field): the tool's own reading of it (``text_fields``: tcp's
+    ``host:port``, dns's ``name@resolver``), else the message is the target."""
+    split = getattr(TOOLS.get(name), "text_fields", None)
+    fields: dict[str, Any] = split(message) if split is not None else {"target": message}
+    return {**fields, "tool": name}
+
+
 def field_names(tool: Tool) -> tuple[str, ...]:
     """The fields a request for ``tool`` may carry besides target and tool."""
     probed = PROBED_FIELD[tool.target]

@@ -163,6 +163,19 @@ class Dns:
     display = RTT_SERIES
     env = TOOL_ENV
 
+    def text_fields(self, message: str) -> dict[str, Any]:
+        """The text face's message (its only field): ``name@resolver`` or
+        ``name/TYPE@resolver`` (``www.example.org/AAAA@192.0.2.53``).  Only
+        split here: each part is then checked like any request's field (no
+        ``@``: a request without a resolver, refused as such)."""
+        name, at, server = message.rpartition("@")
+        if not at:
+            return {"target": message}
+        name, slash, kind = name.rpartition("/")
+        return {"target": name, "server": server, "type": kind} if slash else {
+            "target": kind, "server": server,
+        }  # fmt: skip
+
     def options(self, fields: Mapping[str, Any], limits: Limits) -> DnsOptions:
         """Check count, interval (whole seconds: dnsping reads an int) and type."""
         values = checked(FIELDS, fields, limits)
