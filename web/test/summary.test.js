@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { COLUMNS, allRunsCSV, sortRows, summaryRows } from "../summary.js";
+import { COLUMNS, allRunsCSV, detailText, sortRows, summaryRows } from "../summary.js";
 
 const figures = (sent, loss, avg, p95 = avg, last = avg, jitter = 1) => ({
   sent, loss_pct: loss, avg_ms: avg, p95_ms: p95, last_ms: last, mean_delta_ms: jitter,
@@ -40,7 +40,7 @@ describe("summaryRows", () => {
     const row = summaryRows(PANELS)[3];
     const text = Object.fromEntries(COLUMNS.filter((c) => c.text).map((c) => [c.key, c.text(row)]));
     assert.deepEqual(text, {
-      target: "far", tool: "ping", node: "north", state: "running", sent: "12", loss: "25", last: "80.2", avg: "80.2", p95: "80.2", jitter: "1.00",
+      target: "far", tool: "ping", node: "north", state: "running", sent: "12", loss: "25", last: "80.2", avg: "80.2", p95: "80.2", jitter: "1.00", detail: "",
     }); // fmt: skip
   });
 });
@@ -64,6 +64,15 @@ describe("sortRows", () => {
     assert.deepEqual(targets(sortRows(rows, "tool")), ["gw", "b.example", "far@north", "far@south", "a.example"]);
     assert.deepEqual(sortRows(rows, "recent"), rows);
     assert.deepEqual(sortRows(rows, "nonsense"), rows);
+  });
+});
+
+describe("detailText", () => {
+  it("statuses, rcodes and lost probes by reason, counted; nothing for none", () => {
+    assert.equal(detailText({ statuses: { 200: 5, 301: 1 } }), "200 ×5 · 301 ×1");
+    assert.equal(detailText({ rcodes: { NOERROR: 2 }, reasons: { "timed out": 1 } }), "NOERROR ×2 · lost timed out ×1");
+    assert.equal(detailText(figures(1, 0, 1)), "");
+    assert.equal(detailText(null), "");
   });
 });
 
