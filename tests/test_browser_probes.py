@@ -46,8 +46,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     missing = [t for t in ("nping", "dnsping", "curl") if not shutil.which(t)]
     if missing:
         pytest.skip(f"needs {missing} (./dev installs the registry's packages)")
-    with LoopbackServers() as loopback:
-        args = ("--allow-port", loopback.allow_port, "--min-interval", "0.1")
+    with LoopbackServers(tmp_path_factory.mktemp("loopback")) as loopback:
+        args = ("--allow-port", loopback.allow_port, "--min-interval", "0.1",
+                "--http-ca-file", str(loopback.ca))  # fmt: skip
         with PinguServer(tmp_path_factory.mktemp("probes"), args=args) as pingu:
             yield {"pingu": pingu, "ports": loopback.ports, "dns": loopback.dns}
 
@@ -195,6 +196,11 @@ def test_http_timings_a_stacked_bar_per_request_and_the_statuses(
             and "avg ms: connect" in timings["summary"][0]
         )
         assert p["chart"]["points"] == 6
+        start(page, "http", f"https://127.0.0.1:{servers['ports']['tls']}/", {"#count": "4"})
+        tls = wait_panel(page, 2, "p.ended && !p.stopVisible && p.timings.bars[0] === 4")
+        # over TLS every bar has its handshake, verified against the test's own CA
+        assert all("tls" in parts for parts in tls["timings"]["parts"][0]), tls["timings"]
+        assert "TLS" in tls["timings"]["summary"][0] and tls["state"] == "ok"
         moved = wait_panel(page, 1, "p.ended && !p.stopVisible && p.timings.bars[0] === 3")
         assert f"status 301 {TIMES}3" in moved["timings"]["summary"][0]
         assert f"-> {base}/" in moved["text"]  # reported, not followed
@@ -205,7 +211,8 @@ def test_http_timings_a_stacked_bar_per_request_and_the_statuses(
         assert {"status", "timings.connect", "timings.first_byte", "timings.total"} <= set(header)
         if scheme == "light":  # the docs' picture (docs/http-panel.png is one)
             SCREENSHOTS.mkdir(exist_ok=True)
-            page.locator(".panel").first.screenshot(path=str(SCREENSHOTS / "probes-http-panel.png"))
+            panel = page.locator(".panel").nth(2)
+            panel.screenshot(path=str(SCREENSHOTS / "probes-http-panel.png"))
         for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
             page.set_viewport_size(viewport)
             page.wait_for_timeout(150)

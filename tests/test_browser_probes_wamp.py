@@ -41,8 +41,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     if missing:
         pytest.skip(f"needs {missing} (./dev installs the registry's packages)")
     workdir = tmp_path_factory.mktemp("probes-wamp")
-    with LoopbackServers() as loopback, crossbar.Router(workdir) as router:
-        args = ("--allow-port", loopback.allow_port, "--min-interval", "0.1")
+    with LoopbackServers(workdir) as loopback, crossbar.Router(workdir) as router:
+        args = ("--allow-port", loopback.allow_port, "--min-interval", "0.1",
+                "--http-ca-file", str(loopback.ca))  # fmt: skip
         nodes = [crossbar.Node(workdir, router.url, name, args=args) for name in ("north", "south")]
         for joined in crossbar.joined(nodes):
             yield {"router": router, "nodes": joined, "loopback": loopback}

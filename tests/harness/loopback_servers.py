@@ -1,10 +1,12 @@
 """Servers for the probe tools on loopback, for the browser tests:
 
-    with LoopbackServers() as servers:
+    with LoopbackServers(workdir) as servers:
         servers.ports["open"]     # an HTTP server on 127.0.0.1 (also tcp's open port)
+        servers.ports["tls"]      # the same over HTTPS (a certificate for 127.0.0.1)
         servers.ports["closed"]   # a port nothing listens on (tcp: refused)
         servers.dns               # the test zone's DNS server, port 53 of this address
-        servers.allow_port        # --allow-port for both ports
+        servers.allow_port        # --allow-port for the three ports
+        servers.ca                # --http-ca-file: the test's own CA, made by openssl
 
 The HTTP server is tests/harness/http_server.py's handler (``/`` 200,
 ``/moved`` 301, ``/missing`` 404, ``/slow``); the DNS server is
@@ -17,6 +19,7 @@ not the system resolver's, not another test process's.
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -35,21 +38,51 @@ def own_loopback_address() -> str:
     return f"127.53.{pid % 250 + 1}.{pid // 250 % 250 + 1}"
 
 
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a certificate for the address 127.0.0.1 it signed: (ca, cert, key)."""
+    ca, cert, key = (folder / n for n in ("ca.pem", "cert.pem", "key.pem"))
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", str(ca),
+            "-days", "2", "-subj", "/CN=pingu test CA")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", "cert.csr",
+            "-subj", "/CN=127.0.0.1")  # fmt: skip
+    (folder / "ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "cert.csr", "-CA", str(ca), "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", "ext")  # fmt: skip
+    return ca, cert, key
+
+
 class LoopbackServers:
-    def __init__(self) -> None:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = Path(workdir)
         self.dns = own_loopback_address()
+        self.ca = self.workdir / "ca.pem"
         self.web: Optional[Server] = None
+        self.tls: Optional[Server] = None
         self.zone: Optional[subprocess.Popen[str]] = None
         self.ports: dict[str, int] = {}
 
     @property
     def allow_port(self) -> str:
-        return f"{self.ports['open']},{self.ports['closed']}"
+        return ",".join(str(port) for port in self.ports.values())
 
     def __enter__(self) -> LoopbackServers:
+        ca, cert, key = make_certificates(self.workdir)
         self.web = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.web.serve_forever, daemon=True).start()
-        self.ports = {"open": int(self.web.server_address[1]), "closed": free_port()}
+        self.tls = Server(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.tls.socket = context.wrap_socket(self.tls.socket, server_side=True)
+        for server in (self.web, self.tls):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.ports = {
+            "open": int(self.web.server_address[1]),
+            "tls": int(self.tls.server_address[1]),
+            "closed": free_port(),
+        }
         self.zone = subprocess.Popen(
             [sys.executable, str(DNS_SERVER), self.dns, "53"], stdout=subprocess.PIPE, text=True
         )
@@ -66,6 +99,7 @@ class LoopbackServers:
             self.zone.wait()
             if self.zone.stdout is not None:
                 self.zone.stdout.close()
-        if self.web is not None:
-            self.web.shutdown()
-            self.web.server_close()
+        for server in (self.web, self.tls):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
