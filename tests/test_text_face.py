@@ -106,6 +106,7 @@ def lines_until(ws: Any, wanted: str, most: int = 20) -> list[str]:
     return got
 
 
+@pytest.mark.e2e
 def test_tcp_and_dns_in_the_text_face(server: Any) -> None:
     loopback = server.loopback
     ws_tcp = server.ws_url + "/tcp"
