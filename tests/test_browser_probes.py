@@ -56,18 +56,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 browser = pytest.fixture(scope="module")(launched_chromium)
 
 
-def opened(browser: Any, url: str, **options: Any) -> tuple[Any, Any, ConsoleWatch]:
-    ctx = hooked_context(browser, viewport=DESKTOP, accept_downloads=True, **options)
-    page = ctx.new_page()
-    page.set_default_timeout(20_000)
-    console = ConsoleWatch(page)
-    open_page(page, url)
-    return ctx, page, console
-
-
 @pytest.fixture
 def page(browser: Any, servers: dict[str, Any]) -> Iterator[Any]:
-    ctx, p, console = opened(browser, servers["pingu"].http_url)
+    ctx = hooked_context(browser, viewport=DESKTOP, accept_downloads=True)
+    p = ctx.new_page()
+    p.set_default_timeout(20_000)
+    console = ConsoleWatch(p)
+    open_page(p, servers["pingu"].http_url)
     yield p
     errors = list(console.errors)
     ctx.close()
@@ -177,48 +172,37 @@ def test_dns_queries_with_their_rcode_and_answers(page: Any, servers: dict[str, 
 
 
 def test_http_timings_a_stacked_bar_per_request_and_the_statuses(
-    browser: Any, servers: dict[str, Any], tmp_path: Path
+    page: Any, servers: dict[str, Any]
 ) -> None:
     base = f"http://127.0.0.1:{servers['ports']['open']}"
-    shots = []
+    start(page, "http", f"{base}/", {"#method": "GET", "#count": "6", "#interval": "0.2"})
+    start(page, "http", f"{base}/moved", {"#method": "HEAD", "#count": "3"})
+    start(page, "http", f"https://127.0.0.1:{servers['ports']['tls']}/", {"#count": "4"})
+    p = wait_panel(page, 0, "p.ended && !p.stopVisible && p.timings.bars[0] === 6")
+    assert (p["tool"], p["display"], p["state"]) == ("http", "http-timings", "ok")
+    timings = p["timings"]
+    # each bar: its phases (no TLS over http), stacked
+    assert all(set(parts) <= {"connect", "first_byte", "rest"} and "first_byte" in parts
+               for parts in timings["parts"][0])  # fmt: skip
+    summary = timings["summary"][0]
+    assert f"status 200 {TIMES}6" in summary and "avg ms: connect" in summary
+    assert p["chart"]["points"] == 6
+    moved = wait_panel(page, 1, "p.ended && !p.stopVisible && p.timings.bars[0] === 3")
+    assert f"status 301 {TIMES}3" in moved["timings"]["summary"][0]
+    assert f"-> {base}/" in moved["text"]  # reported, not followed
+    tls = wait_panel(page, 2, "p.ended && !p.stopVisible && p.timings.bars[0] === 4")
+    # over TLS every bar has its handshake, verified against the test's own CA
+    assert all("tls" in parts for parts in tls["timings"]["parts"][0]), tls["timings"]
+    assert "TLS" in tls["timings"]["summary"][0] and tls["state"] == "ok"
+    # the CSV's columns are the display kind's: each phase its own column
+    with page.expect_download() as download:
+        page.click(".panel >> nth=0 >> button.export-csv")
+    header = Path(download.value.path()).read_text().splitlines()[0].split(",")
+    assert {"status", "timings.connect", "timings.first_byte", "timings.total"} <= set(header)
+    SCREENSHOTS.mkdir(exist_ok=True)  # the docs' picture (docs/http-panel.png is one)
+    page.locator(".panel").nth(2).screenshot(path=str(SCREENSHOTS / "probes-http-panel.png"))
     for scheme in ("light", "dark"):
-        ctx, page, console = opened(browser, servers["pingu"].http_url, color_scheme=scheme)
-        start(page, "http", f"{base}/", {"#method": "GET", "#count": "6", "#interval": "0.2"})
-        start(page, "http", f"{base}/moved", {"#method": "HEAD", "#count": "3"})
-        p = wait_panel(page, 0, "p.ended && !p.stopVisible && p.timings.bars[0] === 6")
-        assert (p["tool"], p["display"], p["state"]) == ("http", "http-timings", "ok")
-        timings = p["timings"]
-        # each bar: its phases (no TLS over http), stacked
-        assert all(set(parts) <= {"connect", "first_byte", "rest"} and "first_byte" in parts
-                   for parts in timings["parts"][0])  # fmt: skip
-        assert (
-            f"status 200 {TIMES}6" in timings["summary"][0]
-            and "avg ms: connect" in timings["summary"][0]
-        )
-        assert p["chart"]["points"] == 6
-        start(page, "http", f"https://127.0.0.1:{servers['ports']['tls']}/", {"#count": "4"})
-        tls = wait_panel(page, 2, "p.ended && !p.stopVisible && p.timings.bars[0] === 4")
-        # over TLS every bar has its handshake, verified against the test's own CA
-        assert all("tls" in parts for parts in tls["timings"]["parts"][0]), tls["timings"]
-        assert "TLS" in tls["timings"]["summary"][0] and tls["state"] == "ok"
-        moved = wait_panel(page, 1, "p.ended && !p.stopVisible && p.timings.bars[0] === 3")
-        assert f"status 301 {TIMES}3" in moved["timings"]["summary"][0]
-        assert f"-> {base}/" in moved["text"]  # reported, not followed
-        # the CSV's columns are the display kind's: each phase its own column
-        with page.expect_download() as download:
-            page.click(".panel >> nth=0 >> button.export-csv")
-        header = Path(download.value.path()).read_text().splitlines()[0].split(",")
-        assert {"status", "timings.connect", "timings.first_byte", "timings.total"} <= set(header)
-        if scheme == "light":  # the docs' picture (docs/http-panel.png is one)
-            SCREENSHOTS.mkdir(exist_ok=True)
-            panel = page.locator(".panel").nth(2)
-            panel.screenshot(path=str(SCREENSHOTS / "probes-http-panel.png"))
-        for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-            page.set_viewport_size(viewport)
-            page.wait_for_timeout(150)
-            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-            shots.append(save_screenshot(page, f"probes-http-{name}-{scheme}"))
-        errors = list(console.errors)
-        ctx.close()
-        assert errors == [], "the page logged errors"
-    assert len(shots) == 4
+        page.emulate_media(color_scheme=scheme)
+        page.set_viewport_size(DESKTOP)
+        page.wait_for_timeout(150)  # the charts redraw in the scheme's colours (chart.js)
+        both_widths(page, f"probes-http-{scheme}")
