@@ -152,7 +152,7 @@ NODE_AUTHID = "pingu-node"
 #: The environment variable that holds the nodes' shared secret (router and nodes).
 SECRET_ENV = "PINGU_WAMP_SECRET"
 #: The per-node procedures, by short name.
-NODE_PROCEDURES = ("start", "backlog", "stop", "runs", "limits")
+NODE_PROCEDURES = ("start", "backlog", "stop", "runs", "limits", "tools")
 
 
 def node_uri(node: str, name: str) -> str:

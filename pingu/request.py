@@ -198,9 +198,16 @@ def check_size(message: str, limits: Limits) -> None:
 
 
 def parse_text(message: str, limits: Limits, tool: str = DEFAULT_TOOL) -> Request:
-    """The classic protocol: the whole message is the target."""
+    """The classic protocol: the whole message is the target (for a tool
+    that needs more, its own reading of it: :func:`text_fields`)."""
     check_size(message, limits)
-    return parse_fields({"target": message, "tool": tool}, limits)
+    return parse_fields(text_fields(message, tool), limits)
+
+
+def text_fields(message: str, tool: str = DEFAULT_TOOL) -> dict[str, Any]:
+    """A text-face message's fields: the target, or what the tool reads in it
+    (tcp's ``host:port``, dns's ``name@resolver``; :func:`pingu.tools.text_fields`)."""
+    return tools.text_fields(tool, message)
 
 
 def parse_json(message: str, limits: Limits) -> Request:

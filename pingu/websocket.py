@@ -37,7 +37,7 @@ from pingu.lag import LagMeter
 from pingu.limits import Limits
 from pingu.metrics import Tally
 from pingu.refusal import Refused
-from pingu.request import check_size, is_stop_json, is_stop_text, json_fields
+from pingu.request import check_size, is_stop_json, is_stop_text, json_fields, text_fields
 from pingu.runs import Run, RunHub
 
 log = Logger(namespace="pingu")
@@ -183,7 +183,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
         hub = self.factory.hub
         try:
             check_size(text, hub.limits)
-            fields = json_fields(text) if self.structured else {"target": text, "tool": self.tool}
+            fields = json_fields(text) if self.structured else text_fields(text, self.tool)
         except Refused as refused:
             self._refuse(refused)
             return

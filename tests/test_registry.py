@@ -2,9 +2,12 @@
 is declared in its module, and the rest of pingu is derived from it.
 
 A tool's name may appear as a string literal (docstrings aside) only in
-its own module under ``pingu/tools/``: not in the server, the CLI, ``./dev``
-nor another tool's module.  The default tool (``ping``) is the protocol's
-and the service's own word (``--ping``, ``ping-error``) and is left out."""
+its own module under ``pingu/tools/``: not in the server, the CLI, ``./dev``,
+another tool's module nor the page (``web/*.js``' string and template
+literals, ``web/index.html`` outside its comments), but for the page's view
+of a display kind that only that tool uses (``web/<display kind>-view.js``).
+The default tool (``ping``) is the protocol's and the service's own word
+(``--ping``, ``ping-error``) and is left out."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from pingu.cli import args as cli_args
 from pingu.limits import Limits, limit_options
 from pingu.refusal import Refused
 from pingu.request import parse_fields
-from pingu.tools.spec import DISPLAY_KINDS, PROBED_FIELD, URL
+from pingu.tools.spec import DISPLAY_KINDS, PROBED_FIELD, PROBED_INPUT, URL
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMED = [name for name in tools.TOOLS if name != tools.DEFAULT_TOOL]
@@ -81,6 +84,144 @@ def test_a_tool_is_named_only_in_its_own_module(name: str) -> None:
     assert found + dev == []
 
 
+#: What may come before a ``/`` that begins a regular expression literal in JS.
+_REGEX_AFTER = set("(,=:[!&|?{};+-*%<>~^") | {""}
+
+
+def js_literals(text: str) -> list[tuple[int, str]]:
+    """Every string literal and every text part of a template literal of a
+    JS module, with its line: comments and regular expressions left out."""
+    found: list[tuple[int, str]] = []
+    n = len(text)
+
+    def line(i: int) -> int:
+        return text.count("\n", 0, i) + 1
+
+    def quoted(i: int) -> int:  # text[i] is the quote
+        quote, j, buf = text[i], i + 1, []
+        while j < n and text[j] != quote:
+            buf.append(text[j : j + 2] if text[j] == "\\" else text[j])
+            j += 2 if text[j] == "\\" else 1
+        found.append((line(i), "".join(buf)))
+        return j + 1
+
+    def regex(i: int) -> int:  # text[i] is the opening slash
+        j, in_class = i + 1, False
+        while j < n and (in_class or text[j] != "/") and text[j] != "\n":
+            in_class = (in_class or text[j] == "[") and text[j] != "]"
+            j += 2 if text[j] == "\\" else 1
+        return j + 1
+
+    def template(i: int) -> int:  # text[i] is the backtick
+        j, buf = i + 1, []
+        while j < n and text[j] != "`":
+            if text[j] == "\\":
+                buf.append(text[j : j + 2])
+                j += 2
+            elif text.startswith("${", j):
+                found.append((line(i), "".join(buf)))
+                buf = []
+                j = code(j + 2, closing=True)
+            else:
+                buf.append(text[j])
+                j += 1
+        found.append((line(i), "".join(buf)))
+        return j + 1
+
+    def code(i: int, closing: bool = False) -> int:
+        depth, prev = 0, ""
+        while i < n:
+            c = text[i]
+            if text.startswith("//", i):
+                i = text.find("\n", i) if "\n" in text[i:] else n
+            elif text.startswith("/*", i):
+                i = text.index("*/", i) + 2
+            elif c in "'\"":
+                i, prev = quoted(i), c
+            elif c == "`":
+                i, prev = template(i), c
+            elif c == "/" and prev in _REGEX_AFTER:
+                i, prev = regex(i), "/"
+            else:
+                if c == "{":
+                    depth += 1
+                elif c == "}":
+                    if closing and depth == 0:
+                        return i + 1
+                    depth -= 1
+                if not c.isspace():
+                    prev = c
+                i += 1
+        return i
+
+    code(0)
+    return found
+
+
+def page_view_tool(path: Path) -> str:
+    """The tool a page file may name: for ``<display kind>-view.js``, the one
+    tool of that display kind (none when no tool or several have it)."""
+    kind = path.name.removesuffix("-view.js")
+    named = [t.name for t in tools.TOOLS.values() if t.display == kind]
+    return named[0] if len(named) == 1 and path.name.endswith("-view.js") else ""
+
+
+def page_literals(path: Path) -> list[tuple[int, str]]:
+    if path.suffix == ".js":
+        return js_literals(path.read_text())
+    blank = lambda m: "\n" * m.group().count("\n")  # noqa: E731 (a comment keeps its lines)
+    text = re.sub(r"<!--.*?-->", blank, path.read_text(), flags=re.S)
+    return list(enumerate(text.splitlines(), 1))
+
+
+@pytest.mark.parametrize("name", NAMED)
+def test_the_page_names_a_tool_only_in_the_view_of_its_own_display_kind(name: str) -> None:
+    word = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w:-])")
+    pages = [*sorted((ROOT / "web").glob("*.js")), ROOT / "web" / "index.html"]
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {text!r}"
+        for path in pages
+        if page_view_tool(path) != name
+        for line, text in page_literals(path)
+        if word.search(text)
+    ]
+    assert found == []
+
+
+def test_the_literal_check_sees_strings_and_templates_not_comments_or_regexps() -> None:
+    text = (
+        '// "a comment"\nconst x = "one" + \'two\'; /* "three" */\n'
+        'const r = /["x]/.test(y); const t = `four ${a ? `five ${b}` : "six"} seven`;'
+    )
+    assert sorted(t for _, t in js_literals(text)) == sorted(
+        ["one", "two", "four ", "five ", "", "six", " seven"]
+    )
+    assert [line for line, t in js_literals(text) if t == "one"] == [2]
+
+
+def test_the_pages_own_url_parameters_are_no_fields() -> None:
+    """A tool field's URL parameter (and the resolver's) is none of the page's own (``t``, ...)."""
+    line = next(
+        line for line in (ROOT / "web" / "url-state.js").read_text().splitlines()
+        if line.startswith("export const PAGE_PARAMS")
+    )  # fmt: skip
+    own = set(re.findall(r'"(\w+)"', line))
+    assert {"t", "f", "n", "tool", "router", "realm"} <= own
+    described = tools.describe(Limits())
+    params = [f["param"] for t in described for f in t["fields"]]
+    params += [t["probed"]["param"] for t in described if t["probed"]]
+    assert params and own.isdisjoint(params)
+
+
+def test_the_pages_unit_tests_read_the_registrys_description() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pingu.tools", "describe"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    assert json.loads(done.stdout) == tools.describe(Limits())
+    assert (ROOT / "web" / "test" / "tools.json").read_text() == done.stdout
+
+
 def test_twistd_options_and_checks_come_from_each_tools_limits() -> None:
     options = {name for name, *_ in limit_options()}
     fields = {f.name for f in dataclasses.fields(Limits)}
@@ -133,7 +274,7 @@ def test_every_bound_names_a_limit_and_refuses_past_it() -> None:
 
 def test_a_field_two_tools_take_has_one_flag_and_one_parameter() -> None:
     seen: dict[str, tuple[str, str, type]] = {}
-    params: dict[str, str] = {}
+    params: dict[str, str] = {i["param"]: i["name"] for i in PROBED_INPUT.values()}
     for tool in tools.TOOLS.values():
         for f in tool.fields:
             assert seen.setdefault(f.name, (f.flag, f.param, f.kind)) == (f.flag, f.param, f.kind)

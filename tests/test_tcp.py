@@ -319,3 +319,17 @@ def test_the_unprivileged_service_user_probes_tcp(chain: Any) -> None:
         assert code == 1000
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.mark.parametrize(("answered", "how"), [(True, "completed"), (False, "no-reply")])
+def test_a_stop_is_exit_1_after_nping_s_statistics(answered: bool, how: str) -> None:
+    """nping catches the SIGINT a stop sends, prints its statistics and exits 1
+    (measured, nping 0.7.93): a stop, not a tool error; exit 1 before any
+    statistics (a bad argument) stays ping-error."""
+    parser = TcpParser()
+    parser.feed("SENT (0.1s) Starting TCP Handshake > 10.0.0.1:80")
+    if answered:
+        parser.feed("RCVD (0.2s) Handshake with 10.0.0.1:80 completed")
+    assert TOOL.how(1, None, parser, resolved(port=80), LIMITS) == "ping-error"
+    parser.feed("Max rtt: N/A | Min rtt: N/A | Avg rtt: N/A")
+    assert TOOL.how(1, None, parser, resolved(port=80), LIMITS) == how

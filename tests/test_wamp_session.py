@@ -268,3 +268,15 @@ def test_the_watch_client_merges_backlog_and_live_events_once_each() -> None:
     follower.take(events[4])
     assert follower.done.called and follower.status() == 0 and follower.replies == 2
     assert out.getvalue() == "n1: PING 127.0.0.1\nn1: reply 1\nn1: reply 2\n"
+
+
+def test_the_tools_procedure_is_pingu_info_jsons_tools() -> None:
+    """pingu.<node>.tools: the page's form in WAMP mode, from describe() (one source)."""
+    from pingu import tools
+
+    hub = RunHub(MemoryReactorClock(), "/usr/bin/ping", Limits(max_hops=7), spawner=FakeSpawner())
+    described = MemoryNode(hub).tools()
+    assert described == tools.describe(hub.limits, hub.executables)
+    assert [t["installed"] for t in described] == [t == tools.DEFAULT_TOOL for t in tools.TOOLS]
+    hops = [f["max"] for t in described for f in t["fields"] if f["name"] == "max_hops"]
+    assert hops and set(hops) == {7}

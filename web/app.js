@@ -4,9 +4,9 @@
 //   ws-source.js / wamp-source.js  a run over /ws, or through a WAMP node
 //   run.js, sequence.js            the run's states; events in order of n (pure)
 //   panel.js, panel-view.js        one panel; its DOM
-//   tools.js                       the tools and their fields (pure)
+//   tools.js                       the tools and their fields, as the server describes them (pure)
 //   hops.js, hop-table-view.js,    the hop table (pure); its DOM; mtr's bars
-//   mtr-view.js
+//   hop-stats-view.js
 //   chart.js, stats.js, export.js  the chart; the figures (pure); CSV and JSON
 //   form.js, url-state.js          the form; the link that reopens it
 //   summary.js                     one table of every run, above the panels; one CSV of them all
@@ -24,14 +24,14 @@ import { NodeList } from "./nodes.js";
 import { PacedSource } from "./paced-source.js";
 import { StartQueue, nodePacingLimits, pacingLimits } from "./start-queue.js";
 import { setConn } from "./status.js";
-import { isPathTool, toolOf } from "./tools.js";
+import { displayOf, isPathDisplay, mergeTools, toolSet } from "./tools.js";
 import { checkRouter, readQuery, withoutRouter, writeQuery } from "./url-state.js";
 import * as wamp from "./wamp.js";
 import { WampSource } from "./wamp-source.js";
 import { WsSource, wsURL } from "./ws-source.js";
 
 const query = readQuery(location.search);
-const app = { mode: "ws", ready: false, info: null, wsUrl: null, wampReady: false, nodes: null };
+const app = { mode: "ws", ready: false, info: null, wsUrl: null, wampReady: false, nodes: null, tools: toolSet([]) };
 const form = (app.form = new Form());
 
 // every start waits its turn: the server's limits are the page's own pace
@@ -55,6 +55,7 @@ const board = (app.board = new Board({
     saved: saveURL,
     about: () => ({ version: app.info?.version ?? null, mode: app.mode }),
     wamp: () => app.mode === "wamp",
+    tools: () => app.tools,
     sourceChanged: (panel, source, before) => {
       if (source.node != null) return; // WAMP: the session's status is wamp.js's
       const where = `WebSocket · ${location.host || "local"}`;
@@ -96,6 +97,26 @@ function submit(event) {
   else startAsked(asked);
 }
 
+/** The page's tools from their description (/pingu-info.json's, or the WAMP nodes'): the form is built from them. */
+function setTools(described) {
+  app.tools = toolSet(described);
+  form.setTools(app.tools);
+}
+
+/**
+ * WAMP: the tools every node has (pingu.<node>.tools, describe() on the node,
+ * as /pingu-info.json's), merged; a node without the call adds none. Asked
+ * again when a node joins, until one has answered.
+ */
+let nodeTools = null;
+async function askNodeTools(names) {
+  const answers = await Promise.allSettled(names.map((node) => wamp.timed(wamp.tools(node), 5000)));
+  const described = answers.filter((a) => a.status === "fulfilled" && Array.isArray(a.value)).map((a) => a.value);
+  if (!described.length) return;
+  nodeTools = mergeTools(nodeTools ? [nodeTools, ...described] : described);
+  setTools(nodeTools);
+}
+
 /** Every node's limits known to the queue (pingu.<node>.limits; a node without that call is not paced). */
 const askedLimits = new Map(); // node -> promise
 function nodeLimits(nodes) {
@@ -135,7 +156,7 @@ function startAsked(asked) {
  * traceroute) may be more: they wait their turn as earlier ones end.
  */
 function overCapacity(asked) {
-  if (asked.options.count != null || isPathTool(toolOf(asked.options.tool))) return null;
+  if (asked.options.count != null || isPathDisplay(displayOf(app.tools, asked.options.tool))) return null;
   const wanted = new Map(); // where (null: this server; a node) -> runs live and asked
   const count = (key) => wanted.set(key, (wanted.get(key) || 0) + 1);
   for (const panel of board.active) for (const source of panel.sources) count(source.node);
@@ -154,7 +175,7 @@ function overCapacity(asked) {
 }
 
 function saveURL() {
-  const text = writeQuery(board.panels, query);
+  const text = writeQuery(board.panels, query, app.tools);
   history.replaceState(null, "", text ? `?${text}` : location.pathname);
 }
 
@@ -191,7 +212,10 @@ async function connectWamp(url, realm) {
     return false;
   }
   app.wampReady = true;
+  app.nodes.onJoined = (name) => askNodeTools([name]).catch(() => {});
   await app.nodes.watch(query.nodes);
+  await askNodeTools(app.nodes.names).catch(() => {});
+  form.load(query);
   return true;
 }
 
@@ -214,7 +238,6 @@ function listen() {
 
 async function boot() {
   listen();
-  form.load(query);
   board.changed();
   try {
     const response = await fetch("pingu-info.json", { cache: "no-store" });
@@ -223,6 +246,8 @@ async function boot() {
     app.info = null;
   }
   const info = app.info;
+  setTools(info?.tools);
+  form.load(query);
   form.applyLimits(info?.limits);
   queue.setLimits(null, pacingLimits(info?.limits));
   if (info?.version) $("#version").textContent = `pingu ${info.version}`;

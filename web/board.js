@@ -6,7 +6,7 @@ import { Panel, panelKey } from "./panel.js";
 import { SummaryView } from "./summary.js";
 
 export class Board {
-  /** openSource: as Panel's; on: changed(), refusals([{target, text, field}]), saved(), about(), sourceChanged(), wamp(). */
+  /** openSource: as Panel's; on: changed(), refusals([{target, text, field}]), saved(), about(), sourceChanged(), wamp(), tools(). */
   constructor({ openSource, on }) {
     this.panels = [];
     this.refusals = new Map(); // panel -> {text, field}
@@ -23,6 +23,7 @@ export class Board {
       refusal: (panel, text, field) => this.setRefusal(panel, text, field),
       remove: (panel) => this.remove(panel),
       about: on.about,
+      tools: on.tools,
     };
   }
 

@@ -2,16 +2,33 @@
 // pure (and tested with node --test, web/test/export.test.js). Both carry the
 // tool: a first CSV column, a field of the JSON document.
 
+import { HOP_STATS, HOP_TABLE, HTTP_TIMINGS } from "./tools.js";
+
 export const CSV_COLUMNS = Object.freeze(["node", "n", "type", "time", "t", "seq", "ttl", "rtt_ms", "bytes", "from", "dup", "error", "raw"]);
 
-/** The columns of traceroute's and mtr's events (hop, hop_stats, and the rest). */
+/** An RTT series' columns: the default's, and what a lost probe or a query says besides (reason, rcode, answers). */
+export const SERIES_CSV_COLUMNS = Object.freeze([
+  "tool", "node", "n", "type", "time", "t", "seq", "ttl", "rtt_ms", "bytes", "from", "dup", "reason", "rcode", "answers", "error", "raw",
+]);
+
+/** The columns of HTTP timings: each request's status, its phases (timings.<phase>, ms), its size and redirect. */
+export const HTTP_CSV_COLUMNS = Object.freeze([
+  "tool", "node", "n", "type", "time", "t", "seq", "status", "rtt_ms", "timings.connect", "timings.tls", "timings.first_byte",
+  "timings.total", "bytes", "from", "redirect", "reason", "error", "raw",
+]);
+
+/** The columns of the path display kinds' events (hop, hop_stats, and the rest). */
 export const PATH_CSV_COLUMNS = Object.freeze([
   "tool", "node", "n", "type", "time", "t", "hop", "address", "addresses", "rtt_ms", "sent", "received", "loss_pct",
   "last_ms", "best_ms", "avg_ms", "worst_ms", "stdev_ms", "jitter_ms", "error", "raw",
 ]);
 
-/** A panel's CSV columns: ping's with the tool first, or the path tools'. */
-export const csvColumns = (tool = "ping") => (tool === "ping" ? ["tool", ...CSV_COLUMNS] : [...PATH_CSV_COLUMNS]);
+/** A panel's CSV columns, by its tool's display kind (an RTT series' for any other). */
+export function csvColumns(display) {
+  if (display === HOP_TABLE || display === HOP_STATS) return [...PATH_CSV_COLUMNS];
+  if (display === HTTP_TIMINGS) return [...HTTP_CSV_COLUMNS];
+  return [...SERIES_CSV_COLUMNS];
+}
 
 /** What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"). */
 const FORMULA = /^[=+\-@\t\r]/;
@@ -49,6 +66,10 @@ export function toCSV(rows, columns = CSV_COLUMNS) {
     const values = columns.map((c) => {
       if (c === "time") return typeof row.t === "number" ? new Date(row.t * 1000).toISOString() : "";
       if (c === "error" && row.type === "error") return row.message;
+      if (c.includes(".")) {
+        const [outer, inner] = c.split(".", 2); // a nested figure: timings.connect
+        return row[outer] && typeof row[outer] === "object" ? row[outer][inner] : null;
+      }
       return row[c];
     });
     lines.push(values.map(csvCell).join(","));
@@ -62,10 +83,10 @@ export function toJSON({ version = null, mode, tool, target, request, sources, n
   return JSON.stringify(body, null, 1) + "\n";
 }
 
-/** "pingu-<target, safe for a file name>-<YYYYMMDD-HHMMSS>", "pingu-mtr-<target>-…" for another tool than ping. */
-export function fileStem(target, now = new Date(), tool = "ping") {
+/** "pingu-<target, safe for a file name>-<YYYYMMDD-HHMMSS>", "pingu-<tool>-<target>-…" with a tool (one not the default). */
+export function fileStem(target, now = new Date(), tool = "") {
   const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
-  return `pingu-${tool === "ping" ? "" : `${tool}-`}${String(target).replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 60)}-${stamp}`;
+  return `pingu-${tool ? `${tool}-` : ""}${String(target).replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 60)}-${stamp}`;
 }
 
 /** Let the browser save `text` as the file `name`. */

@@ -1,21 +1,17 @@
 // The form: the tool, what it asks for (checkForm, pure), what is wrong with
 // it, what the server refused (next to it, the field in question marked), the
 // one button that applies (Start, or Stop while what it says is live), the
-// limits. Each tool's own fields are shown only while that tool is chosen.
+// limits. The tool choice and every tool's fields are built from the server's
+// description of its tools (tools.js: /pingu-info.json's `tools`, or the WAMP
+// nodes'): a field two tools take is one input, shown only while a tool that
+// takes it is chosen, with that tool's label, bounds and help.
 
 import { $, el } from "./dom.js";
 import { capitalize } from "./run.js";
-import { DEFAULT_TOOL, TOOL_FIELDS, bound, fieldRule, toolOf } from "./tools.js";
+import { TARGET_KINDS, allInputs, toolInfo, toolOf, toolSet } from "./tools.js";
 
-/** The option fields, by request field name. */
-export const FIELDS = Object.freeze({
-  count: "#count",
-  interval: "#interval",
-  size: "#size",
-  max_hops: "#max-hops",
-  queries: "#queries",
-  wait: "#wait",
-});
+/** An input's element id: its field name with dashes (max_hops -> #max-hops). */
+export const inputId = (name) => name.replace(/_/g, "-");
 
 export function parseTargets(text) {
   return [...new Set(String(text).split(/[\s,;]+/).filter(Boolean))];
@@ -26,37 +22,48 @@ function rangeText(rule) {
   return rule.max != null ? `at most ${rule.max}` : `at least ${rule.min}`;
 }
 
-/**
- * The form's values ({tool, target, count, interval, size, max_hops, queries,
- * wait: strings, badInput: {key: bool}, family: "" | "4" | "6", nodes: [checked
- * names]}) against the server's limits -> {targets, options, nodes}, or {error,
- * field} (the field's name: target, an option's, or nodes). Only the chosen
- * tool's fields count; options carry `tool` when it is not ping. wamp: {nodes:
- * every known node} in WAMP mode, null in WebSocket mode.
- */
-export function checkForm(values, limits = {}, wamp = null) {
-  const tool = toolOf(values.tool);
-  const targets = parseTargets(values.target || "");
-  if (!targets.length) {
-    return { error: `Enter a host name or an IP address to ${tool === "ping" ? "ping" : "trace"}.`, field: "target" };
+const UNIT_WORDS = { s: " seconds", B: " bytes" };
+
+/** One input's value (a trimmed string) -> {value} or {error}. */
+function checkInput(f, raw, badInput) {
+  if (raw === "") {
+    if (badInput) return { error: `${f.label} must be a number.` };
+    if (f.required) return { error: `${f.label}: enter ${f.type === "host" ? "a host name or an IP address" : "a value"}.` };
+    return {};
   }
-  if (targets.some((t) => t.length > 253)) return { error: "A host name is at most 253 characters.", field: "target" };
-  const options = tool === DEFAULT_TOOL ? {} : { tool };
-  for (const key of TOOL_FIELDS[tool]) {
-    const rule = fieldRule(tool, key, limits);
-    const raw = String(values[key] ?? "").trim();
-    if (raw === "") {
-      if (values.badInput?.[key]) return { error: `${rule.what} must be a number.`, field: key };
-      continue;
-    }
-    const value = Number(raw);
-    if (!Number.isFinite(value) || (rule.int && !Number.isInteger(value))) {
-      return { error: `${rule.what} must be ${rule.int ? "a whole number" : "a number"}.`, field: key };
-    }
-    if ((rule.min != null && value < rule.min) || (rule.max != null && value > rule.max)) {
-      return { error: `${rule.what} must be ${rangeText(rule)}${rule.unit}.`, field: key };
-    }
-    options[key] = value;
+  if (f.type === "str") {
+    return f.choices.includes(raw) ? { value: raw } : { error: `${f.label} must be one of: ${f.choices.join(", ")}.` };
+  }
+  if (f.type !== "int" && f.type !== "float") return raw.length > 253 ? { error: `${f.label} is at most 253 characters.` } : { value: raw };
+  const value = Number(raw);
+  const whole = f.type === "int";
+  if (!Number.isFinite(value) || (whole && !Number.isInteger(value))) return { error: `${f.label} must be ${whole ? "a whole number" : "a number"}.` };
+  if ((f.min != null && value < f.min) || (f.max != null && value > f.max)) {
+    return { error: `${f.label} must be ${rangeText(f)}${UNIT_WORDS[f.unit] ?? (f.unit ? ` ${f.unit}` : "")}.` };
+  }
+  return { value };
+}
+
+/**
+ * The form's values ({tool, target, <field>: strings, badInput: {field:
+ * bool}, family: "" | "4" | "6", nodes: [checked names]}) against the
+ * tools' description (tools.js's toolSet) -> {targets, options, nodes}, or
+ * {error, field} (the field's name: target, an option's, or nodes). Only the
+ * chosen tool's fields count; options carry `tool` when it is not the
+ * default. wamp: {nodes: every known node} in WAMP mode, null in WebSocket mode.
+ */
+export function checkForm(values, tools = toolSet([]), wamp = null) {
+  const info = toolInfo(tools, values.tool);
+  const kind = TARGET_KINDS[info?.target] ?? TARGET_KINDS.address;
+  const targets = parseTargets(values.target || "");
+  if (!targets.length) return { error: `Enter ${kind.what}.`, field: "target" };
+  // a host name's longest (a URL's is the server's --max-url-length: it judges that one)
+  if (info?.target !== "url" && targets.some((t) => t.length > 253)) return { error: "A host name is at most 253 characters.", field: "target" };
+  const options = info && info.name !== tools.default ? { tool: info.name } : {};
+  for (const f of info?.inputs ?? []) {
+    const checked = checkInput(f, String(values[f.name] ?? "").trim(), values.badInput?.[f.name]);
+    if (checked.error) return { error: checked.error, field: f.name };
+    if (checked.value !== undefined) options[f.name] = checked.value;
   }
   if (values.family === "4" || values.family === "6") options.family = Number(values.family);
   let nodes = [];
@@ -70,43 +77,116 @@ export function checkForm(values, limits = {}, wamp = null) {
   return { targets, options, nodes };
 }
 
-const input = (field) => (field === "target" ? $("#target") : field === "nodes" ? $("#node-list input") || $("#target") : $(FIELDS[field]));
+const input = (field) => (field === "target" ? $("#target") : field === "nodes" ? $("#node-list input") || $("#target") : $(`#${inputId(field)}`));
+
+/** A field's control: a select for a choice, a text input for a host, a number input for the rest. */
+function control(f) {
+  let control;
+  if (f.type === "str") {
+    control = el("select");
+    const none = el("option", "", "default");
+    none.value = "";
+    control.append(none, ...f.choices.map((c) => el("option", "", c)));
+  } else {
+    control = el("input");
+    if (f.type === "host") {
+      control.type = "text";
+      control.spellcheck = false;
+      control.setAttribute("autocapitalize", "off");
+    } else {
+      control.type = "number";
+      control.inputMode = f.type === "int" ? "numeric" : "decimal";
+      control.step = f.type === "int" ? "1" : "any";
+    }
+  }
+  control.id = inputId(f.name);
+  control.name = f.param;
+  return control;
+}
 
 export class Form {
   constructor() {
     this.el = $("#form");
     this.limits = {};
-    for (const radio of this.el.querySelectorAll("input[name=tool]")) radio.addEventListener("change", () => this.showTool());
+    this.tools = toolSet([]);
+    this.fields = new Map(); // field name -> {box, label, control}
+    this.showTool();
+  }
+
+  /** Build the tool choice and the fields from the tools' description (what the form says is kept). */
+  setTools(tools) {
+    const chosen = this.tool;
+    const kept = this.values();
+    this.tools = tools;
+    const choice = $("#tool-choice");
+    choice.replaceChildren();
+    for (const name of tools.names) {
+      const radio = el("input");
+      radio.type = "radio";
+      radio.name = "tool";
+      radio.id = `tool-${name}`;
+      radio.value = name;
+      radio.checked = name === (toolOf(tools, chosen) ?? tools.default);
+      radio.addEventListener("change", () => this.showTool());
+      const label = el("label", "", name);
+      label.htmlFor = radio.id;
+      if (!tools.byName[name].installed) label.title = `${name} is not installed on this server`;
+      choice.append(radio, label);
+    }
+    $("#tool-field").hidden = tools.names.length < 2;
+    for (const { box } of this.fields.values()) box.remove();
+    this.fields.clear();
+    const before = $("#family-field");
+    for (const f of allInputs(tools)) {
+      const box = el("div", `field field-${f.type}`);
+      box.dataset.field = f.name;
+      const label = el("label");
+      const ctl = control(f);
+      label.htmlFor = ctl.id;
+      if (kept[f.name] != null) ctl.value = kept[f.name];
+      box.append(label, ctl);
+      before.parentNode.insertBefore(box, before);
+      this.fields.set(f.name, { box, label, control: ctl });
+    }
     this.showTool();
   }
 
   get tool() {
-    return toolOf($("#form input[name=tool]:checked")?.value);
+    return toolOf(this.tools, $("#form input[name=tool]:checked")?.value);
   }
 
-  /** Only the chosen tool's fields, with its words, placeholders and bounds. */
+  /** Only the chosen tool's fields, with its words, bounds and help. */
   showTool() {
-    const tool = this.tool;
-    this.el.dataset.tool = tool;
-    for (const field of this.el.querySelectorAll("[data-tools]")) field.hidden = !field.dataset.tools.split(" ").includes(tool);
-    for (const node of this.el.querySelectorAll("[data-text-ping]")) node.textContent = node.dataset[`text${capitalize(tool)}`] ?? node.dataset.textPing;
-    for (const input of this.el.querySelectorAll("input[data-placeholder-ping]")) {
-      input.placeholder = input.dataset[`placeholder${capitalize(tool)}`] ?? input.dataset.placeholderPing;
-    }
-    for (const [key, selector] of Object.entries(FIELDS)) {
+    const info = toolInfo(this.tools, this.tool);
+    this.el.dataset.tool = info?.name ?? "";
+    this.el.dataset.display = info?.display ?? "";
+    const kind = TARGET_KINDS[info?.target] ?? TARGET_KINDS.address;
+    $("#target").placeholder = kind.placeholder;
+    const own = new Map((info?.inputs ?? []).map((f) => [f.name, f]));
+    // the chosen tool's fields in its own order (a resolver first)
+    const family = $("#family-field");
+    for (const name of own.keys()) family.parentNode.insertBefore(this.fields.get(name).box, family);
+    for (const [name, { box, label, control }] of this.fields) {
+      const f = own.get(name);
+      box.hidden = !f;
+      if (!f) continue;
+      label.replaceChildren(f.label);
+      if (f.unit) label.append(" ", el("span", "unit", f.unit));
       for (const end of ["min", "max"]) {
-        const value = bound(this.limits, tool, key, end);
-        if (value != null) $(selector).setAttribute(end, value);
-        else $(selector).removeAttribute(end);
+        if (f[end] != null) control.setAttribute(end, f[end]);
+        else control.removeAttribute(end);
       }
+      control.required = f.required;
+      control.title = f.help;
+      if (control.tagName === "INPUT") control.placeholder = f.required ? "required" : f.min != null && f.max != null ? `${f.min}–${f.max}` : "";
     }
   }
 
   values() {
     const values = { tool: this.tool, target: $("#target").value, badInput: {}, family: $("#form input[name=f]:checked")?.value || "" };
-    for (const [key, selector] of Object.entries(FIELDS)) {
-      values[key] = $(selector).value;
-      values.badInput[key] = $(selector).validity.badInput;
+    for (const [name, { control }] of this.fields) {
+      values[name] = control.value;
+      values.badInput[name] = !!control.validity?.badInput;
     }
     values.nodes = [...document.querySelectorAll("#node-list input:checked")].map((i) => i.value);
     return values;
@@ -114,7 +194,7 @@ export class Form {
 
   /** checkForm on what the form says now; wamp as checkForm's. */
   check(wamp) {
-    return checkForm(this.values(), this.limits, wamp);
+    return checkForm(this.values(), this.tools, wamp);
   }
 
   /** Say what is wrong (nothing: clear it), marking and focusing the field. */
@@ -142,7 +222,7 @@ export class Form {
       // "224.0.0.1 refused: …", or just "Refused: …" when the message names the target already
       if (text.includes(target)) item.append(capitalize(text));
       else item.append(el("span", "refused-target", target), ` ${text}`);
-      const marked = (field === "target" || FIELDS[field]) && input(field);
+      const marked = (field === "target" || this.fields.has(field)) && input(field);
       if (marked) {
         marked.setAttribute("aria-invalid", "true");
         marked.dataset.refused = "true";
@@ -164,13 +244,18 @@ export class Form {
     if (hadFocus) (live ? stop : start).focus({ preventScroll: true });
   }
 
-  /** Fill in what a link asked for (url-state.js's readQuery). */
+  /** Fill in what a link asked for (url-state.js's readQuery): its targets, tool, fields (by URL parameter), family. */
   load(query) {
     const { targets, family } = query;
     if (targets.length) $("#target").value = targets.join(" ");
-    const tool = $(`#form input[name=tool][value="${toolOf(query.tool)}"]`);
-    if (tool) tool.checked = true;
-    for (const [key, selector] of Object.entries(FIELDS)) if (query[key] != null) $(selector).value = query[key];
+    if (query.tool != null) {
+      const tool = $(`#tool-${toolOf(this.tools, query.tool)}`);
+      if (tool) tool.checked = true;
+    }
+    for (const f of allInputs(this.tools)) {
+      const value = query.params?.[f.param];
+      if (value != null) this.fields.get(f.name).control.value = value;
+    }
     const radio = $(`#form input[name=f][value="${family || ""}"]`);
     if (radio) radio.checked = true;
     this.showTool();
@@ -178,7 +263,6 @@ export class Form {
 
   applyLimits(limits) {
     this.limits = limits || {};
-    this.showTool();
     if (!limits) return;
     const hours = limits.max_duration >= 3600 ? `${limits.max_duration / 3600} h` : `${limits.max_duration} s`;
     const parts = [`interval ≥ ${limits.min_interval} s`, `count ≤ ${limits.max_count}`, `size ≤ ${limits.max_size} B`, `runs ≤ ${hours}`];

@@ -1,25 +1,26 @@
-// The hop table of a traceroute or mtr panel: one row per hop number, one
+// The hop table of a path tool's panel (display kinds hop-table and hop-stats): one row per hop number, one
 // column group per source (the WebSocket, or each vantage node side by side),
 // drawn from hops.js's tables. It never inserts server text as HTML:
 // textContent only.
 
 import { el, seriesVar } from "./dom.js";
 import { cellText, hopColumns, hopNumbers, scaleMax, worstHop } from "./hops.js";
-import { fillBar, mtrNote } from "./mtr-view.js";
+import { fillBar, statsNote } from "./hop-stats-view.js";
+import { HOP_STATS } from "./tools.js";
 
 export class HopTableView {
-  /** box: where the table goes; tool: traceroute or mtr; nodes: one name per source ([] for the one WebSocket source). */
-  constructor(box, { tool, nodes, target }) {
+  /** box: where the table goes; display: hop-table or hop-stats; nodes: one name per source ([] for the one WebSocket source). */
+  constructor(box, { tool, display, nodes, target }) {
     this.box = box;
-    this.tool = tool;
+    this.display = display;
     this.nodes = nodes;
     this.groups = Math.max(1, nodes.length);
     this.columnsKey = "";
     const scroll = el("div", "hop-scroll");
     scroll.tabIndex = 0;
     scroll.setAttribute("role", "region");
-    scroll.setAttribute("aria-label", `${tool === "mtr" ? "mtr hops" : "route"} to ${target}`);
-    this.table = el("table", `hop-table tool-${tool}`);
+    scroll.setAttribute("aria-label", `${display === HOP_STATS ? `${tool} hops` : "route"} to ${target}`);
+    this.table = el("table", `hop-table display-${display}`);
     this.thead = el("thead");
     this.tbody = el("tbody");
     this.table.append(this.thead, this.tbody);
@@ -29,7 +30,7 @@ export class HopTableView {
     box.append(scroll, this.note);
     box.hidden = false;
     this.worst = [];
-    this.render(nodes.length ? nodes.map(() => ({ tool, rows: [], probes: 0, rounds: 0 })) : [{ tool, rows: [], probes: 0, rounds: 0 }]);
+    this.render(nodes.length ? nodes.map(() => ({ display, rows: [], probes: 0, rounds: 0 })) : [{ display, rows: [], probes: 0, rounds: 0 }]);
   }
 
   /** The head: the node names over their groups (several nodes), then each group's columns. */
@@ -69,14 +70,14 @@ export class HopTableView {
   /** tables: hops.js states, one per source. */
   render(tables) {
     const probes = Math.max(0, ...tables.map((t) => t.probes || 0)) || 3;
-    const columns = hopColumns(this.tool, probes);
+    const columns = hopColumns(this.display, probes);
     const key = columns.map((c) => c.key).join();
     if (key !== this.columnsKey) {
       this.columnsKey = key;
       this.head(columns);
     }
-    const mtr = this.tool === "mtr";
-    this.worst = tables.map((t) => (mtr ? worstHop(t.rows) : null));
+    const stats = this.display === HOP_STATS;
+    this.worst = tables.map((t) => (stats ? worstHop(t.rows) : null));
     const max = scaleMax(tables);
     const numbers = hopNumbers(tables);
     const rows = numbers.map((hop) => {
@@ -87,7 +88,7 @@ export class HopTableView {
       tr.append(no);
       tables.forEach((t, g) => {
         const row = t.rows.find((r) => r.hop === hop) || null;
-        const worst = mtr && this.worst[g] === hop;
+        const worst = stats && this.worst[g] === hop;
         columns.forEach((c, i) => {
           const td = el("td", c.numeric ? "num" : "");
           if (i === 0 && g > 0) td.classList.add("group-start");
@@ -110,7 +111,7 @@ export class HopTableView {
     });
     if (!rows.length) {
       const tr = el("tr", "waiting");
-      const td = el("td", "muted", mtr ? "waiting for the first round…" : "waiting for the first hop…");
+      const td = el("td", "muted", stats ? "waiting for the first round…" : "waiting for the first hop…");
       td.colSpan = 1 + columns.length * this.groups;
       tr.append(td);
       rows.push(tr);
@@ -122,7 +123,7 @@ export class HopTableView {
 
   noteTexts(tables) {
     const tag = (i, text) => (this.nodes.length > 1 ? `${this.nodes[i]}: ${text}` : text);
-    if (this.tool === "mtr") return tables.map((t, i) => tag(i, mtrNote(t, this.worst[i])));
+    if (this.display === HOP_STATS) return tables.map((t, i) => tag(i, statsNote(t, this.worst[i])));
     return tables.map((t, i) => tag(i, t.rows.length ? `${t.rows.length} hop${t.rows.length === 1 ? "" : "s"}` : "no hop yet"));
   }
 

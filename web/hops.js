@@ -1,25 +1,27 @@
-// The hop table of a path tool (traceroute, mtr), pure: events -> rows, and
+// The hop table of a path tool's display kinds (hop-table: a line per hop,
+// once; hop-stats: per-hop statistics each round), pure: events -> rows, and
 // what the table shows of them (columns, cell texts, the worst hop, the RTT
-// bar's geometry). No DOM: hop-table-view.js and mtr-view.js draw it.
+// bar's geometry). No DOM: hop-table-view.js and hop-stats-view.js draw it.
 //
-//   let hops = initialHops("mtr");
+//   let hops = initialHops(HOP_STATS);
 //   hops = hopsStep(hops, event);     // start, hop, hop_stats; others change nothing
 //   hops.rows                         // one per hop number, ascending
 //
-// traceroute: a `hop` event is the hop's row: {hop, address, addresses, rtt_ms}
+// hop-table: a `hop` event is the hop's row: {hop, address, addresses, rtt_ms}
 // (address null for `*`, one rtt_ms per probe, null for a lost one).
-// mtr: each round's `hop_stats` replaces its hop's row: {hop, address,
+// hop-stats: each round's `hop_stats` replaces its hop's row: {hop, address,
 // addresses, sent, received, loss_pct, last_ms, best_ms, avg_ms, worst_ms,
 // stdev_ms, jitter_ms}; a `hop` before its first statistics makes a row
 // with only the address.
 
 import { formatLoss, formatRtt } from "./stats.js";
+import { HOP_STATS, HOP_TABLE } from "./tools.js";
 
 export const STAT_KEYS = Object.freeze(["sent", "received", "loss_pct", "last_ms", "best_ms", "avg_ms", "worst_ms", "stdev_ms", "jitter_ms"]);
 
 /** No hop yet. */
-export function initialHops(tool = "traceroute") {
-  return Object.freeze({ tool, rows: Object.freeze([]), probes: 0, rounds: 0 });
+export function initialHops(display = HOP_TABLE) {
+  return Object.freeze({ display, rows: Object.freeze([]), probes: 0, rounds: 0 });
 }
 
 const isNumber = (v) => typeof v === "number" && Number.isFinite(v);
@@ -58,14 +60,11 @@ function statsRow(event) {
 /** One event into the table. Events that are not about hops leave it as it is. */
 export function hopsStep(state, event) {
   if (!event || typeof event !== "object") return state;
-  if (event.type === "start") {
-    return typeof event.tool === "string" && event.tool !== state.tool ? Object.freeze({ ...state, tool: event.tool }) : state;
-  }
   if (!Number.isInteger(event.hop) || event.hop < 1) return state;
   if (event.type === "hop") {
     const row = traceRow(event);
-    if (state.tool === "mtr") {
-      // mtr: the statistics make the row; a hop only says who answers there until they come
+    if (state.display === HOP_STATS) {
+      // per-hop statistics make the row; a hop only says who answers there until they come
       const known = state.rows.find((r) => r.hop === row.hop);
       if (known?.address || (known && !row.address)) return state;
       const stats = known || Object.fromEntries([["hop", row.hop], ...STAT_KEYS.map((k) => [k, null])]);
@@ -81,9 +80,9 @@ export function hopsStep(state, event) {
 }
 
 /** Every event of a list, in order (a replay: the export, a test). */
-export const hopsOf = (events, tool) => events.reduce(hopsStep, initialHops(tool));
+export const hopsOf = (events, display) => events.reduce(hopsStep, initialHops(display));
 
-/** mtr's worst hop: the highest loss, then the highest average; null before any statistics. */
+/** The worst hop of per-hop statistics: the highest loss, then the highest average; null before any statistics. */
 export function worstHop(rows) {
   let worst = null;
   for (const r of rows) {
@@ -113,7 +112,7 @@ export function scaleMax(tables) {
 
 const pct = (v, max) => Math.max(0, Math.min(100, (100 * v) / max));
 
-/** An mtr row's RTT bar on a scale of 0..max ms, in percent: {from, to, avg, last}, or null. */
+/** A per-hop statistics row's RTT bar on a scale of 0..max ms, in percent: {from, to, avg, last}, or null. */
 export function rttBar(row, max) {
   if (!(max > 0) || !isNumber(row.best_ms) || !isNumber(row.worst_ms)) return null;
   return {
@@ -125,8 +124,8 @@ export function rttBar(row, max) {
 }
 
 /** The columns of one node's group: {key, label, title?, numeric?}. */
-export function hopColumns(tool, probes = 3) {
-  if (tool === "mtr") {
+export function hopColumns(display, probes = 3) {
+  if (display === HOP_STATS) {
     return [
       { key: "address", label: "Host" },
       { key: "loss_pct", label: "Loss %", numeric: true },
@@ -169,10 +168,10 @@ export function cellText(row, key) {
 /** A hop table as plain data, for the test hook and the export: per source, its rows and worst hop. */
 export function hopsSnapshot(state) {
   return {
-    tool: state.tool,
+    display: state.display,
     probes: state.probes,
     rounds: state.rounds,
-    worst: state.tool === "mtr" ? worstHop(state.rows) : null,
+    worst: state.display === HOP_STATS ? worstHop(state.rows) : null,
     rows: state.rows.map((r) => ({ ...r, addresses: [...r.addresses], ...(r.rtt_ms ? { rtt_ms: [...r.rtt_ms] } : {}) })),
   };
 }

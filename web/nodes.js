@@ -8,6 +8,7 @@ export class NodeList {
   constructor() {
     this.names = [];
     this.choice = null; // the nodes the user chose (null: all)
+    this.onJoined = () => {}; // told of each node that joins later
     this.box = $("#node-list");
     this.box.addEventListener("change", () => {
       this.choice = new Set([...this.box.querySelectorAll("input:checked")].map((i) => i.value));
@@ -25,6 +26,7 @@ export class NodeList {
         if (!this.names.includes(name)) {
           this.names = [...this.names, name].sort();
           this.render();
+          this.onJoined(name);
         }
       })
       .catch(() => {});

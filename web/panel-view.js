@@ -3,18 +3,20 @@
 
 import { $, el, fromTemplate, seriesVar, textNodes } from "./dom.js";
 import { HopTableView } from "./hop-table-view.js";
+import { HttpTimingsView, statusText } from "./http-timings-view.js";
 import { formatLoss, formatRtt } from "./stats.js";
-import { isPathTool } from "./tools.js";
+import { HTTP_TIMINGS, RTT_SERIES, isPathDisplay } from "./tools.js";
 
 const MAX_DOM_LINES = 2000; // output lines kept on screen per panel (all are kept for export)
 const RTT_KEYS = ["last_ms", "min_ms", "avg_ms", "max_ms", "p95_ms", "mdev_ms", "mean_delta_ms"];
 
 export class PanelView {
-  /** tool: ping, traceroute or mtr; nodes: one name per source ([] for the one WebSocket source); on: the buttons' handlers. */
-  constructor({ id, target, subtitle, nodes, tool = "ping" }, on) {
+  /** tool: its name; display: its display kind (tools.js); nodes: one name per source ([] for the one WebSocket source); on: the buttons' handlers. */
+  constructor({ id, target, subtitle, nodes, tool, display = RTT_SERIES }, on) {
     const root = fromTemplate("panel-template");
     this.el = root;
     root.dataset.tool = tool;
+    root.dataset.display = display;
     this.nodes = nodes;
     this.multi = nodes.length > 1;
     this.pending = [];
@@ -43,14 +45,17 @@ export class PanelView {
     $(".export-json", root).addEventListener("click", on.exportJSON);
     for (const b of root.querySelectorAll("button[title]")) b.setAttribute("aria-label", `${b.title} (${target})`);
     this.chartParts = { wrap: $(".chart-wrap", root), box: $(".chart", root), legend: $(".chart-legend", root) };
-    if (isPathTool(tool)) {
+    this.timings = null;
+    if (isPathDisplay(display)) {
       // a path: a hop table instead of the figures and the RTT chart
       this.statGroups = [];
       $(".stats", root).hidden = this.chartParts.wrap.hidden = true;
-      this.hops = new HopTableView($(".hops", root), { tool, nodes, target });
+      this.hops = new HopTableView($(".hops", root), { tool, display, nodes, target });
       return;
     }
     this.hops = null;
+    // HTTP timings: the RTT series (each request's total), and each request's phases
+    if (display === HTTP_TIMINGS) this.timings = new HttpTimingsView($(".timings", root), { nodes, target });
     this.statGroups = (nodes.length ? nodes : [null]).map((node, i) => this.buildStats(node, i));
     this.chartParts.box.setAttribute("aria-label", `Round-trip times for ${target}`);
   }
@@ -82,7 +87,28 @@ export class PanelView {
       dd.classList.add("none");
       cells[dd.dataset.k] = value;
     }
-    return { cells, address, loss: cells.loss_pct.closest(".stat") };
+    return { cells, address, loss: cells.loss_pct.closest(".stat"), details: $(".stat-details", group) };
+  }
+
+  /**
+   * What each source's events said besides the RTT (stats.js RunStats, one
+   * per source): lost probes by reason, replies by rcode or status, the last
+   * number of answers; and the HTTP timings' bars.
+   */
+  renderDetails(stats) {
+    stats.forEach((s, i) => {
+      const { details } = this.statGroups[i];
+      const parts = [];
+      const counted = (counts) => [...counts].map(([k, n]) => `${k} ×${n}`).join(" · ");
+      if (s.tallies.reason.size) parts.push(`lost: ${counted(s.tallies.reason)}`);
+      if (s.tallies.rcode.size) parts.push(`rcode: ${counted(s.tallies.rcode)}`);
+      if (s.answers != null) parts.push(`answers: ${s.answers}`);
+      if (s.tallies.status.size && !this.timings) parts.push(`status: ${statusText(Object.fromEntries(s.tallies.status))}`);
+      const text = parts.join("  —  ");
+      if (details.textContent !== text) details.textContent = text;
+      details.hidden = !text;
+    });
+    this.timings?.render(stats);
   }
 
   /** Queue one output row: {index (source), type, text, dup, icmpError, meta}. */
@@ -180,6 +206,8 @@ export class PanelView {
       badge: this.badge.textContent,
       notice: this.notice.hidden ? "" : this.notice.textContent,
       stats: this.statGroups.map(({ cells }) => Object.fromEntries(Object.entries(cells).map(([k, v]) => [k, v.textContent]))),
+      details: this.statGroups.map(({ details }) => (details.hidden ? "" : details.textContent)),
+      timings: this.timings ? this.timings.snapshot() : null,
       lossLevel: this.statGroups.map((g) => g.loss.dataset.level || ""),
       lines: {
         shown: count(".line"),

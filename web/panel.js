@@ -1,7 +1,8 @@
 // One panel: one target, one tool, one source per vantage node (or the one
 // WebSocket), each with its run state (run.js), statistics (stats.js) or hop
-// table (hops.js), events (for export), a series in the chart (chart.js, ping
-// only); the DOM is panel-view.js's.
+// table (hops.js), events (for export), a series in the chart (chart.js, RTT
+// series only); the DOM is panel-view.js's. What the panel shows follows the
+// tool's display kind (tools.js), never its name.
 
 import { Chart, NO_CHART } from "./chart.js";
 import { clockTime, schedule, unschedule } from "./dom.js";
@@ -11,13 +12,12 @@ import { PanelView } from "./panel-view.js";
 import { STOPPED_HOW, capitalize, initial, isActive, outcome, panelStatus, step } from "./run.js";
 import { RunStats } from "./stats.js";
 import { RECENT } from "./summary.js";
-import { buildRequest, describeOptions, isPathTool, toolOf } from "./tools.js";
+import { HOP_TABLE, buildRequest, describeOptions, displayOf, isPathDisplay, toolOf } from "./tools.js";
 
 let panelIds = 0;
 
 export const panelKey = (target, options, nodes) => JSON.stringify([target, options, nodes]);
 
-const STARTED = { ping: "Pinging", traceroute: "Tracing the route to", mtr: "mtr to" };
 
 function countTypes(events) {
   const counts = {};
@@ -31,20 +31,23 @@ export class Panel {
   /**
    * openSource(node, request, sink): a run source (ws-source.js, wamp-source.js);
    * hooks: changed(panel, source, before), refusal(panel, text, field), remove(panel), about() -> {version, mode},
-   * rendered() (after each frame's render, for the summary).
+   * rendered() (after each frame's render, for the summary), tools() -> the page's tools (tools.js's toolSet).
    */
   constructor(target, options, nodes, { openSource, hooks }) {
     this.id = ++panelIds;
     this.target = target;
-    this.options = options; // {tool (not ping), count, interval, size, family, max_hops, queries, wait}
-    this.tool = toolOf(options.tool);
-    this.path = isPathTool(this.tool);
+    this.options = options; // {tool (not the default), the tool's fields, family}
+    this.tools = hooks.tools();
+    this.tool = toolOf(this.tools, options.tool) ?? "";
+    this.display = displayOf(this.tools, this.tool);
+    this.path = isPathDisplay(this.display);
     this.nodes = nodes; // [] in WebSocket mode
     this.openSource = openSource;
     this.hooks = hooks;
     this.sources = (nodes.length ? nodes : [null]).map((node, index) => ({ node, index, run: initial(), token: 0, conn: null }));
     this.multi = this.sources.length > 1;
-    this.view = new PanelView({ id: this.id, target, subtitle: describeOptions(options, nodes), nodes, tool: this.tool }, {
+    const subtitle = describeOptions(this.tools, options, nodes, this.tool);
+    this.view = new PanelView({ id: this.id, target, subtitle, nodes, tool: this.tool, display: this.display }, {
       stop: () => this.stop(),
       restart: () => this.start(),
       remove: () => hooks.remove(this),
@@ -57,7 +60,7 @@ export class Panel {
   }
 
   get request() {
-    return buildRequest(this.target, this.tool, this.options);
+    return buildRequest(this.tools, this.target, this.tool, this.options);
   }
 
   get key() {
@@ -75,7 +78,7 @@ export class Panel {
   }
 
   reset() {
-    for (const source of this.sources) Object.assign(source, { stats: new RunStats(), hops: initialHops(this.tool), events: [], recent: [] });
+    for (const source of this.sources) Object.assign(source, { stats: new RunStats(), hops: initialHops(this.display), events: [], recent: [] });
     this.view.clearLines();
     this.chart.reset();
     this.chart.setZoomed(false);
@@ -202,7 +205,8 @@ export class Panel {
     } else if (event.type === "start") {
       const fam = event.family ? ` over IPv${event.family}` : "";
       const address = event.address && event.address !== event.target ? ` (${event.address})` : "";
-      meta(`${STARTED[toolOf(event.tool ?? this.tool)]} ${event.target}${address}${fam}`);
+      const what = this.display === HOP_TABLE ? "Tracing the route to" : `Running ${event.tool ?? this.tool} to`;
+      meta(`${what} ${event.target}${address}${fam}`);
     } else if (event.type === "error") {
       meta(`${event.message || event.reason || "error"}${event.code ? ` (${event.code})` : ""}`, "meta error");
     } else if (event.type === "end") {
@@ -231,6 +235,7 @@ export class Panel {
         this.sources.map((s) => s.stats.snapshot()),
         this.sources.map((s) => s.run.start?.address || ""),
       );
+      this.view.renderDetails?.(this.sources.map((s) => s.stats));
     }
     this.chart.render();
     if (this.stateDirty) {
@@ -251,7 +256,8 @@ export class Panel {
 
   exportCSV() {
     const rows = exportRows(this.sources, this.tool);
-    download(`${fileStem(this.target, undefined, this.tool)}.csv`, "text/csv;charset=utf-8", toCSV(rows, csvColumns(this.tool)));
+    const named = this.tool !== this.tools.default ? this.tool : "";
+    download(`${fileStem(this.target, undefined, named)}.csv`, "text/csv;charset=utf-8", toCSV(rows, csvColumns(this.display)));
   }
 
   exportJSON() {
@@ -272,6 +278,7 @@ export class Panel {
       id: this.id,
       target: this.target,
       tool: this.tool,
+      display: this.display,
       sources: this.sources.map((s) => ({
         node: s.node,
         phase: s.run.phase,
@@ -288,6 +295,7 @@ export class Panel {
       id: this.id,
       target: this.target,
       tool: this.tool,
+      display: this.display,
       options: { ...this.options },
       nodes: [...this.nodes],
       active: this.active,

@@ -2,6 +2,9 @@
 // WAMP vantage node). Pure: no DOM, no network; fed the server's events
 // (see pingu/events.py) one at a time.
 
+/** How many of the latest requests' phases a run keeps (the bars drawn). */
+export const REQUESTS_KEPT = 120;
+
 /** Round-trip statistics that update with every event. */
 export class RunStats {
   constructor() {
@@ -21,6 +24,18 @@ export class RunStats {
     this.errors = 0;
     this.lost = 0; // timeouts and ICMP errors reported so far
     this.summary = null; // ping's own closing figures, when they arrived
+    // what the events say besides the RTT, counted: a lost probe's reason
+    // (refused, timed out, unreachable), a reply's rcode or HTTP status
+    this.tallies = { reason: new Map(), rcode: new Map(), status: new Map() };
+    this.answers = null; // the last reply's number of answers (a DNS query's)
+    this.requests = []; // the latest requests' phases: {seq, status, timings} (HTTP timings)
+  }
+
+  /** Count one value of an event's field (a text or a number; anything else is not counted). */
+  tally(key, value) {
+    if (typeof value !== "string" && !(typeof value === "number" && Number.isFinite(value))) return;
+    const counts = this.tallies[key];
+    counts.set(String(value), (counts.get(String(value)) || 0) + 1);
   }
 
   /**
@@ -33,6 +48,7 @@ export class RunStats {
         return this.addReply(event);
       case "timeout":
         this.markLost(event.seq);
+        this.tally("reason", event.reason);
         return { lost: true };
       case "line":
         if (event.error != null) {
@@ -53,6 +69,13 @@ export class RunStats {
     if (event.dup) {
       this.duplicates += 1;
       return null;
+    }
+    this.tally("rcode", event.rcode);
+    this.tally("status", event.status);
+    if (typeof event.answers === "number") this.answers = event.answers;
+    if (event.timings && typeof event.timings === "object") {
+      this.requests.push(Object.freeze({ seq: event.seq ?? null, status: event.status ?? null, timings: { ...event.timings } }));
+      if (this.requests.length > REQUESTS_KEPT) this.requests.shift();
     }
     if (event.seq == null) {
       this.unnumberedSent += 1;
@@ -145,6 +168,10 @@ export class RunStats {
       p95_ms: this.p95,
       duplicates: this.duplicates,
       errors: this.errors,
+      reasons: Object.fromEntries(this.tallies.reason),
+      rcodes: Object.fromEntries(this.tallies.rcode),
+      statuses: Object.fromEntries(this.tallies.status),
+      answers: this.answers,
     };
   }
 }

@@ -22,7 +22,15 @@ export const COLUMNS = Object.freeze([
   { key: "p95", label: "P95 ms", numeric: true, text: (r) => formatRtt(r.p95) },
   { key: "jitter", label: "Jitter ms", numeric: true, text: (r) => formatRtt(r.jitter) },
   { key: "recent", label: "Recent", numeric: false, sortable: false },
+  { key: "detail", label: "Detail", numeric: false, text: (r) => r.detail },
 ]);
+
+/** What a run's events said besides the RTT, in a few words: HTTP statuses, DNS rcodes, lost probes by reason. */
+export function detailText(f) {
+  if (!f) return "";
+  const counted = (counts) => Object.entries(counts || {}).map(([k, n]) => `${k} ×${n}`);
+  return [...counted(f.statuses), ...counted(f.rcodes), ...counted(f.reasons).map((t) => `lost ${t}`)].join(" · ");
+}
 
 /** How many of a run's latest RTTs its sparkline draws. */
 export const RECENT = 48;
@@ -51,6 +59,7 @@ export function summaryRows(panels) {
         p95: f ? f.p95_ms : null,
         jitter: f ? f.mean_delta_ms : null,
         recent: source.recent || [],
+        detail: detailText(f),
       });
     });
   }
@@ -78,7 +87,7 @@ export function allRunsCSV(panels) {
   const columns = ["target"];
   const rows = [];
   for (const panel of panels) {
-    for (const c of csvColumns(panel.tool)) if (!columns.includes(c)) columns.push(c);
+    for (const c of csvColumns(panel.display)) if (!columns.includes(c)) columns.push(c);
     for (const row of exportRows(panel.sources, panel.tool)) rows.push({ target: panel.target, ...row });
   }
   return toCSV(rows, columns);

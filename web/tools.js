@@ -1,102 +1,134 @@
-// The tools a run can use, pure: ping (the default), traceroute and mtr, the
-// option fields each one takes and their bounds from the server's limits
-// (/pingu-info.json). The bounds only help the form: the server stays the judge.
+// The tools a run can use, pure, as the server describes them: /pingu-info.json's
+// `tools` (or a WAMP node's pingu.<node>.tools), pingu.tools.describe() on the
+// server. Nothing here names a tool: the list, each tool's fields, their
+// bounds, labels, help and URL parameters, its target kind and its display kind
+// all come from that description. The bounds only help the form: the server
+// stays the judge.
 
-export const TOOLS = Object.freeze(["ping", "traceroute", "mtr"]);
-export const DEFAULT_TOOL = "ping";
+/** The display kinds (pingu/tools/spec.py's DISPLAY_KINDS): a view per kind. */
+export const RTT_SERIES = "rtt-series"; // one reply per probe: chart, statistics
+export const HOP_TABLE = "hop-table"; // one line per hop, once
+export const HOP_STATS = "hop-stats"; // per-hop statistics updated each round
+export const HTTP_TIMINGS = "http-timings"; // an RTT series, and each request's phases and status
 
-/** A tool's name, or ping for anything else (old links, old requests). */
-export const toolOf = (name) => (TOOLS.includes(name) ? name : DEFAULT_TOOL);
+/** Display kinds drawn as a hop table (no RTT chart). */
+const PATH_DISPLAYS = new Set([HOP_TABLE, HOP_STATS]);
 
-/** Tools that trace a path: their panels show a hop table, not an RTT chart. */
-export const isPathTool = (tool) => tool === "traceroute" || tool === "mtr";
-
-/** Each tool's option fields (request names), in the form's order; family is every tool's. */
-export const TOOL_FIELDS = Object.freeze({
-  ping: Object.freeze(["count", "interval", "size"]),
-  traceroute: Object.freeze(["max_hops", "queries", "wait", "size"]),
-  mtr: Object.freeze(["count", "interval", "max_hops", "size"]),
+/** What the target input asks for, by target kind (pingu/tools/spec.py's PROBED_FIELD). */
+export const TARGET_KINDS = Object.freeze({
+  address: { placeholder: "host or address, e.g. 127.0.0.1 ::1 localhost", what: "a host name or an IP address" },
+  url: { placeholder: "http:// or https:// URL, e.g. http://127.0.0.1/", what: "an http:// or https:// URL" },
+  "name-at-resolver": { placeholder: "name to query, e.g. example.com", what: "a name to query" },
 });
 
-/** Every option field: what it is called, whether whole, its unit, its bounds when the server names none. */
-export const FIELD_RULES = Object.freeze({
-  count: { what: "Count", int: true, unit: "", min: 1 },
-  interval: { what: "Interval", int: false, unit: " seconds", min: null },
-  size: { what: "Size", int: true, unit: " bytes", min: 0 },
-  max_hops: { what: "Max hops", int: true, unit: "", min: 1, max: 255 },
-  queries: { what: "Probes per hop", int: true, unit: "", min: 1, max: 10 },
-  wait: { what: "Wait", int: false, unit: " seconds", min: 0 },
-});
-
-/** The server's other names for a tool's field's limits (pingu/limits.py): mtr's rounds, the path tools' packets. */
-const ALIASES = Object.freeze({
-  mtr: { count: ["rounds", "mtr_rounds"], interval: ["round_interval"], size: ["packet_size"] },
-  traceroute: { size: ["packet_size"] },
-});
-
-/** Bounds of a tool's own, not in the limits: a path tool's packet holds its IP and ICMP/UDP headers (28 bytes). */
-const TOOL_BOUNDS = Object.freeze({ mtr: { size: { min: 28 } }, traceroute: { size: { min: 28 } } });
-
-/** What mtr's count is (rounds) where the tools differ in words. */
-export const FIELD_WHAT = Object.freeze({ mtr: { count: "Rounds" } });
-
+const isText = (v) => typeof v === "string" && v !== "";
 const isNumber = (v) => typeof v === "number" && Number.isFinite(v);
 
+/** One field of the description, as the form uses it: {name, type, choices, min, max, param, label, help, unit, required}. */
+function input(field, required = false) {
+  return Object.freeze({
+    name: field.name,
+    type: field.type,
+    choices: Object.freeze(Array.isArray(field.choices) ? field.choices.filter(isText) : []),
+    min: isNumber(field.min) ? field.min : null,
+    max: isNumber(field.max) ? field.max : null,
+    param: field.param,
+    label: isText(field.label) ? field.label : field.name,
+    help: isText(field.help) ? field.help : "",
+    unit: isText(field.unit) ? field.unit : "",
+    required,
+  });
+}
+
+const validField = (f) => f && isText(f.name) && /^[a-z_]+$/.test(f.name) && isText(f.param);
+
 /**
- * The limit of `tool`'s `key` at `end` ("min" or "max"), by whichever name the
- * server uses: max_mtr_count, mtr_max_count, max_count (for mtr's count also
- * max_rounds; max_hops is max_mtr_hops, mtr_max_hops, max_hops), ...; the field's own bound when the server names none.
+ * The server's description -> the page's tools: {names, default, byName}.
+ * The first tool is the default (the registry lists the default tool first):
+ * a request or a link without a tool is its. Each tool: {name, display,
+ * target, installed, inputs}; inputs are the probed field when it is not the
+ * target (a resolver), then the tool's fields, in the server's order.
  */
-export function bound(limits, tool, key, end) {
-  const l = limits || {};
-  const stem = key === "max_hops" ? "hops" : key;
-  const names = [`${end}_${tool}_${stem}`, `${tool}_${end}_${stem}`];
-  for (const alias of ALIASES[tool]?.[key] || []) names.push(`${end}_${alias}`);
-  names.push(`${end}_${stem}`);
-  for (const name of names) if (isNumber(l[name])) return l[name];
-  const own = TOOL_BOUNDS[tool]?.[key]?.[end];
-  if (own != null) return own;
-  const rule = FIELD_RULES[key];
-  return rule ? rule[end] ?? null : null;
+export function toolSet(described) {
+  const list = (Array.isArray(described) ? described : []).filter((t) => t && isText(t.name) && /^[a-z0-9-]+$/.test(t.name));
+  const byName = {};
+  for (const t of list) {
+    const fields = (Array.isArray(t.fields) ? t.fields : []).filter(validField).map((f) => input(f));
+    const probed = validField(t.probed) ? [input(t.probed, true)] : [];
+    byName[t.name] = Object.freeze({
+      name: t.name,
+      display: isText(t.display) ? t.display : RTT_SERIES,
+      target: t.target in TARGET_KINDS ? t.target : "address",
+      installed: t.installed !== false,
+      inputs: Object.freeze([...probed, ...fields]),
+    });
+  }
+  const names = Object.freeze(Object.keys(byName));
+  return Object.freeze({ names, default: names[0] ?? null, byName: Object.freeze(byName) });
 }
 
-/** The rule of one field for one tool under these limits: {what, int, unit, min, max}. */
-export function fieldRule(tool, key, limits) {
-  const rule = FIELD_RULES[key];
-  return {
-    ...rule,
-    what: FIELD_WHAT[tool]?.[key] || rule.what,
-    min: bound(limits, tool, key, "min"),
-    max: bound(limits, tool, key, "max"),
-  };
+/**
+ * Several nodes' descriptions (WAMP) as one: every tool any of them has, in
+ * the order they list them; a tool's fields from the first that lists it,
+ * installed when any has it.
+ */
+export function mergeTools(descriptions) {
+  const merged = new Map();
+  for (const described of descriptions) {
+    for (const t of Array.isArray(described) ? described : []) {
+      if (!t || !isText(t.name)) continue;
+      const known = merged.get(t.name);
+      if (!known) merged.set(t.name, { ...t });
+      else if (t.installed !== false) known.installed = true;
+    }
+  }
+  return [...merged.values()];
 }
 
-/** The request a panel sends: the target, the tool when it is not ping, the options the tool takes. */
-export function buildRequest(target, tool, options) {
+/** A tool's name, or the default tool for anything else (old links, old requests). */
+export const toolOf = (tools, name) => (tools.byName[name] ? name : tools.default);
+
+/** The description of a tool (the default's for an unknown name), or null when the server described none. */
+export const toolInfo = (tools, name) => tools.byName[toolOf(tools, name)] ?? null;
+
+/** How a tool's runs are shown (an RTT series when the server said nothing). */
+export const displayOf = (tools, name) => toolInfo(tools, name)?.display ?? RTT_SERIES;
+
+/** Display kinds drawn as a hop table, not an RTT chart. */
+export const isPathDisplay = (display) => PATH_DISPLAYS.has(display);
+
+/** Every input any tool has, each once (a field two tools take is one input), in order of first appearance. */
+export function allInputs(tools) {
+  const seen = new Map();
+  for (const name of tools.names) for (const f of tools.byName[name].inputs) if (!seen.has(f.name)) seen.set(f.name, f);
+  return [...seen.values()];
+}
+
+/** Every URL parameter of the tools' inputs: field name -> param. */
+export function paramsOf(tools) {
+  return Object.fromEntries(allInputs(tools).map((f) => [f.name, f.param]));
+}
+
+/** The request a panel sends: the target, the tool when it is not the default, the options the tool takes. */
+export function buildRequest(tools, target, tool, options) {
   const request = { target };
-  tool = toolOf(tool);
-  if (tool !== DEFAULT_TOOL) request.tool = tool;
-  for (const key of [...TOOL_FIELDS[tool], "family"]) if (options[key] != null) request[key] = options[key];
+  const info = toolInfo(tools, tool);
+  if (info && info.name !== tools.default) request.tool = info.name;
+  for (const key of [...(info?.inputs.map((f) => f.name) ?? []), "family"]) if (options[key] != null) request[key] = options[key];
   return request;
 }
 
-/** "5× · every 0.2 s · 56 B · IPv6 only · from alpha, beta", per tool. */
-export function describeOptions(options, nodes, tool = options.tool) {
-  tool = toolOf(tool);
+/** "tcp · Port 443 · Count 5 · Interval 0.2 s · IPv6 only · from alpha, beta": the tool, its fields' labels and values. */
+export function describeOptions(tools, options, nodes, tool = options.tool) {
+  const info = toolInfo(tools, tool);
   const parts = [];
-  if (tool === "ping") {
-    parts.push(options.count ? `${options.count}×` : "until stopped", `every ${options.interval ?? 1} s`);
-  } else if (tool === "traceroute") {
-    parts.push("traceroute");
-    if (options.max_hops != null) parts.push(`≤ ${options.max_hops} hops`);
-    if (options.queries != null) parts.push(`${options.queries} probe${options.queries === 1 ? "" : "s"} a hop`);
-    if (options.wait != null) parts.push(`wait ${options.wait} s`);
-  } else {
-    parts.push("mtr", options.count ? `${options.count} round${options.count === 1 ? "" : "s"}` : "until stopped");
-    if (options.interval != null) parts.push(`every ${options.interval} s`);
-    if (options.max_hops != null) parts.push(`≤ ${options.max_hops} hops`);
+  if (info) {
+    parts.push(info.name);
+    for (const f of info.inputs) {
+      if (options[f.name] == null) continue;
+      parts.push(`${f.label} ${options[f.name]}${f.unit ? ` ${f.unit}` : ""}`);
+    }
   }
-  if (options.size != null) parts.push(`${options.size} B`);
   if (options.family) parts.push(`IPv${options.family} only`);
   if (nodes.length) parts.push(`from ${nodes.join(", ")}`);
   return parts.join(" · ");

@@ -1,50 +1,55 @@
 // The form and the open panels as a link, pure:
-//   ?t=a&t=b&c=5&i=0.5&s=56&f=4&n=alpha[&tool=mtr&m=30&q=3&w=2][&router=ws://…&realm=…]
-// so that a link reopens the same runs. A link without a tool is ping's.
+//   ?t=a&t=b&f=4&n=alpha[&tool=NAME][&<a field's param>=…][&router=ws://…&realm=…]
+// so that a link reopens the same runs. Each tool field's parameter is the
+// server's (tools.js, /pingu-info.json's `tools`); a link without a tool is the
+// default tool's.
 
 import { parseTargets } from "./form.js";
-import { DEFAULT_TOOL, TOOLS } from "./tools.js";
+import { paramsOf } from "./tools.js";
 
-/** The option fields' names in a link (tool is `tool`). */
-const PARAMS = Object.freeze({ count: "c", interval: "i", size: "s", max_hops: "m", queries: "q", wait: "w" });
-const PATH_PARAMS = ["max_hops", "queries", "wait"];
+/** The page's own parameters: no tool field may take one of these (tests/test_registry.py reads this line). */
+export const PAGE_PARAMS = Object.freeze(["t", "f", "n", "tool", "router", "realm"]);
 
 /**
- * A query (URLSearchParams or string) -> what it asks for. `tool`, max_hops,
- * queries and wait are there only when the link has them.
+ * A query (URLSearchParams or string) -> what it asks for: targets, family,
+ * nodes, router, realm, `tool` (only when the link has one) and `params`,
+ * every other parameter as it is (the form reads its fields' from them).
  */
 export function readQuery(query) {
   const params = new URLSearchParams(query);
   const family = params.get("f");
   const asked = {
     targets: params.getAll("t").flatMap(parseTargets),
-    count: params.get(PARAMS.count),
-    interval: params.get(PARAMS.interval),
-    size: params.get(PARAMS.size),
     family: family === "4" || family === "6" ? family : "",
     nodes: params.getAll("n"),
     router: params.get("router"),
     realm: params.get("realm"),
+    params: {},
   };
   const tool = params.get("tool");
-  if (tool != null) asked.tool = TOOLS.includes(tool) ? tool : DEFAULT_TOOL;
-  for (const key of PATH_PARAMS) if (params.has(PARAMS[key])) asked[key] = params.get(PARAMS[key]);
+  if (tool != null) asked.tool = tool;
+  for (const [name, value] of params) if (!PAGE_PARAMS.includes(name) && !(name in asked.params)) asked.params[name] = value;
   return asked;
 }
 
 /**
  * The query for these panels ([{target, options, nodes}], in order): every
- * target once, the tool, options and nodes of the last; `keep` (router, realm)
- * from the query the page was opened with.
+ * target once, the tool, options and nodes of the last (each field by its
+ * parameter in `tools`); `keep` (router, realm) from the query the page was
+ * opened with.
  */
-export function writeQuery(panels, keep = {}) {
+export function writeQuery(panels, keep = {}, tools = null) {
   const params = new URLSearchParams();
   for (const key of ["router", "realm"]) if (keep[key]) params.set(key, keep[key]);
   for (const t of new Set(panels.map((p) => p.target))) params.append("t", t);
   const last = panels[panels.length - 1];
   const options = last ? last.options : {};
-  if (options.tool && options.tool !== DEFAULT_TOOL) params.set("tool", options.tool);
-  for (const [key, name] of Object.entries(PARAMS)) if (options[key] != null) params.set(name, options[key]);
+  if (options.tool) params.set("tool", options.tool);
+  const names = tools ? paramsOf(tools) : {};
+  for (const [key, value] of Object.entries(options)) {
+    const name = names[key];
+    if (name && !PAGE_PARAMS.includes(name) && value != null) params.set(name, value);
+  }
   if (options.family) params.set("f", options.family);
   if (last) for (const n of last.nodes) params.append("n", n);
   return params.toString();

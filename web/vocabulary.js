@@ -10,6 +10,6 @@ export const WAMP_PREFIX = "pingu";
 export const NODES_PROCEDURE = "pingu.nodes";
 export const JOINED_TOPIC = "pingu.nodes.joined";
 export const NO_SUCH_RUN = "pingu.error.no_such_run";
-export const NODE_PROCEDURES = Object.freeze(["start", "backlog", "stop", "runs", "limits"]);
+export const NODE_PROCEDURES = Object.freeze(["start", "backlog", "stop", "runs", "limits", "tools"]);
 export const nodeUri = (node, name) => `${WAMP_PREFIX}.${node}.${name}`;
 export const runTopic = (node, run) => `${WAMP_PREFIX}.${node}.run.${run}`;

@@ -11,6 +11,7 @@
 //   await backlog(node, run, since)         -> [events numbered above since, a page]
 //   await stop(node, run)                   -> {ending, viewers}
 //   await limits(node)                      -> the node's limits (as /pingu-info.json's)
+//   await tools(node)                       -> the node's tools, their fields and bounds (as /pingu-info.json's)
 //
 // A call made on a session that is then lost never settles (autobahn drops
 // it with the session): callers that must go on after a drop use `timed`.
@@ -170,6 +171,10 @@ export async function backlog(node, run, since = 0) {
 
 export async function limits(node) {
   return live().call(nodeUri(node, "limits"));
+}
+
+export async function tools(node) {
+  return live().call(nodeUri(node, "tools"));
 }
 
 export async function stop(node, run) {

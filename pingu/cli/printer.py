@@ -27,7 +27,7 @@ from typing import IO, Any, Callable, Optional
 
 from pingu import events, tools
 from pingu.tools import DEFAULT_TOOL
-from pingu.tools.spec import HOP_STATS, HOP_TABLE, RTT_SERIES
+from pingu.tools.spec import HOP_STATS, HOP_TABLE, HTTP_TIMINGS, RTT_SERIES
 
 #: ping got at least one reply.
 EXIT_OK = 0
@@ -97,6 +97,7 @@ RENDERERS: dict[str, Renderer] = {
     RTT_SERIES: ping_lines,
     HOP_TABLE: ping_lines,
     HOP_STATS: ping_lines,
+    HTTP_TIMINGS: ping_lines,
 }
 #: Each tool's display kind, as the ``start`` event's ``tool`` field names it.
 DISPLAYS: dict[str, str] = {name: tool.display for name, tool in tools.TOOLS.items()}

@@ -26,6 +26,7 @@ from pingu.events import Event
 from pingu.tools.spec import (
     DEFAULT_TOOL,
     PROBED_FIELD,
+    PROBED_INPUT,
     Field,
     Limit,
     LimitValues,
@@ -120,6 +121,15 @@ def get(name: str) -> Tool:
     return TOOLS[name]
 
 
+def text_fields(name: str, message: str) -> dict[str, Any]:
+    """The fields of a text-face request for tool ``name`` (the message is
+    its only field): the tool's own reading of it (``text_fields``: tcp's
+    ``host:port``, dns's ``name@resolver``), else the message is the target."""
+    split = getattr(TOOLS.get(name), "text_fields", None)
+    fields: dict[str, Any] = split(message) if split is not None else {"target": message}
+    return {**fields, "tool": name}
+
+
 def field_names(tool: Tool) -> tuple[str, ...]:
     """The fields a request for ``tool`` may carry besides target and tool."""
     probed = PROBED_FIELD[tool.target]
@@ -135,14 +145,18 @@ def tool_limits() -> list[tuple[str, Limit]]:
 def describe(
     limits: LimitValues, installed: Optional[Mapping[str, str]] = None
 ) -> list[dict[str, Any]]:
-    """The tools for ``/pingu-info.json``: name, display kind, target kind,
-    whether this server has the executable, and every field with its bounds."""
+    """The tools for ``/pingu-info.json`` and ``pingu.<node>.tools``: name,
+    display kind, target kind, whether this server has the executable, the
+    probed field when it is not ``target`` (``probed``: dns's resolver, with
+    its URL parameter, label and help; else null), and every field with its
+    bounds.  The page builds its form, URL parameters and views from it."""
     return [
         {
             "name": tool.name,
             "display": tool.display,
             "target": tool.target,
             "installed": installed is None or tool.name in installed,
+            "probed": PROBED_INPUT.get(PROBED_FIELD[tool.target]),
             "fields": [f.describe(limits) for f in tool.fields],
         }
         for tool in TOOLS.values()

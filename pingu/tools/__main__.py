@@ -7,15 +7,20 @@
 ``fields``
     the reST table of every tool's request fields, with their bounds as the
     default limits set them (docs/tools.rst holds it; a test checks it is
-    this table).
+    this table);
+``describe``
+    ``/pingu-info.json``'s ``tools`` under the default limits, as JSON (the
+    page's unit tests read it from ``web/test/tools.json``; a test checks it
+    is this).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 from pingu import tools
-from pingu.tools.spec import PROBED_FIELD
+from pingu.tools.spec import PROBED_FIELD, PROBED_INPUT
 
 
 def packages() -> str:
@@ -33,7 +38,8 @@ def fields_table() -> str:
         probed = PROBED_FIELD[tool.target]
         rows.append((tool.name, "target", tool.target, "", "", ""))
         if probed != "target":
-            rows.append((tool.name, probed, "host", "policed", f"--{probed}", ""))
+            param = PROBED_INPUT[probed]["param"]
+            rows.append((tool.name, probed, "host", "policed", f"--{probed}", param))
         for f in tool.fields:
             if f.kind is str:
                 bounds = " ".join(f.choices)
@@ -52,10 +58,17 @@ def fields_table() -> str:
     return "\n".join([rule, line(rows[0]), rule, *map(line, rows[1:]), rule]) + "\n"
 
 
+def described() -> str:
+    """``/pingu-info.json``'s ``tools`` under the default limits, as JSON."""
+    from pingu.limits import Limits
+
+    return json.dumps(tools.describe(Limits()), indent=1) + "\n"
+
+
 def main(argv: list[str]) -> int:
-    commands = {"packages": packages, "fields": fields_table}
+    commands = {"packages": packages, "fields": fields_table, "describe": described}
     if len(argv) != 1 or argv[0] not in commands:
-        sys.stderr.write("usage: python -m pingu.tools packages|fields\n")
+        sys.stderr.write("usage: python -m pingu.tools packages|fields|describe\n")
         return 2
     sys.stdout.write(commands[argv[0]]())
     return 0

@@ -54,7 +54,7 @@ FIELDS = (
     # dnsping reads whole seconds: from 1 (and never below --min-interval)
     Field("interval", float, 1, "max_interval", "-i", "i", "Interval",
           "seconds between queries (whole seconds)", "s"),
-    Field("type", str, 0, 0, "-t", "t", "Type", "record type to query", "",
+    Field("type", str, 0, 0, "-t", "y", "Type", "record type to query", "",
           RECORD_TYPES),
 )  # fmt: skip
 
@@ -162,6 +162,19 @@ class Dns:
     target = NAME_AT_RESOLVER
     display = RTT_SERIES
     env = TOOL_ENV
+
+    def text_fields(self, message: str) -> dict[str, Any]:
+        """The text face's message (its only field): ``name@resolver`` or
+        ``name/TYPE@resolver`` (``www.example.org/AAAA@192.0.2.53``).  Only
+        split here: each part is then checked like any request's field (no
+        ``@``: a request without a resolver, refused as such)."""
+        name, at, server = message.rpartition("@")
+        if not at:
+            return {"target": message}
+        name, slash, kind = name.rpartition("/")
+        return {"target": name, "server": server, "type": kind} if slash else {
+            "target": kind, "server": server,
+        }  # fmt: skip
 
     def options(self, fields: Mapping[str, Any], limits: Limits) -> DnsOptions:
         """Check count, interval (whole seconds: dnsping reads an int) and type."""

@@ -47,7 +47,7 @@ from pingu.events import CloseCode, Event
 from pingu.refusal import Refused, bad
 from pingu.tools.common import TOOL_ENV, OptionsDict
 from pingu.tools.series import Series
-from pingu.tools.spec import RTT_SERIES, URL, Field, Limit, ResolvedRequest, checked
+from pingu.tools.spec import HTTP_TIMINGS, URL, Field, Limit, ResolvedRequest, checked
 from pingu.tools.spec import LimitValues as Limits
 
 #: coreutils' stdbuf: curl's -w lines through a pipe as they are written.
@@ -243,7 +243,7 @@ class Http:
     fields = FIELDS
     limits = LIMITS
     target = URL
-    display = RTT_SERIES
+    display = HTTP_TIMINGS
     env = TOOL_ENV
 
     def options(self, fields: Mapping[str, Any], limits: Limits) -> HttpOptions:

@@ -28,7 +28,8 @@ Bound = Union[int, float, str]
 RTT_SERIES = "rtt-series"  # one reply per probe: chart, statistics
 HOP_TABLE = "hop-table"  # one line per hop, once
 HOP_STATS = "hop-stats"  # per-hop statistics updated each round
-DISPLAY_KINDS = (RTT_SERIES, HOP_TABLE, HOP_STATS)
+HTTP_TIMINGS = "http-timings"  # one request per probe: its phases, its status
+DISPLAY_KINDS = (RTT_SERIES, HOP_TABLE, HOP_STATS, HTTP_TIMINGS)
 
 #: What a tool's ``target`` is.  ``address``: a host to probe, resolved once
 #: by the server and policed.  ``name-at-resolver``: a name to query, sent
@@ -41,6 +42,17 @@ NAME_AT_RESOLVER = "name-at-resolver"
 URL = "url"
 #: The field holding the host pingu resolves, polices and sends to, by target kind.
 PROBED_FIELD = {ADDRESS: "target", NAME_AT_RESOLVER: "server", URL: "target"}
+#: A probed field other than ``target``, as the page asks for it
+#: (``/pingu-info.json``'s ``probed``): its URL parameter, label and help.
+PROBED_INPUT = {
+    "server": {
+        "name": "server",
+        "type": "host",
+        "param": "r",
+        "label": "Resolver",
+        "help": "the resolver's host name or address (policed like any target)",
+    },
+}
 
 
 class LimitValues(Protocol):

@@ -124,6 +124,8 @@ class TcpParser:
         #: the probe sent and not answered yet: (seq, sent at, its line)
         self._waiting: Optional[tuple[int, float, str]] = None
         self._summarised = False
+        #: nping printed its statistics: it probed, whatever ended it
+        self.statistics = False
 
     def feed(self, line: str) -> list[Event]:
         """Take one line (without its newline); return the events it completes."""
@@ -145,6 +147,7 @@ class TcpParser:
             if why:
                 return self._lost(REASONS.get(why, why.lower()[:60]), line)
         if line.startswith("Max rtt:"):  # nping's statistics: it waits no more
+            self.statistics = True
             return [*self._lost("timed out"), events.line(line)]
         return [events.line(line)]
 
@@ -180,6 +183,17 @@ class Tcp:
     target = "address"
     display = RTT_SERIES
     env = TOOL_ENV
+
+    def text_fields(self, message: str) -> dict[str, Any]:
+        """The text face's message (its only field): ``host:port`` or
+        ``[v6-address]:port``.  Only split here: the target and the port are
+        then checked like any request's (an IPv6 literal without brackets,
+        or no port, is a request without a port, refused as such)."""
+        host, colon, port = message.rpartition(":")
+        if not colon or (":" in host and not (host.startswith("[") and host.endswith("]"))):
+            return {"target": message}
+        host = host[1:-1] if host.startswith("[") else host
+        return {"target": host, "port": int(port) if port.isdigit() else port}
 
     def options(self, fields: Mapping[str, Any], limits: Limits) -> TcpOptions:
         """Check count, interval and port; the port must be one the operator allows."""
@@ -218,10 +232,13 @@ class Tcp:
         """nping exits 0 whether or not a handshake completed: ``completed``
         when one did, ``no-reply`` (4000) when none did; any other status is
         ``ping-error`` (4001, the tool's own error, such as a bad argument).
-        A stop (SIGINT, which nping does not catch) counts as exit 0."""
+        A stop is a SIGINT, which nping catches: it prints its statistics and
+        exits 1 (measured, nping 0.7.93), unlike an error, which comes before
+        any statistics; so exit 1 after the statistics counts as exit 0."""
         if exit_code is None and signal != SIGINT:
             return "signal"
-        if exit_code not in (0, None):
+        stopped = exit_code == 1 and getattr(parser, "statistics", False)
+        if exit_code not in (0, None) and not stopped:
             return "ping-error"
         return "completed" if getattr(parser, "series", Series()).rtts else "no-reply"
 

@@ -19,7 +19,7 @@ from autobahn.wamp.types import RegisterOptions
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from pingu import events, pipeline
+from pingu import events, pipeline, tools
 from pingu.clients import RateLimit
 from pingu.events import (
     JOINED_TOPIC,
@@ -243,6 +243,7 @@ class PinguNode(ApplicationSession):
             ("stop", self.stop),
             ("runs", self.runs),
             ("limits", self.limits),
+            ("tools", self.tools),
         ):
             yield self.register(
                 self._metered(procedure), events.node_uri(self.node, name), options=with_caller
@@ -369,6 +370,12 @@ class PinguNode(ApplicationSession):
         """``pingu.<node>.limits``: this node's limits, as ``/pingu-info.json``
         gives the WebSocket server's (the page paces its starts to them)."""
         return dataclasses.asdict(self.hub.limits)
+
+    def tools(self, details: Any = None) -> list[dict[str, Any]]:
+        """``pingu.<node>.tools``: this node's tools, their fields and bounds,
+        as ``/pingu-info.json``'s ``tools`` (the page builds its form from
+        them in WAMP mode; :func:`pingu.tools.describe`, the one source)."""
+        return tools.describe(self.hub.limits, self.hub.executables)
 
     @defer.inlineCallbacks
     def nodes(self, details: Any = None) -> Any:

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { COLUMNS, allRunsCSV, sortRows, summaryRows } from "../summary.js";
+import { COLUMNS, allRunsCSV, detailText, sortRows, summaryRows } from "../summary.js";
 
 const figures = (sent, loss, avg, p95 = avg, last = avg, jitter = 1) => ({
   sent, loss_pct: loss, avg_ms: avg, p95_ms: p95, last_ms: last, mean_delta_ms: jitter,
@@ -40,7 +40,7 @@ describe("summaryRows", () => {
     const row = summaryRows(PANELS)[3];
     const text = Object.fromEntries(COLUMNS.filter((c) => c.text).map((c) => [c.key, c.text(row)]));
     assert.deepEqual(text, {
-      target: "far", tool: "ping", node: "north", state: "running", sent: "12", loss: "25", last: "80.2", avg: "80.2", p95: "80.2", jitter: "1.00",
+      target: "far", tool: "ping", node: "north", state: "running", sent: "12", loss: "25", last: "80.2", avg: "80.2", p95: "80.2", jitter: "1.00", detail: "",
     }); // fmt: skip
   });
 });
@@ -67,23 +67,35 @@ describe("sortRows", () => {
   });
 });
 
+describe("detailText", () => {
+  it("statuses, rcodes and lost probes by reason, counted; nothing for none", () => {
+    assert.equal(detailText({ statuses: { 200: 5, 301: 1 } }), "200 ×5 · 301 ×1");
+    assert.equal(detailText({ rcodes: { NOERROR: 2 }, reasons: { "timed out": 1 } }), "NOERROR ×2 · lost timed out ×1");
+    assert.equal(detailText(figures(1, 0, 1)), "");
+    assert.equal(detailText(null), "");
+  });
+});
+
 describe("allRunsCSV", () => {
   it("is every panel's events in one CSV, a target column first, the tools' columns together", () => {
     const panels = [
-      { target: "gw", tool: "ping", sources: [{ node: null, events: [{ type: "reply", n: 1, seq: 1, rtt_ms: 1.5, t: 0 }] }] },
-      { target: "=cmd", tool: "traceroute", sources: [{ node: "north", events: [{ type: "hop", n: 1, hop: 1, address: "10.0.0.1" }] }] },
+      { target: "gw", tool: "ping", display: "rtt-series", sources: [{ node: null, events: [{ type: "reply", n: 1, seq: 1, rtt_ms: 1.5, t: 0 }] }] },
+      { target: "=cmd", tool: "traceroute", display: "hop-table", sources: [{ node: "north", events: [{ type: "hop", n: 1, hop: 1, address: "10.0.0.1" }] }] },
+      { target: "http://h/", tool: "web", display: "http-timings", sources: [{ node: null, events: [{ type: "reply", n: 1, seq: 1, status: 200, timings: { connect: 0.5, tls: null, first_byte: 2, total: 3 } }] }] },
     ];
     const lines = allRunsCSV(panels).trimEnd().split("\r\n");
     const header = lines[0].split(",");
     assert.deepEqual(header.slice(0, 4), ["target", "tool", "node", "n"]);
     assert.ok(header.includes("rtt_ms") && header.includes("hop") && header.includes("address"));
+    assert.ok(header.includes("status") && header.includes("timings.connect") && header.includes("timings.first_byte"));
     assert.equal(new Set(header).size, header.length);
-    assert.equal(lines.length, 3);
+    assert.equal(lines.length, 4);
     const row = (i) => Object.fromEntries(header.map((h, k) => [h, lines[i].split(",")[k]]));
     assert.equal(row(1).target, "gw");
     assert.equal(row(1).rtt_ms, "1.5");
     assert.equal(row(2).target, "'=cmd"); // a target that reads as a formula is made inert
     assert.equal(row(2).node, "north");
     assert.equal(row(2).hop, "1");
+    assert.deepEqual([row(3).status, row(3)["timings.connect"], row(3)["timings.tls"], row(3)["timings.total"]], ["200", "0.5", "", "3"]);
   });
 });

@@ -2,26 +2,29 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import { readFileSync } from "node:fs";
+
 import { checkForm, parseTargets } from "../form.js";
+import { toolSet } from "../tools.js";
 import { checkRouter, readQuery, withoutRouter, writeQuery } from "../url-state.js";
+
+const tools = toolSet(JSON.parse(readFileSync(new URL("./tools.json", import.meta.url), "utf8")));
 
 describe("readQuery", () => {
   it("reads targets, options, nodes, router and realm", () => {
     const q = readQuery("?t=127.0.0.1&t=::1%20localhost&c=5&i=0.5&s=56&f=6&n=alpha&n=beta&router=ws://r:1/ws&realm=x");
     assert.deepEqual(q, {
       targets: ["127.0.0.1", "::1", "localhost"],
-      count: "5",
-      interval: "0.5",
-      size: "56",
       family: "6",
       nodes: ["alpha", "beta"],
       router: "ws://r:1/ws",
       realm: "x",
+      params: { c: "5", i: "0.5", s: "56" },
     });
   });
   it("an unknown family is none", () => {
     assert.equal(readQuery("f=5").family, "");
-    assert.equal(readQuery("").count, null);
+    assert.deepEqual(readQuery("").params, {});
   });
 });
 
@@ -32,19 +35,19 @@ describe("writeQuery", () => {
       { target: "b", options: { interval: 0.2, size: 0, family: 4 }, nodes: ["y", "z"] },
       { target: "a", options: { interval: 0.2, size: 0, family: 4 }, nodes: ["y", "z"] },
     ];
-    assert.equal(writeQuery(panels, { router: "ws://r/ws", realm: null }), "router=ws%3A%2F%2Fr%2Fws&t=a&t=b&i=0.2&s=0&f=4&n=y&n=z");
+    assert.equal(writeQuery(panels, { router: "ws://r/ws", realm: null }, tools), "router=ws%3A%2F%2Fr%2Fws&t=a&t=b&i=0.2&s=0&f=4&n=y&n=z");
   });
   it("no panel: only what is kept", () => {
     assert.equal(writeQuery([]), "");
   });
   it("reads back what it wrote", () => {
-    const q = readQuery(writeQuery([{ target: "::1", options: { count: 3, interval: 1 }, nodes: [] }]));
-    assert.deepEqual([q.targets, q.count, q.interval], [["::1"], "3", "1"]);
+    const q = readQuery(writeQuery([{ target: "::1", options: { count: 3, interval: 1 }, nodes: [] }], {}, tools));
+    assert.deepEqual([q.targets, q.params.c, q.params.i], [["::1"], "3", "1"]);
   });
 });
 
 describe("checkForm", () => {
-  const limits = { max_count: 10000, min_interval: 0.2, max_interval: 60, max_size: 1472 };
+  const limits = tools; // the bounds as the server's description gives them
   const values = (v) => ({ target: "127.0.0.1", count: "", interval: "", size: "", family: "", nodes: [], badInput: {}, ...v });
   it("several targets, each once", () => {
     assert.deepEqual(parseTargets(" a b,a;c "), ["a", "b", "c"]);
@@ -54,7 +57,7 @@ describe("checkForm", () => {
     assert.deepEqual(r, { targets: ["127.0.0.1"], options: { count: 5, interval: 0.5, size: 0, family: 6 }, nodes: [] });
   });
   it("no target", () => {
-    assert.deepEqual(checkForm(values({ target: "  " }), limits), { error: "Enter a host name or an IP address to ping.", field: "target" });
+    assert.deepEqual(checkForm(values({ target: "  " }), limits), { error: "Enter a host name or an IP address.", field: "target" });
   });
   it("a too long name", () => {
     assert.equal(checkForm(values({ target: "a".repeat(254) }), limits).field, "target");
@@ -62,7 +65,7 @@ describe("checkForm", () => {
   it("out of the server's limits", () => {
     assert.deepEqual(checkForm(values({ interval: "0.05" }), limits), { error: "Interval must be between 0.2 and 60 seconds.", field: "interval" });
     assert.equal(checkForm(values({ size: "2000" }), limits).error, "Size must be between 0 and 1472 bytes.");
-    assert.equal(checkForm(values({ count: "0" }), {}).error, "Count must be at least 1.");
+    assert.equal(checkForm(values({ count: "0" }), limits).error, "Count must be between 1 and 10000.");
   });
   it("not a whole number, not a number", () => {
     assert.equal(checkForm(values({ count: "1.5" }), limits).error, "Count must be a whole number.");

@@ -1,4 +1,4 @@
-// mtr's own parts of the hop table: the RTT bar of one hop (best..worst, the
+// The hop-stats display kind's own parts of the hop table: the RTT bar of one hop (best..worst, the
 // average as a bar, the last as a tick, all on the table's one scale) and the
 // line under the table (the round, the worst hop). DOM from plain data only:
 // textContent and style properties, never HTML.
@@ -36,7 +36,7 @@ export function fillBar(cell, row, max) {
 }
 
 /** "round 4 · worst: hop 3, 10.0.2.2, 25 % loss, avg 4.20 ms" for one node's table. */
-export function mtrNote(hops, worst) {
+export function statsNote(hops, worst) {
   if (!hops.rows.length) return "waiting for the first round…";
   const parts = [hops.rounds ? `round ${hops.rounds}` : "first round"];
   const row = hops.rows.find((r) => r.hop === worst);
