@@ -23,12 +23,12 @@ while most of pingu's metrics are read from the hub's state when Prometheus
 asks (:class:`pingu.metrics._StateCollector`: runs alive, connections,
 bytes buffered, which changes with every write) and the hot counter is a
 plain integer add (:class:`pingu.metrics.Tally`).  Measured 2026-12-06
-(timeit, best of 5 x 1e6, the shared 2-core machine under load 4 to 6):
-``Counter.inc`` 270 ns (900 ns with its label looked up), 660 ns in
-multiprocess mode, ``Tally`` 20 ns; one message costs 3 to 7 µs to send
-(:mod:`pingu.sendpath`), so a multiprocess counter per event would add a
-tenth to a fifth of it.  Nor does it say which worker is down
-(``pingu_worker_up``).
+(``bench/libcosts.py``: timeit, best of 5, the shared 2-core machine
+under load 4 to 6): ``Counter.inc`` 280 ns (0.9 to 1 µs with its label
+looked up), 660 to 830 ns in multiprocess mode, a ``Tally`` add 20 ns;
+one message costs 3 to 7 µs to send (:mod:`pingu.sendpath`), so a
+multiprocess counter per event would add a tenth to a quarter to it.
+Nor does it say which worker is down (``pingu_worker_up``).
 """
 
 from __future__ import annotations
