@@ -2,7 +2,7 @@
 
 Three steps, each refusing with a :class:`Refused` that says what and why:
 
-1. :func:`parse_text` / :func:`parse_json` / :func:`parse_fields` check the
+1. :func:`check_size`, :func:`json_fields` and :func:`parse_fields` check the
    shape and bounds of every field (no I/O);
 2. :func:`resolve` turns the target into IP literals, once, through an
    injected resolver that must not block the reactor;
@@ -195,18 +195,6 @@ def check_size(message: str, limits: Limits) -> None:
             "too-big",
             f"messages are limited to {limits.max_message} bytes",
         )
-
-
-def parse_text(message: str, limits: Limits, tool: str = DEFAULT_TOOL) -> Request:
-    """The classic protocol: the whole message is the target."""
-    check_size(message, limits)
-    return parse_fields({"target": message, "tool": tool}, limits)
-
-
-def parse_json(message: str, limits: Limits) -> Request:
-    """The ``pingu.json`` protocol: a JSON object of the tool's fields."""
-    check_size(message, limits)
-    return parse_fields(json_fields(message), limits)
 
 
 def json_fields(message: str) -> Any:

@@ -16,19 +16,33 @@ from pingu.request import (
     PingOptions,
     Policy,
     Refused,
+    Request,
     ResolvedRequest,
+    check_size,
     check_target,
     choose,
     is_stop_json,
     is_stop_text,
+    json_fields,
     parse_fields,
-    parse_json,
-    parse_text,
     resolve,
 )
 from pingu.tools.ping import PING_ENV, build_argv
 
 LIMITS = Limits()
+
+
+def parse_text(message: str, limits: Limits) -> Request:
+    """A text-mode message checked as the WebSocket face checks it: the whole
+    message is the target."""
+    check_size(message, limits)
+    return parse_fields({"target": message, "tool": "ping"}, limits)
+
+
+def parse_json(message: str, limits: Limits) -> Request:
+    """A ``pingu.json`` message checked as the WebSocket face checks it."""
+    check_size(message, limits)
+    return parse_fields(json_fields(message), limits)
 
 
 def refused(fn, *args) -> Refused:
