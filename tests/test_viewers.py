@@ -446,7 +446,7 @@ def test_a_subscriber_over_its_quota_is_not_counted_and_keeps_nothing_alive() ->
     assert busy_reason(error) == "too-many-watched"
     subscribe(node, 2, 72, theirs["topic"])  # A subscribes anyway: not counted
     run = node.hub.find(theirs["run"])
-    assert 2 not in run.viewers and node.hub.watching("192.0.2.1") == 1
+    assert 2 not in run.viewers and node.hub.watched["192.0.2.1"] == 1
     node.clock.advance(wamp.SUBSCRIBE_GRACE + 1)  # B never subscribed
     assert run.ended and node.spawner.started[1][2].signals == ["TERM"]
     assert not node.hub.find(mine["run"]).ended
