@@ -25,6 +25,7 @@ from pingu.refusal import Refused
 from pingu.runs import RunHub
 from pingu.wamp.node import MAX_CRA_ITERATIONS, CallMeter
 from pingu.wamp.retention import EndedRuns
+from pingu.wamp.state import NodeState
 from pingu.wamp.viewers import UNKNOWN_CLIENT, SessionClients, client_of_details
 from tests.harness.memory import FakeSpawner, charged, fake_resolver
 
@@ -48,7 +49,8 @@ class Node(wamp.PinguNode):
     """A node whose router is this test."""
 
     def __init__(self, hub: RunHub) -> None:
-        super().__init__(ComponentConfig("pingu", {"hub": hub, "node": "mem", "secret": SECRET}))
+        state = NodeState(hub, "mem")
+        super().__init__(ComponentConfig("pingu", {"state": state, "secret": SECRET}))
         self.published: list[tuple[str, dict]] = []
         self.asked: list[tuple[Any, ...]] = []
         self.sessions: dict[int, dict] = {}  # what wamp.session.get answers
