@@ -81,11 +81,6 @@ class Backlog:
     def __getitem__(self, index: int) -> Event:
         return self._events[index]
 
-    @property
-    def bytes(self) -> int:
-        """The JSON size of what is kept (0 when not budgeted)."""
-        return sum(self._sizes)
-
     def append(self, event: Event) -> None:
         """Keep ``event`` (it has its ``n``), dropping the oldest beyond ``maxlen``."""
         if self.maxlen <= 0:

@@ -26,7 +26,11 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 def split_host(host: str) -> tuple[str, Optional[int]]:
     """``"[::1]:8080"`` -> ``("::1", 8080)``; ``"Example.org"`` -> ``("example.org", None)``.
 
-    A port that is not a number gives ``("", None)``: no name matches it."""
+    A port that is not a number gives ``("", None)``: no name matches it.
+
+    Not ``urllib.parse.urlsplit("//" + host)``: tried (Python 3.11.7), it
+    takes ``[::1]x`` for ``::1`` and ``example.org:`` for ``example.org``,
+    which must match no name (tests/test_hosts.py), and raises on the rest."""
     host = host.strip().lower()
     port: Optional[int] = None
     if host.startswith("["):

@@ -34,6 +34,14 @@ class LineSplitter:
     than ``max_line`` bytes is cut there: its first ``max_line`` bytes are
     delivered and the rest, up to the next newline, is discarded, so memory
     stays bounded whatever the child prints.
+
+    Not Twisted's ``LineReceiver`` (``delimiter = b"\n"``, ``MAX_LENGTH``):
+    it keeps the line begun in a private buffer (:meth:`pending` reads it),
+    drops the connection on a long line, and cuts a chunk one line at a
+    time.  Measured 2026-12-06 (``bench/libcosts.py``: timeit, best of 5,
+    a ping line, the shared 2-core machine under load 5): about the same
+    at one line a chunk (ping's pace: 0.47 µs a line against 0.45 µs),
+    0.20 µs against 0.93 µs in 64 KiB chunks (a tool that floods).
     """
 
     def __init__(self, max_line: int) -> None:

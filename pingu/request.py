@@ -2,7 +2,7 @@
 
 Three steps, each refusing with a :class:`Refused` that says what and why:
 
-1. :func:`parse_text` / :func:`parse_json` / :func:`parse_fields` check the
+1. :func:`check_size`, :func:`json_fields` and :func:`parse_fields` check the
    shape and bounds of every field (no I/O);
 2. :func:`resolve` turns the target into IP literals, once, through an
    injected resolver that must not block the reactor;
@@ -197,23 +197,10 @@ def check_size(message: str, limits: Limits) -> None:
         )
 
 
-def parse_text(message: str, limits: Limits, tool: str = DEFAULT_TOOL) -> Request:
-    """The classic protocol: the whole message is the target (for a tool
-    that needs more, its own reading of it: :func:`text_fields`)."""
-    check_size(message, limits)
-    return parse_fields(text_fields(message, tool), limits)
-
-
 def text_fields(message: str, tool: str = DEFAULT_TOOL) -> dict[str, Any]:
     """A text-face message's fields: the target, or what the tool reads in it
     (tcp's ``host:port``, dns's ``name@resolver``; :func:`pingu.tools.text_fields`)."""
     return tools.text_fields(tool, message)
-
-
-def parse_json(message: str, limits: Limits) -> Request:
-    """The ``pingu.json`` protocol: a JSON object of the tool's fields."""
-    check_size(message, limits)
-    return parse_fields(json_fields(message), limits)
 
 
 def json_fields(message: str) -> Any:

@@ -279,7 +279,8 @@ class RunHub:
         self.runs: dict[str, Run] = {}
         self._shared: dict[Any, Run] = {}
         self._runs_of = Counter()  # runs started, per client
-        self._watched = Counter()  # runs watched, per client
+        #: how many runs each client keeps alive (watches)
+        self.watched = Counter()
         self._starts = RateLimit(limits.max_starts_per_second)
         self._serial = itertools.count(1)
         self.shutting_down = False
@@ -323,7 +324,7 @@ class RunHub:
         self._check_watch_quota(client)
 
     def _check_watch_quota(self, client: Optional[str]) -> None:
-        if client is not None and self._watched[client] >= self.limits.max_watched_per_client:
+        if client is not None and self.watched[client] >= self.limits.max_watched_per_client:
             raise busy(
                 "too-many-watched",
                 f"at most {self.limits.max_watched_per_client} runs watched at once per client",
@@ -332,15 +333,11 @@ class RunHub:
     def watch(self, client: str) -> None:
         """``client`` starts watching one more run; :class:`Refused` over its quota."""
         self._check_watch_quota(client)
-        self._watched.add(client)
+        self.watched.add(client)
 
     def unwatch(self, client: str) -> None:
         """``client`` no longer watches one of its runs."""
-        self._watched.remove(client)
-
-    def watching(self, client: str) -> int:
-        """How many runs ``client`` keeps alive."""
-        return self._watched[client]
+        self.watched.remove(client)
 
     # -- runs --------------------------------------------------------------------
 

@@ -265,7 +265,15 @@ class Options(usage.Options):
 
 
 class _Listener(service.Service):
-    """Listen on an endpoint; a port that cannot be had ends twistd with one line."""
+    """Listen on an endpoint; a port that cannot be had ends twistd with one line.
+
+    Not ``strports.service`` (a ``StreamServerEndpointService``), for two
+    things it does not give: tried on 2026-12-06 with twistd 26.10 on a busy
+    port, it ends with a 35-line traceback in the log and nothing on the
+    terminal (this: one line on the terminal, exit status 1, as an
+    operator's mistake should); and it keeps the listening port in a private
+    attribute (``_waitingForPort``), which the ``--workers`` parent needs
+    (:class:`_HandoffListener` accepts on the port's socket itself)."""
 
     def __init__(self, reactor: Any, description: str, factory: Any) -> None:
         self.reactor = reactor

@@ -222,11 +222,6 @@ class Watchdog:
         """The watchdog process's pid while it runs."""
         return getattr(self._transport, "pid", None)
 
-    @property
-    def running(self) -> bool:
-        """Is a watchdog process listening?"""
-        return self._fd is not None
-
     def start(self) -> None:
         """Start the watchdog process; ``OSError`` if it cannot be started."""
         self._closing = False

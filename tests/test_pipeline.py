@@ -265,7 +265,7 @@ def test_the_watched_quota_refuses_a_new_run_but_allows_joining_its_own() -> Non
     env = Env(max_watched_per_client=1)
     run = run_of(env.request("127.0.0.1", client="a", shared=True))
     run.add_viewer("a-1", client="a")
-    assert env.hub.watching("a") == 1
+    assert env.hub.watched["a"] == 1
     r = refused(env.request("127.0.0.2", client="a", shared=True))
     assert (r.code, r.reason) == (CloseCode.BUSY, "too-many-watched")
     assert refused(env.request("127.0.0.3", client="a")).reason == "too-many-watched"
@@ -309,7 +309,7 @@ def test_a_viewer_over_quota_is_refused_and_not_counted() -> None:
         runs[2].add_viewer("k3", seen.append, "a")
     assert (error.value.code, error.value.reason) == (CloseCode.BUSY, "too-many-watched")
     assert "k3" not in runs[2].viewers and not runs[2].watched_by("a")
-    assert hub.watching("a") == 2
+    assert hub.watched["a"] == 2
     runs[2].remove_viewer("k3")  # harmless: it never was a viewer
 
 
@@ -334,9 +334,9 @@ def test_an_ended_run_releases_its_viewers_quota() -> None:
     with pytest.raises(Refused):
         second.add_viewer("a-2", client="a")
     spawner.started[0][2].exit(0)
-    assert first.ended and hub.watching("a") == 0
+    assert first.ended and hub.watched["a"] == 0
     second.add_viewer("a-2", client="a")
-    assert hub.watching("a") == 1
+    assert hub.watched["a"] == 1
 
 
 def test_one_client_with_two_viewers_on_one_run_uses_one_unit() -> None:
@@ -345,18 +345,18 @@ def test_one_client_with_two_viewers_on_one_run_uses_one_unit() -> None:
     run.add_viewer("tab-1", client="a")
     run.add_viewer("tab-2", client="a")
     run.add_viewer("tab-2", client="a")  # the same key again: still one
-    assert hub.watching("a") == 1
+    assert hub.watched["a"] == 1
     other = hub.start(req("127.0.0.2"), shared=True)
     other.add_viewer("tab-3", client="a")  # the second unit is still free
-    assert hub.watching("a") == 2
+    assert hub.watched["a"] == 2
     run.remove_viewer("tab-1")
-    assert hub.watching("a") == 2 and run.watched_by("a")
+    assert hub.watched["a"] == 2 and run.watched_by("a")
     run.remove_viewer("tab-2")
-    assert hub.watching("a") == 1 and not run.watched_by("a")
+    assert hub.watched["a"] == 1 and not run.watched_by("a")
 
 
 def test_viewers_without_a_client_use_no_quota() -> None:
     hub, _ = make_hub(max_watched_per_client=1)
     for i in range(5):
         hub.start(req(f"127.0.0.{i + 1}"), shared=True).add_viewer(f"k{i}")
-    assert hub.watching("a") == 0
+    assert hub.watched["a"] == 0

@@ -227,7 +227,7 @@ def test_twistd_options_and_checks_come_from_each_tools_limits() -> None:
     fields = {f.name for f in dataclasses.fields(Limits)}
     for tool in tools.TOOLS.values():
         for limit in tool.limits:
-            assert limit.option[2:] in options and limit.name in fields
+            assert limit.name.replace("_", "-") in options and limit.name in fields
             assert getattr(Limits(), limit.name) == limit.default
             if limit.ceiling is not None:
                 with pytest.raises(ValueError, match=f"the most {tool.name} accepts"):

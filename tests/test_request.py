@@ -22,11 +22,10 @@ from pingu.request import (
     is_stop_json,
     is_stop_text,
     parse_fields,
-    parse_json,
-    parse_text,
     resolve,
 )
 from pingu.tools.ping import PING_ENV, build_argv
+from tests.harness.messages import parse_json, parse_text
 
 LIMITS = Limits()
 

@@ -17,8 +17,8 @@ from websockets.sync.client import connect
 
 from pingu.limits import Limits
 from pingu.refusal import Refused
-from pingu.request import parse_text
 from tests.harness.loopback_servers import LoopbackServers
+from tests.harness.messages import parse_text
 from tests.harness.pingu import PinguServer
 
 LIMITS = Limits(allow_port="443,8080")

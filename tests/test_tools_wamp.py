@@ -20,6 +20,7 @@ from pingu import wamp
 from pingu.limits import Limits
 from pingu.request import ResolvedRequest
 from pingu.runs import RunHub
+from pingu.wamp.state import NodeState
 from tests.harness.memory import FakeSpawner, fake_resolver
 
 EXECUTABLES = {"traceroute": "/usr/sbin/traceroute", "mtr": "/usr/bin/mtr"}
@@ -29,7 +30,7 @@ class MemoryNode(wamp.PinguNode):
     """A node whose router is this test: publications are kept."""
 
     def __init__(self, hub: RunHub) -> None:
-        super().__init__(ComponentConfig("pingu", {"hub": hub, "node": "mem", "secret": "s"}))
+        super().__init__(ComponentConfig("pingu", {"state": NodeState(hub, "mem"), "secret": "s"}))
         self.published: list[tuple[str, dict]] = []
 
     def is_attached(self) -> bool:

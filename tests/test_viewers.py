@@ -25,8 +25,9 @@ from pingu.refusal import Refused
 from pingu.runs import RunHub
 from pingu.wamp.node import MAX_CRA_ITERATIONS, CallMeter
 from pingu.wamp.retention import EndedRuns
+from pingu.wamp.state import NodeState
 from pingu.wamp.viewers import UNKNOWN_CLIENT, SessionClients, client_of_details
-from tests.harness.memory import FakeSpawner, fake_resolver
+from tests.harness.memory import FakeSpawner, charged, fake_resolver
 
 REPLY = "64 bytes from 127.0.0.1: icmp_seq={} ttl=64 time=0.045 ms"
 SECRET = "s3cret"
@@ -48,7 +49,8 @@ class Node(wamp.PinguNode):
     """A node whose router is this test."""
 
     def __init__(self, hub: RunHub) -> None:
-        super().__init__(ComponentConfig("pingu", {"hub": hub, "node": "mem", "secret": SECRET}))
+        state = NodeState(hub, "mem")
+        super().__init__(ComponentConfig("pingu", {"state": state, "secret": SECRET}))
         self.published: list[tuple[str, dict]] = []
         self.asked: list[tuple[Any, ...]] = []
         self.sessions: dict[int, dict] = {}  # what wamp.session.get answers
@@ -364,7 +366,7 @@ def test_ended_runs_stay_in_the_budget_and_leave_it_after_the_linger() -> None:
     reply = ended_run(node, "127.0.0.1")
     kept = node.session.ended.get(reply["run"])
     assert kept is not None and [e["type"] for e in kept][-1] == "end"
-    assert node.hub.budget.used == kept.bytes > 0
+    assert node.hub.budget.used == charged(kept) > 0
     node.clock.advance(wamp.ENDED_LINGER - 1)
     assert len(node.session.backlog(reply["run"])) == 5
     node.clock.advance(2)
@@ -378,7 +380,7 @@ def test_at_most_keep_ended_runs_are_kept_and_the_rest_release_their_bytes() -> 
     replies = [ended_run(node, f"127.0.0.{i}") for i in (1, 2, 3)]
     assert len(node.session.ended) == 2 and replies[0]["run"] not in node.session.ended
     kept = [node.session.ended.get(r["run"]) for r in replies[1:]]
-    assert node.hub.budget.used == sum(b.bytes for b in kept if b is not None)
+    assert node.hub.budget.used == sum(charged(b) for b in kept if b is not None)
     with pytest.raises(ApplicationError):
         node.session.backlog(replies[0]["run"])
     node.clock.advance(wamp.ENDED_LINGER + 1)
@@ -404,7 +406,7 @@ def test_ended_runs_unit() -> None:
         ended.add(f"run-{i}", b)
         backlogs.append(b)
     assert "run-0" not in ended and len(backlogs[0]) == 0
-    assert budget.used == backlogs[1].bytes + backlogs[2].bytes
+    assert budget.used == charged(backlogs[1]) + charged(backlogs[2])
     clock.advance(5)
     assert len(ended) == 0 and budget.used == 0
     # a run kept again under the same id is not expired by the first timer
@@ -446,7 +448,7 @@ def test_a_subscriber_over_its_quota_is_not_counted_and_keeps_nothing_alive() ->
     assert busy_reason(error) == "too-many-watched"
     subscribe(node, 2, 72, theirs["topic"])  # A subscribes anyway: not counted
     run = node.hub.find(theirs["run"])
-    assert 2 not in run.viewers and node.hub.watching("192.0.2.1") == 1
+    assert 2 not in run.viewers and node.hub.watched["192.0.2.1"] == 1
     node.clock.advance(wamp.SUBSCRIBE_GRACE + 1)  # B never subscribed
     assert run.ended and node.spawner.started[1][2].signals == ["TERM"]
     assert not node.hub.find(mine["run"]).ended

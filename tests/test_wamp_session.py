@@ -19,7 +19,7 @@ from twisted.internet.testing import MemoryReactorClock
 from pingu import wamp
 from pingu.limits import Limits
 from pingu.runs import RunHub
-from pingu.wamp.state import ROUTER_GRACE, VIEWER_GRACE
+from pingu.wamp.state import ROUTER_GRACE, VIEWER_GRACE, NodeState
 from tests.harness.memory import FakeSpawner, fake_resolver
 
 REPLY = "64 bytes from 127.0.0.1: icmp_seq={} ttl=64 time=0.045 ms"
@@ -29,7 +29,7 @@ class MemoryNode(wamp.PinguNode):
     """A node whose router is this test: publications and meta calls are kept."""
 
     def __init__(self, hub: RunHub) -> None:
-        super().__init__(ComponentConfig("pingu", {"hub": hub, "node": "mem", "secret": "s"}))
+        super().__init__(ComponentConfig("pingu", {"state": NodeState(hub, "mem"), "secret": "s"}))
         self.published: list[tuple[str, dict]] = []
         self.lookups: dict[int, defer.Deferred] = {}
 

@@ -83,11 +83,6 @@ class Limit:
     below: str = ""
     parse: Optional[Callable[[Any], Any]] = None
 
-    @property
-    def option(self) -> str:
-        """As the command line spells it."""
-        return "--" + self.name.replace("_", "-")
-
 
 @dataclass(frozen=True)
 class Field:

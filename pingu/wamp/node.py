@@ -127,11 +127,12 @@ def check_arguments(procedure: Callable[..., Any], args: tuple[Any, ...], kwargs
 class PinguNode(ApplicationSession):
     """One node's session.
 
-    ``config.extra`` carries ``hub``, ``node``, ``secret`` and
-    ``trusted_proxies``.  Crossbar can also start this class itself, as a
-    router component (``"type": "class"``), with ``extra`` from the router's
-    configuration (``node``, ``ping``, ``limits``, ``public``) and no secret:
-    it then joins inside the router, in the role the configuration gives it.
+    ``config.extra`` carries ``state`` (the :class:`NodeState` every
+    session of the node shares) and ``secret``.  Crossbar can also start
+    this class itself, as a router component (``"type": "class"``), with
+    ``extra`` from the router's configuration (``node``, ``ping``,
+    ``limits``, ``public``, ``trusted_proxies``) and no secret: it then
+    joins inside the router, in the role the configuration gives it.
     """
 
     def __init__(self, config: Any = None) -> None:
@@ -140,14 +141,11 @@ class PinguNode(ApplicationSession):
         self.secret: Optional[str] = extra.get("secret")
         state = extra.get("state")
         if state is None:
-            if "hub" in extra:
-                hub = extra["hub"]
-            else:
-                from twisted.internet import reactor
+            from twisted.internet import reactor
 
-                from pingu.config import hub_from_extra
+            from pingu.config import hub_from_extra
 
-                hub = hub_from_extra(reactor, extra)
+            hub = hub_from_extra(reactor, extra)
             name = check_node_name(extra.get("node") or node_name())
             state = NodeState(hub, name, tuple(extra.get("trusted_proxies", ())))
         #: what outlives this session: runs, publishers, viewers, ended runs

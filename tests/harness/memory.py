@@ -18,11 +18,22 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.test import iosim
 
+from pingu import events
+from pingu.backlog import EVENT_OVERHEAD, Backlog
 from pingu.limits import Limits
 from pingu.process import PingProcess
 from pingu.request import Policy
 from pingu.runs import RunHub
 from pingu.websocket import PinguWebSocketFactory
+
+
+def charged(backlog: Backlog) -> int:
+    """What the byte budget should hold for ``backlog``, counted again from
+    its events: the JSON size of each and the memory beyond it (0 outside
+    the budget)."""
+    if backlog.budget is None:
+        return 0
+    return sum(len(events.encode(e).encode("utf-8")) + EVENT_OVERHEAD for e in backlog)
 
 
 class FakeProcessTransport:

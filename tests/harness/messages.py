@@ -1,0 +1,22 @@
+"""A WebSocket message read as the face reads it (``pingu.websocket``): its size
+checked, then its fields (the text face's through the tool's ``text_fields``,
+``pingu.json``'s as a JSON object), then the request checked.  The face itself
+does this inline, as each message arrives; the tests of the reading use these."""
+
+from __future__ import annotations
+
+from pingu.limits import Limits
+from pingu.request import Request, check_size, json_fields, parse_fields, text_fields
+from pingu.tools import DEFAULT_TOOL
+
+
+def parse_text(message: str, limits: Limits, tool: str = DEFAULT_TOOL) -> Request:
+    """A text-face message (``/ws`` or ``/ws/<tool>``)."""
+    check_size(message, limits)
+    return parse_fields(text_fields(message, tool), limits)
+
+
+def parse_json(message: str, limits: Limits) -> Request:
+    """A ``pingu.json`` message."""
+    check_size(message, limits)
+    return parse_fields(json_fields(message), limits)
