@@ -15,27 +15,10 @@
 // bucket and puts its RTT there, even when the reply itself arrives in a
 // later bucket.
 
+import { insertSorted, nearestRank } from "./stats.js";
+
 /** Bucket widths in seconds, each a whole clock unit. */
 export const WIDTHS = Object.freeze([1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400]);
-
-/** The value at percentile p of an ascending array: nearest rank, as stats.js's percentile. */
-export function nearestRank(sorted, p) {
-  const n = sorted.length;
-  if (!n) return null;
-  const rank = Math.min(n, Math.max(1, Math.ceil((p / 100) * n)));
-  return sorted[rank - 1];
-}
-
-function insertSorted(array, value) {
-  let lo = 0;
-  let hi = array.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (array[mid] <= value) lo = mid + 1;
-    else hi = mid;
-  }
-  array.splice(lo, 0, value);
-}
 
 /** The first index of an ascending array whose value is >= x. */
 export function lowerBound(array, x) {

@@ -143,10 +143,7 @@ export class RunStats {
   }
 
   percentile(p) {
-    const n = this.sorted.length;
-    if (!n) return null;
-    const rank = Math.min(n, Math.max(1, Math.ceil((p / 100) * n)));
-    return this.sorted[rank - 1];
+    return nearestRank(this.sorted, p);
   }
 
   get p95() {
@@ -176,7 +173,16 @@ export class RunStats {
   }
 }
 
-function insertSorted(array, value) {
+/** The value at percentile p of an ascending array (nearest rank); null when empty. */
+export function nearestRank(sorted, p) {
+  const n = sorted.length;
+  if (!n) return null;
+  const rank = Math.min(n, Math.max(1, Math.ceil((p / 100) * n)));
+  return sorted[rank - 1];
+}
+
+/** Put value into an ascending array, after any equal ones (a binary search). */
+export function insertSorted(array, value) {
   let lo = 0;
   let hi = array.length;
   while (lo < hi) {

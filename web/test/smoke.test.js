@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { Smoke, WIDTHS, bucketFigures, lowerBound, nearestRank } from "../smoke.js";
+import { Smoke, WIDTHS, bucketFigures, lowerBound } from "../smoke.js";
+import { nearestRank } from "../stats.js";
 
 const figures = (smoke, s = 0) => smoke.data.series[s];
 
