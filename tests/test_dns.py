@@ -6,7 +6,6 @@ target's IPv4 address and its IPv6 address drops every query (nftables)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.sync.client import connect
 
 from pingu import tools
 from pingu.events import CloseCode
@@ -157,13 +155,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def run(chain: Any, request: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    with connect(
-        f"ws://127.0.0.1:{chain.server.port}/ws", sock=chain.server.socket(), proxy=None,
-        open_timeout=5, subprotocols=["pingu.json"],
-    ) as conn:  # fmt: skip
-        conn.send(json.dumps({"tool": "dns", "count": 2, "interval": 1,
-                              "server": chain.target.v4[0], **request}))  # fmt: skip
-        return harness_pingu.json_events(conn, 30)
+    return chain.server.run_json({"tool": "dns", "count": 2, "interval": 1,
+                              "server": chain.target.v4[0], **request})
 
 
 def replies(events: list[dict[str, Any]]) -> list[tuple[Any, Any]]:

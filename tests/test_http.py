@@ -8,7 +8,6 @@ www.test.example; pingu resolves it, curl never does."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.sync.client import connect
 
 from pingu import tools
 from pingu.limits import Limits
@@ -158,12 +156,7 @@ def make_certificates(folder: Path, ca: Path, cert: Path, key: Path) -> None:
 
 
 def run(chain: Any, request: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    with connect(
-        f"ws://127.0.0.1:{chain.server.port}/ws", sock=chain.server.socket(), proxy=None,
-        open_timeout=5, subprotocols=["pingu.json"],
-    ) as conn:  # fmt: skip
-        conn.send(json.dumps({"tool": "http", "count": 2, "interval": 0.2, **request}))
-        return harness_pingu.json_events(conn, 30)
+    return chain.server.run_json({"tool": "http", "count": 2, "interval": 0.2, **request})
 
 
 def of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -195,12 +195,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def run(chain: Any, request: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    with connect(
-        f"ws://127.0.0.1:{chain.server.port}/ws", sock=chain.server.socket(), proxy=None,
-        open_timeout=5, subprotocols=["pingu.json"],
-    ) as conn:  # fmt: skip
-        conn.send(json.dumps({"tool": "tcp", "count": 3, "interval": 0.2, **request}))
-        return harness_pingu.json_events(conn, 30)
+    return chain.server.run_json({"tool": "tcp", "count": 3, "interval": 0.2, **request})
 
 
 def probes(events: list[dict[str, Any]]) -> list[tuple[str, Any]]:

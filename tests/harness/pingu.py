@@ -182,6 +182,22 @@ class NamespacePingu(Pingu):
             lambda: socket.create_connection(("127.0.0.1", self.port), 5, (source, 0)),
         )
 
+    def run_json(
+        self, request: dict[str, Any], timeout: float = 30
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One ``pingu.json`` request from inside the namespace: every event
+        until the server closes, and the close code (:func:`json_events`)."""
+        import json
+
+        from websockets.sync.client import connect
+
+        with connect(
+            f"ws://127.0.0.1:{self.port}/ws", sock=self.socket(), proxy=None,
+            open_timeout=5, subprotocols=["pingu.json"],
+        ) as conn:  # fmt: skip
+            conn.send(json.dumps(request))
+            return json_events(conn, timeout)
+
     def is_ready(self) -> bool:
         try:
             self.socket().close()
