@@ -19,6 +19,7 @@ N s" (in WAMP, ``pingu.error.busy``), while the worse of the two is over
 
 from __future__ import annotations
 
+import gc
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -88,3 +89,14 @@ class LagMeter:
         """Whole seconds a refused client should wait: twice the lag, at
         least 1, at most :data:`MAX_RETRY` (the client adds jitter)."""
         return min(MAX_RETRY, max(1, math.ceil(2 * lag)))
+
+
+def freeze_boot_objects() -> None:
+    """Move what exists once the process has started out of the garbage
+    collector's reach (:func:`gc.freeze`): a full collection then walks only
+    what came later, instead of stalling the loop, and every session with it
+    (an idle server's 62,000 objects: 11-25 ms a full collection, against a
+    ``--max-lag`` of 50 ms; the router does the same, see
+    ``.crossbar/pingu_router.py``)."""
+    gc.collect()
+    gc.freeze()
