@@ -17,12 +17,21 @@ scenario e, :data:`DEFAULT_CAPACITY`.  Every server is asked the same rate.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from clients import ms_stats, run_client, session_errors
+from clients import finish_client, ms_stats, run_client, session_errors, start_client
 from context import CHILDREN, PEERS, Ctx, failed, greeting, log, sources, stop, wait_children
 from report import CLIENTS_NOTE, COLORS, FAILURES, Column, fmt, num, series, slash
 from sampler import server_sampler
+
+#: sessions/s pingu carries when scenario e has not run (the full run of
+#: 2026-12-06: 409 completed at 600 asked)
+DEFAULT_CAPACITY = 400
+#: the refusal's close code
+BUSY = 4503
+#: sessions held through each step (ping -i 0.2, stamped): their lines' delay
+HELD = 50
 
 NAME = "f_overload"
 TITLE = "f. Overload (half, then twice what pingu carries; pingu at its default --max-lag)"
@@ -35,6 +44,7 @@ COLUMNS = [
     Column(
         "refusal p50/p99/max ms", ("refusal.p50_ms", "refusal.p99_ms", "refusal.max_ms"), slash(1)
     ),
+    Column("held: line delay p50/p99 ms", ("held.p50_ms", "held.p99_ms"), slash(1)),
     Column("server CPU %", "server_cpu_pct"),
     FAILURES,
 ]
@@ -44,13 +54,10 @@ NOTES = [
     "A refusal's time runs from the client's connect to the server's close frame "
     "(4503, busy); a first line's from the connect to the first output line. "
     "Nobody retries here: the page and pingu watch retry after the N s the refusal says.",
+    f"Held: {HELD} sessions opened before the crowd and kept through it (ping -i 0.2 -D); "
+    "a line's delay runs from ping's own stamp to the client's receipt.",
 ]
 
-#: sessions/s pingu carries when scenario e has not run (the full run of
-#: 2026-12-06: 409 completed at 600 asked)
-DEFAULT_CAPACITY = 400
-#: the refusal's close code
-BUSY = 4503
 
 
 def capacity(ctx: Ctx) -> float:
@@ -78,7 +85,7 @@ def run(ctx: Ctx) -> dict:
     for variant in variants:
         server = None
         try:
-            child = [str(CHILDREN / "realping"), "0.2"]
+            child = [str(CHILDREN / "realping"), "0.2", "--timestamps"]
             server = ctx.server(variant, child, "overload", refuse_busy=True)
             for rate in rates:
                 rows.append(step(ctx, server, variant, rate, seconds))
@@ -94,7 +101,25 @@ def step(ctx: Ctx, server: Any, variant: str, rate: int, seconds: float) -> dict
     """One rate against one server: its row."""
     row: dict[str, Any] = {"variant": variant, "rate": rate}
     row["load_before_pct"] = ctx.gate()
+    held = None
     try:
+        # sessions admitted before the crowd, whose pace the crowd must not
+        # break: each line's delay from ping's own stamp (-D) to the client
+        held = start_client(
+            {
+                "url": server.url,
+                "sessions": HELD,
+                **greeting(variant, "127.0.0.1"),
+                **sources(200),
+                "mode": "hold",
+                "warmup": 0.5,
+                "window": seconds + 1.5,
+                "latency": True,
+                "deadline": seconds + 60,
+            }
+        )
+        wait_children(server, HELD, 30)
+        time.sleep(0.5)
         sampler = server_sampler(server)
         res = run_client(
             {
@@ -114,8 +139,14 @@ def step(ctx: Ctx, server: Any, variant: str, rate: int, seconds: float) -> dict
             },
             timeout=seconds + 90,
         )
-        wait_children(server, 0, 15)
+        # the crowd's runs have ended (their end is part of what they cost)
+        deadline = time.monotonic() + 15
+        while len(server.children()) > HELD and time.monotonic() < deadline:
+            time.sleep(0.1)
         sampler.stop()
+        hres = finish_client(held, timeout=seconds + 60)
+        held = None
+        a, b = hres["window_samples"]
         sess = res["sessions"]
         ok = [r for r in sess if r[2] and not (r[7] and r[7] != "dropped")]
         refused = [r for r in sess if r[6] == BUSY and r[8]]
@@ -137,10 +168,16 @@ def step(ctx: Ctx, server: Any, variant: str, rate: int, seconds: float) -> dict
             refusal=ms_stats([r[8] - r[0] for r in refused]),
             server_cpu_pct=usage["cpu_pct"],
             kids_cpu_pct=usage["kids_cpu_pct"],
+            held=ms_stats(hres["samples"][a:b]),
+            held_errors=dict(session_errors(hres)),
             client_cpu_pct=100 * res["client_cpu_s"] / max((res["t1"] - res["t0"]) / 1e9, 1e-9),
         )
     except Exception as e:
         failed(row, e)
+    finally:
+        if held is not None:
+            held.kill()
+            held.wait()
     log(
         f"f {variant:10} rate={rate:4}/s -> first lines {row.get('ok')}, refused "
         f"{row.get('refused')}, first line p99 "
