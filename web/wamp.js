@@ -44,8 +44,10 @@ function loadAutobahn() {
   });
 }
 
-/** A refusal's URI -> the close code the WebSocket face would have used. */
-const URI_CODES = new Map(Object.entries(ERROR_URIS).map(([name, uri]) => [uri, CLOSE_CODES[name] ?? null]));
+/** A refusal's URI -> the close code the WebSocket face would have used (the first listed:
+ * busy is 4429, and a node behind its load says its 4503 in the error's `code`). */
+const URI_CODES = new Map();
+for (const [name, uri] of Object.entries(ERROR_URIS)) if (!URI_CODES.has(uri)) URI_CODES.set(uri, CLOSE_CODES[name] ?? null);
 
 /** A WAMP error as the page shows errors: {code, reason, uri, message, field}. */
 export function describeError(err) {
