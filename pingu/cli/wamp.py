@@ -35,9 +35,9 @@ from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer, task
 
 from pingu import events
-from pingu.cli import retry
 from pingu.cli.args import DEFAULT_BACKLOG_PAGE
 from pingu.cli.printer import EXIT_ERROR, EXIT_NO_REPLY, EXIT_OK, Printer, exit_status
+from pingu.cli.retry import LOAD_ERRORS, retry_delay
 from pingu.events import (
     MAX_CONCURRENCY_REACHED,
     NO_SUCH_RUN,
@@ -98,8 +98,8 @@ class RetryingCaller:
                 answer = yield session.call(procedure, *args, **kwargs)
                 return answer
             except ApplicationError as e:
-                delay = retry.retry_delay(e.error, _text(e), tries, self.jitter())
-                if delay is None and e.error not in retry.LOAD_ERRORS:
+                delay = retry_delay(e.error, _text(e), tries, self.jitter())
+                if delay is None and e.error not in LOAD_ERRORS:
                     raise
                 why = busy_reason(e)
                 if delay is None:
