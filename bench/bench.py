@@ -53,7 +53,7 @@ def arguments() -> argparse.Namespace:
     add = parser.add_argument
     add("--quick", action="store_true", help="a short run (under two minutes)")
     add("--out", default=str(BENCH / "results"), help="results folder")
-    add("--only", default="abcde", help="scenarios to run, e.g. 'ac' or 'a,c'")
+    add("--only", default="abcdef", help="scenarios to run, e.g. 'ac' or 'a,c'")
     add("--servers", help="only these series, e.g. pingu,websocketd (of pingu, pingu.json, "
         "pingu-w2, pingu-w2.json, websocketd, pingu-wamp, pipe)")  # fmt: skip
     add("--pingu-src", help="source tree to run pingu from (a patched copy)")
@@ -93,7 +93,7 @@ def main() -> int:
             log(f"scenario {scenario.NAME}")
             t0 = time.monotonic()
             try:
-                results[scenario.NAME] = scenario.run(ctx)
+                results[scenario.NAME] = ctx.results[scenario.NAME] = scenario.run(ctx)
             except Exception as e:
                 results[scenario.NAME] = {"error": f"{type(e).__name__}: {e}", "rows": []}
                 log(traceback.format_exc())

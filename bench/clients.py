@@ -110,7 +110,7 @@ def session_errors(result: dict, ok_codes: tuple = (1000, None)) -> Counter:
     """Why sessions failed: transport errors and unexpected close codes."""
     why: Counter = Counter()
     for row in result["sessions"]:
-        _t0, _topen, tfirst, _tlast, lines, _wl, code, error = row
+        _t0, _topen, tfirst, _tlast, lines, _wl, code, error = row[:8]
         if error and error != "dropped":
             why[error] += 1
         elif code not in ok_codes:

@@ -43,6 +43,8 @@ class Ctx:
         self.src = Path(args.pingu_src).resolve() if args.pingu_src else None
         self.serial = 0
         self.quiet_budget = float(args.wait_quiet)  # seconds, for the whole run
+        #: what the scenarios run so far found (scenario f reads e's)
+        self.results: dict[str, Any] = {}
 
     def gate(self) -> float:
         """The machine's CPU use by others right before a step (% of one
@@ -79,21 +81,32 @@ class Ctx:
         return server.start()
 
     def pingu(
-        self, child: list[str], tag: str, profile: Optional[Path] = None, workers: int = 1
+        self,
+        child: list[str],
+        tag: str,
+        profile: Optional[Path] = None,
+        workers: int = 1,
+        refuse_busy: bool = False,
     ) -> Pingu:
         wrapper = write_wrapper(self.tmp, f"child-{tag}", child)
         name = self.name(f"pingu-w{workers}-{tag}" if workers > 1 else f"pingu-{tag}")
-        server = Pingu(self.tmp, name, wrapper, src=self.src, profile=profile, workers=workers)
+        server = Pingu(
+            self.tmp, name, wrapper, src=self.src, profile=profile, workers=workers,
+            refuse_busy=refuse_busy,
+        )  # fmt: skip
         return self._start(server)
 
     def websocketd(self, child: list[str], tag: str) -> Websocketd:
         return self._start(Websocketd(self.tmp, self.name(f"websocketd-{tag}"), child))
 
-    def server(self, variant: str, child: list[str], tag: str) -> Any:
-        """The server that ``variant`` runs, serving ``child``, started."""
+    def server(
+        self, variant: str, child: list[str], tag: str, refuse_busy: bool = False
+    ) -> Any:
+        """The server that ``variant`` runs, serving ``child``, started
+        (pingu at its default ``--max-lag`` with ``refuse_busy``)."""
         spec = VARIANTS[variant]
         if spec["server"] == "pingu":
-            return self.pingu(child, tag, workers=spec.get("workers", 1))
+            return self.pingu(child, tag, workers=spec.get("workers", 1), refuse_busy=refuse_busy)
         if spec["server"] in PYTHON_PEERS:
             peer = PythonPeer(self.tmp, self.name(f"{variant}-{tag}"), spec["server"], child)
             return self._start(peer)

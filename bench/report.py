@@ -163,13 +163,15 @@ def rst_tables(results: dict, scenarios: Sequence[Any]) -> str:
 
 
 def chart(results: dict, scenarios: Sequence[Any], path: Path) -> None:
-    """Two rows of three panels; each scenario fills its ``PANELS`` of them, in order."""
+    """Rows of three panels; each scenario fills its ``PANELS`` of them, in order."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, grid = plt.subplots(2, 3, figsize=(17, 9.5))
+    panels = sum(scenario.PANELS for scenario in scenarios)
+    nrows = -(-panels // 3)
+    fig, grid = plt.subplots(nrows, 3, figsize=(17, 4.75 * nrows), squeeze=False)
     axes = [ax for row in grid for ax in row]
     for scenario in scenarios:
         mine, axes = axes[: scenario.PANELS], axes[scenario.PANELS :]

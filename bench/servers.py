@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from pingu.limits import Limits
 from tests.harness import REPO, procs
 from tests.harness import crossbar as harness_crossbar
 from tests.harness import pingu as harness_pingu
@@ -95,10 +96,15 @@ class Pingu(BenchServer, harness_pingu.Pingu):
         src: Optional[Path] = None,
         profile: Optional[Path] = None,
         workers: int = 1,
+        refuse_busy: bool = False,
     ) -> None:
         self.workers = workers
         self._watchdog: dict[int, bool] = {}  # pid -> is it a watchdog (cmdline read once)
-        args = [*PINGU_BENCH_LIMITS, *(["--workers", str(workers)] if workers > 1 else [])]
+        limits = list(PINGU_BENCH_LIMITS)
+        if refuse_busy:  # pingu's default --max-lag (scenario f), named: the harness
+            # would otherwise give the tests' own
+            limits[limits.index("--max-lag") + 1] = f"{Limits().max_lag:g}"
+        args = [*limits, *(["--workers", str(workers)] if workers > 1 else [])]
         super().__init__(workdir, name, ping=ping, args=args, src=src, profile=profile, wait="port")
 
     def worker_pids(self, table: Optional[dict[int, int]] = None) -> dict[int, int]:

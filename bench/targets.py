@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Issue 13's targets as ratios to websocketd, from one run's bench.json.
+"""The bench's targets, from one run's bench.json: issue 13's and 21's as
+ratios to websocketd, and the overload's (scenario f) as figures.
 
     python3 bench/targets.py [bench/latest.json]
 
@@ -123,12 +124,72 @@ def table(d: dict, series: tuple[str, str] = SINGLE) -> str:
     return "\n".join(lines)
 
 
+#: the overload targets (issue 21): a refusal's p99, ms, at twice what pingu
+#: carries; an admitted session's first line p99 there, ms; the share of
+#: sessions refused at half of it
+REFUSAL_P99_MS = 50
+FIRST_LINE_P99_MS = 1000
+REFUSED_AT_HALF = 0.01
+
+
+def overload_table(d: dict, series: tuple[str, str] = SINGLE) -> str:
+    """Scenario f's figures against their targets (absolute: websocketd and
+    the Python peers refuse nobody; their first lines are shown beside)."""
+    rows_f = rows(d, "f_overload")
+    if not rows_f:
+        return ""
+    top = max(r["rate"] for r in rows_f)
+    low = min(r["rate"] for r in rows_f)
+
+    def f(variant: str, rate: int, path: str) -> Optional[float]:
+        return get(pick(d, "f_overload", variant=variant, rate=rate), path)
+
+    def refused_share(variant: str) -> Optional[float]:
+        r = pick(d, "f_overload", variant=variant, rate=low)
+        if r is None or not r.get("asked"):
+            return None
+        return (r.get("refused") or 0) / r["asked"]
+
+    text, json_ = series
+    peers = ("websocketd", "py-websockets", "py-asgi")
+    specs: list[tuple[str, Callable[[str], Optional[float]], str, Callable[[float], bool], int]]
+    specs = [
+        (f"f. refusal p99 ms at {top}/s", lambda v: f(v, top, "refusal.p99_ms"),
+         f"<= {REFUSAL_P99_MS}", lambda x: x <= REFUSAL_P99_MS, 1),
+        (f"f. first line p99 ms at {top}/s", lambda v: f(v, top, "first_line.p99_ms"),
+         f"<= {FIRST_LINE_P99_MS}", lambda x: x <= FIRST_LINE_P99_MS, 1),
+    ]  # fmt: skip
+    if low != top:
+        specs.append(
+            (f"f. share refused at {low}/s", refused_share, f"<= {REFUSED_AT_HALF:.0%}",
+             lambda x: x <= REFUSED_AT_HALF, 3)
+        )  # fmt: skip
+    header = ("figure", text, json_, *peers, "target", "met")
+    out: list[tuple[str, ...]] = []
+    for title, value, target, ok, digits in specs:
+        p, j = value(text), value(json_)
+        met = ["-" if x is None else ("yes" if ok(x) else "no") for x in (p, j)]
+        out.append(
+            (title, fmt(p, digits), fmt(j, digits), *(fmt(value(v), digits) for v in peers),
+             target, f"{met[0]} ({met[1]})")
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in [header, *out]) for i in range(len(header))]
+    rule = " ".join("=" * w for w in widths)
+    lines = [rule, " ".join(h.ljust(w) for h, w in zip(header, widths)), rule]
+    lines += [" ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in out]
+    lines.append(rule)
+    return "\n".join(lines)
+
+
 def main() -> int:
     path = sys.argv[1] if len(sys.argv) > 1 else "bench/latest.json"
     d = json.load(open(path))
     meta = d["meta"]
     print(f"run of {meta['date']}, commit {meta['commit']}, quick={meta['quick']}\n")
     print(table(d))
+    overload = overload_table(d)
+    if overload:
+        print(f"\noverload (scenario f; pingu at its default --max-lag)\n\n{overload}")
     if has(d, WORKERS2[0]) or has(d, WORKERS2[1]):
         print(f"\n{WORKERS2[0]}: twistd pingu --workers 2, CPU and RSS summed over its processes\n")
         print(table(d, WORKERS2))

@@ -33,7 +33,9 @@ The spec (a JSON object):
                    minus ping -D's leading ``[seconds.micros]``
 ``deadline``       hard limit on the whole run, seconds (default 300)
 
-The result (JSON on stdout): per-session rows, latency samples (ns), the
+The result (JSON on stdout): per-session rows (start, open, first message,
+last message, messages, messages in the window, close code, error, close
+frame's receipt: times in CLOCK_MONOTONIC ns), latency samples (ns), the
 measurement window (CLOCK_MONOTONIC ns, the clock the bench samples /proc
 with), and the client's own CPU time.
 """
@@ -89,6 +91,7 @@ class Session(asyncio.Protocol):
         self.lines = 0
         self.window_lines = 0
         self.close_code: Optional[int] = None
+        self.t_close: Optional[int] = None
         self.error: Optional[str] = None
         self.upgraded = False
         self.buf = bytearray()
@@ -192,6 +195,7 @@ class Session(asyncio.Protocol):
             elif op == 8:
                 payload = bytes(buf[pos + hl : end])
                 self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                self.t_close = now
                 if not self.closing:
                     self.closing = True
                     self.transport.write(frame(8, payload[:2]))
@@ -262,6 +266,7 @@ class Session(asyncio.Protocol):
             self.window_lines,
             self.close_code,
             self.error,
+            self.t_close,
         ]
 
 

@@ -104,6 +104,15 @@ class BenchRun(_RstDirective):
         targets: Any = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(targets)
         lines += ["One process (the default):", "", *targets.table(run).splitlines(), ""]
+        overload = targets.overload_table(run)
+        if overload:
+            lines += [
+                "Overload (scenario f: pingu at its default ``--max-lag``; websocketd and "
+                "the Python peers refuse nobody, their first lines are beside):",
+                "",
+                *overload.splitlines(),
+                "",
+            ]
         if targets.has(run, targets.WORKERS2[0]):
             lines += [
                 "``--workers 2`` (CPU and RSS summed over the parent, both workers and "

@@ -68,7 +68,9 @@ class ServerLimits:
     max_handshakes_per_client: int = _limit(8, "connections in their handshake per client")
     client_prefix6: int = _limit(64, "IPv6 clients in one prefix of this length are one client")
     max_lag: float = _limit(
-        0.5, "event loop lag, seconds, over which new sessions are refused (4503)"
+        0.05,
+        "seconds behind (the event loop's lag or the oldest start's wait) over which"
+        " new sessions are refused (4503)",
     )
 
     def __getattr__(self, name: str) -> Any:

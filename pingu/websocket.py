@@ -33,7 +33,7 @@ from pingu import events, pipeline, sendpath, tools
 from pingu.clients import Counter, peer_client
 from pingu.events import SUBPROTOCOL_JSON, SUBPROTOCOL_TEXT, CloseCode, Event
 from pingu.hosts import ServerNames, origin_matches
-from pingu.lag import LagMeter
+from pingu.lag import LagMeter, freeze_boot_objects
 from pingu.limits import Limits
 from pingu.metrics import Tally
 from pingu.refusal import Refused
@@ -432,6 +432,8 @@ class PinguWebSocketFactory(WebSocketServerFactory):
         #: the event loop's lag, against --max-lag (measured once it runs)
         self.lag = LagMeter(reactor)
         reactor.callWhenRunning(self.lag.start)
+        # a full collection of the boot's objects would count as lag
+        reactor.callWhenRunning(freeze_boot_objects)
         hub.metrics.factory = self
         limits: Limits = hub.limits
         self.setProtocolOptions(

@@ -98,8 +98,9 @@ def established(port: int) -> int:
 
 @pytest.fixture
 def strict(tmp_path: Path) -> Iterator[PinguServer]:
-    """A server at the default --max-lag (0.5 s), which the harness raises
-    for every other test (tests/harness/pingu.py's TESTS_MAX_LAG)."""
+    """A server at --max-lag 0.5 s (the harness gives every other test 10 s,
+    tests/harness/pingu.py's TESTS_MAX_LAG; the default, 0.05 s, could refuse
+    the page's retry too on a loaded test machine)."""
     with PinguServer(tmp_path, fake="normal", args=(*LIMITS, "--max-lag", "0.5")) as s:
         yield s
 
@@ -118,7 +119,7 @@ def test_the_page_shows_a_busy_refusal_and_tries_again(browser: Any, strict) -> 
         try:
             start_run(page, "127.0.0.1", count=2, interval=0.2)
             wait_until(lambda: established(server.port) > before, 30, 0.05)
-            # held still 1.5 s: over the default --max-lag (0.5 s) when it goes on
+            # held still 1.5 s: over --max-lag (0.5 s) when it goes on
             time.sleep(max(0.0, 1.5 - (time.monotonic() - stopped)))
         finally:
             os.kill(server.pid, signal.SIGCONT)

@@ -3,8 +3,9 @@ real ``pingu watch``.
 
 The overload is made, not waited for: the server is stopped (SIGSTOP) while
 a watch connects, so that when it goes on its event loop is more than a
-second behind, over ``--max-lag`` 0.5 (the default, named here because the
-harness gives other tests more), whatever else the machine runs.  The
+second behind, over ``--max-lag`` 0.5 (named here: the harness gives other
+tests 10 s, and the default, 0.05 s, could refuse the watch's retry too on a
+test machine running three suites), whatever else the machine runs.  The
 session that waited is refused with 4503 and "busy, retry in N s"; the
 watch says so, waits, and its next try runs.
 """

@@ -270,3 +270,16 @@ def test_the_spawn_thread_tells_the_watchdog_before_the_reactor_hears_of_the_pid
     assert (yield done) == 0
     assert [what for what, *_ in told] == ["announce", "started", "ended"]
     assert len({pid for _, pid, _ in told}) == 1
+
+
+@pytest.mark.skipif(not spawner.background_available(), reason="no libc posix_spawn")
+@pytest_twisted.inlineCallbacks
+def test_background_children_wait_for_a_cpu_behind_the_server():
+    """Defence: the tools run at the spawn threads' niceness (10), the
+    server's own threads at theirs, so that a machine full of starting tools
+    does not hold the server's refusals back (bench scenario f)."""
+    mine = os.getpriority(os.PRIO_PROCESS, 0)  # this (the reactor's) thread
+    _, proto = start_background(["/bin/sh", "-c", "cut -d' ' -f19 /proc/self/stat"])
+    yield proto.ended
+    assert int(proto.out[1]) == min(19, mine + spawner._SpawnPool.nice) != mine
+    assert os.getpriority(os.PRIO_PROCESS, 0) == mine

@@ -247,7 +247,7 @@ def behind(node: Any, seconds: float) -> None:
 
 
 def test_a_new_run_is_refused_busy_while_the_node_is_behind(node: Any) -> None:
-    """Defence: over --max-lag (0.5 s) ``start`` is refused at once with
+    """Defence: over --max-lag (the default) ``start`` is refused at once with
     pingu.error.busy, code 4503 and when to come back, as the WebSocket face
     refuses a new session; nothing is started, it is counted as "busy", and
     the run admitted before goes on (its backlog still answers)."""

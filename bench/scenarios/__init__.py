@@ -3,7 +3,7 @@ drawn.  Each module has ``NAME`` (its key in bench.json), ``TITLE`` and
 ``COLUMNS`` (its table, see report.Column), ``run(ctx) -> {"rows": [...]}``
 and ``plot(axes, rows)`` on ``PANELS`` panels of the chart."""
 
-from scenarios import a_throughput, b_latency, c_concurrency, d_fanout, e_churn
+from scenarios import a_throughput, b_latency, c_concurrency, d_fanout, e_churn, f_overload
 
 #: letter (``--only``) -> module
 SCENARIOS = {
@@ -12,4 +12,5 @@ SCENARIOS = {
     "c": c_concurrency,
     "d": d_fanout,
     "e": e_churn,
+    "f": f_overload,
 }

@@ -325,8 +325,9 @@ class PinguNode(ApplicationSession):
         return {"run": run.id, "topic": topic, "backlog": page}
 
     def _keeping_up(self) -> None:
-        """:class:`Refused` (4503, "busy, retry in N s") while the node's
-        event loop is over ``--max-lag`` behind: a new run would wait behind
+        """:class:`Refused` (4503, "busy, retry in N s") while the node is
+        over ``--max-lag`` behind (its event loop, or its oldest tool start,
+        :mod:`pingu.lag`): a new run would wait behind
         every other one and slow them all, so it is refused at once, as the
         WebSocket face refuses a new session; the runs going on keep their
         pace.  Only ``start`` is refused so: following a run (backlog, stop)

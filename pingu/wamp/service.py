@@ -6,7 +6,6 @@ long-running node wants.
 
 from __future__ import annotations
 
-import gc
 from typing import Any, Optional
 
 from autobahn.twisted.component import Component
@@ -15,6 +14,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from pingu.events import SECRET_ENV
+from pingu.lag import freeze_boot_objects
 from pingu.runs import RunHub
 from pingu.wamp.names import check_node_name, node_name
 from pingu.wamp.state import ROUTER_GRACE, NodeState
@@ -42,16 +42,6 @@ class ComponentService(service.Service):
         super().stopService()
         d = self.component.stop()
         return d if isinstance(d, defer.Deferred) else None
-
-
-def freeze_boot_objects() -> None:
-    """Move what exists once the process has started out of the garbage
-    collector's reach (:func:`gc.freeze`): a full collection then walks only
-    what came later, instead of stalling the reactor, and every event in it,
-    for tens of milliseconds (the router does the same, see
-    ``.crossbar/pingu_router.py``)."""
-    gc.collect()
-    gc.freeze()
 
 
 #: What the node offers the router, in order of preference.  The node's link

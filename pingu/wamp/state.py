@@ -80,8 +80,9 @@ class NodeState:
         self.ended = EndedRuns(hub.reactor)
         self.published: set[str] = set()
         self.delivered = hub.metrics.delivered["wamp"]  # one add per publication
-        #: the event loop's lag, against --max-lag: ``start`` is refused while
-        #: it is over (measured from the first join on, for the process's life)
+        #: how far behind the node is (:mod:`pingu.lag`), against --max-lag:
+        #: ``start`` is refused while it is over (the loop's lag measured from
+        #: the first join on, for the process's life)
         self.lag = LagMeter(hub.reactor)
         self._grace_call: Optional[Any] = None
 
