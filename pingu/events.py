@@ -99,7 +99,8 @@ class CloseCode(enum.IntEnum):
     #: descriptor left).
     SPAWN_FAILED = 4500
     #: the server is behind its load (``--max-lag``): nothing was started;
-    #: the reason says when to try again ("busy, retry in N s").
+    #: the reason says when to try again ("busy, retry in N s"). A WAMP
+    #: node refuses ``start`` so, as ``pingu.error.busy``.
     OVERLOADED = 4503
 
 
@@ -126,6 +127,8 @@ HOW_TEXT = {
 }
 
 #: WAMP error URIs for refusals, keyed by the close code of the same meaning.
+#: A node behind its load (4503) refuses ``start`` as busy too: the same URI,
+#: its own code in the error's ``code``, and "busy, retry in N s".
 ERROR_URIS = {
     CloseCode.BAD_REQUEST: "pingu.error.invalid_request",
     CloseCode.UNRESOLVED: "pingu.error.unresolved",
@@ -134,6 +137,7 @@ ERROR_URIS = {
     CloseCode.SPAWN_FAILED: "pingu.error.spawn_failed",
     CloseCode.UNEXPECTED: "pingu.error.unexpected",
     CloseCode.TOO_BIG: "pingu.error.too_big",
+    CloseCode.OVERLOADED: "pingu.error.busy",
 }
 
 
@@ -147,6 +151,10 @@ NODES_PROCEDURE = "pingu.nodes"
 JOINED_TOPIC = "pingu.nodes.joined"
 #: The WAMP error of a run id that is not (or no longer) known.
 NO_SUCH_RUN = "pingu.error.no_such_run"
+#: The router's answer to a call of a procedure for which it holds as many
+#: calls as the node registered it with (``MAX_PENDING_CALLS`` in
+#: :mod:`pingu.wamp.node`): the node is behind, the viewer tries again later.
+MAX_CONCURRENCY_REACHED = "crossbar.error.max_concurrency_reached"
 #: The WAMP-CRA principal (authid) nodes authenticate as.
 NODE_AUTHID = "pingu-node"
 #: The environment variable that holds the nodes' shared secret (router and nodes).
@@ -359,6 +367,7 @@ def javascript() -> str:
         "NODES_PROCEDURE": NODES_PROCEDURE,
         "JOINED_TOPIC": JOINED_TOPIC,
         "NO_SUCH_RUN": NO_SUCH_RUN,
+        "MAX_CONCURRENCY_REACHED": MAX_CONCURRENCY_REACHED,
         "NODE_PROCEDURES": list(NODE_PROCEDURES),
     }
     lines = [

@@ -39,6 +39,14 @@ def busy(reason: str, message: str) -> Refused:
     return Refused(CloseCode.BUSY, reason, message)
 
 
+def overloaded(retry_after: int) -> Refused:
+    """The server is behind its load (``--max-lag``, :mod:`pingu.lag`): nothing
+    is started, and the client is told when to come back (4503; on WAMP
+    ``pingu.error.busy``).  The one wording of "busy, retry in N s", which
+    ``pingu watch`` and the page read."""
+    return Refused(CloseCode.OVERLOADED, "busy", f"busy, retry in {retry_after} s")
+
+
 def whole_number(value: Any, name: str, low: int, high: int) -> int:
     """``value`` if it is an int in ``[low, high]`` (a JSON ``true`` is not)."""
     if isinstance(value, bool) or not isinstance(value, int):

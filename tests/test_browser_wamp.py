@@ -4,7 +4,8 @@
 
 Also the faults: a page whose connection to the router drops (through a TCP
 proxy the test cuts) reconnects, subscribes again and fills the gap from the
-backlog; a router that restarts under a run is survived by the page.
+backlog; a router that restarts under a run is survived by the page; a node
+behind its load is tried again, each wait said, then shown refused.
 """
 
 from __future__ import annotations
@@ -325,3 +326,28 @@ def test_mtr_from_two_real_nodes_side_by_side(cluster, pages):
         assert [r["address"] for r in rows] == ["127.0.0.1"], source
         assert rows[0]["sent"] == 3 and rows[0]["loss_pct"] == 0, source
     screenshot(page, "wamp-10-mtr-two-real-nodes")
+
+
+def test_a_node_behind_its_load_is_tried_again_then_said_refused(cluster, pages, tmp_path):
+    """A node over ``--max-lag`` (0.000001 s: no event loop meets it, see
+    tests/test_wamp_overload.py) refuses every start with pingu.error.busy:
+    the panel says each wait, tries again BUSY_RETRIES times, then shows the
+    refusal (4503) and that it gave up; nothing is started."""
+    from pingu.cli.retry import BUSY_RETRIES
+
+    router, _ = cluster
+    laggy = crossbar.Node(tmp_path, router.url, "laggy", args=("--max-lag", "0.000001"))
+    try:
+        laggy.wait_joined()
+        page = pages.open(router.http_url)
+        start(page, "127.0.0.1", ["laggy"], count="1")
+        state = wait_ended(page, timeout=30_000)
+        assert laggy.children() == []
+    finally:
+        laggy.stop()
+    assert state["badge"] == "refused", state
+    assert "still busy after 6 tries: giving up (busy, retry in 1 s)" in state["notice"], state
+    assert "4503" in state["notice"], state
+    text = page.inner_text("#panels")
+    said = re.findall(r"Node laggy is busy \(busy, retry in 1 s\): trying again in [\d.]+ s", text)
+    assert len(said) == BUSY_RETRIES, text

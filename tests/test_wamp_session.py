@@ -17,6 +17,7 @@ from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 
 from pingu import wamp
+from pingu.lag import TICK, WINDOW
 from pingu.limits import Limits
 from pingu.runs import RunHub
 from pingu.wamp.state import ROUTER_GRACE, VIEWER_GRACE, NodeState
@@ -234,6 +235,47 @@ def test_too_many_runs_is_busy_but_joining_is_not(node: Any) -> None:
         start(node, 2, "::1")
     assert error.value.error == "pingu.error.busy"
     assert start(node, 2, "127.0.0.1")["run"] == first["run"]
+
+
+def behind(node: Any, seconds: float) -> None:
+    """The node joins (its lag is measured from then on), then falls
+    ``seconds`` behind: its clock moves on and none of its timers has run
+    yet (as while a long step blocks the loop)."""
+    node.session.state.attached(node.session)
+    node.clock.advance(TICK)
+    node.clock.rightNow += seconds
+
+
+def test_a_new_run_is_refused_busy_while_the_node_is_behind(node: Any) -> None:
+    """Defence: over --max-lag (the default) ``start`` is refused at once with
+    pingu.error.busy, code 4503 and when to come back, as the WebSocket face
+    refuses a new session; nothing is started, it is counted as "busy", and
+    the run admitted before goes on (its backlog still answers)."""
+    admitted = start(node, 1, "127.0.0.1")
+    behind(node, 1.2)
+    for request in ("::1", "127.0.0.1"):  # a new run, or joining one: both wait
+        with pytest.raises(ApplicationError) as refused:
+            start(node, 2, request)
+        error = refused.value
+        assert error.error == "pingu.error.busy"
+        assert error.args == ("busy, retry in 3 s",)
+        assert (error.kwargs["code"], error.kwargs["reason"]) == (4503, "busy")
+    assert len(node.spawner.started) == 1 and node.spawner.last.signals == []
+    assert node.hub.metrics._refusals.labels(reason="busy")._value.get() == 2
+    assert [e["type"] for e in node.session.backlog(admitted["run"])] == ["start"]
+
+
+def test_a_node_that_keeps_up_or_caught_up_starts_runs(node: Any) -> None:
+    """The partner: under --max-lag the same stall is admitted, and so is a
+    start once a window of on-time ticks has passed."""
+    node.hub.limits = Limits(max_lag=2.0)
+    behind(node, 1.2)
+    start(node, 1, "127.0.0.1")
+    node.hub.limits = Limits(max_lag=0.5)
+    for _ in range(WINDOW + 1):  # the late tick, then a window of on-time ones
+        node.clock.advance(TICK)
+    start(node, 2, "::1")
+    assert len(node.spawner.started) == 2
 
 
 def test_leaving_the_router_ends_every_shared_run(node: Any) -> None:

@@ -12,6 +12,7 @@
 //   summary.js                     one table of every run, above the panels; one CSV of them all
 //   board.js, nodes.js, status.js  the panels; WAMP's nodes; the header's status
 //   start-queue.js, paced-source.js  starts paced to the server's limits (pure); a source that waits its turn
+//   retry.js                       when a refusal for load is tried again (pure)
 // (The browser tests add their hook, window.pinguTest, from tests/harness/test-hook.js:
 // it is served only to them, and reads `app`.)
 // Two modes, one page: "ws" when served by `twistd pingu`, "wamp" when served
@@ -110,7 +111,7 @@ function setTools(described) {
  */
 let nodeTools = null;
 async function askNodeTools(names) {
-  const answers = await Promise.allSettled(names.map((node) => wamp.timed(wamp.tools(node), 5000)));
+  const answers = await Promise.allSettled(names.map((node) => askNode(node, "tools", () => wamp.timed(wamp.tools(node), 5000))));
   const described = answers.filter((a) => a.status === "fulfilled" && Array.isArray(a.value)).map((a) => a.value);
   if (!described.length) return;
   nodeTools = mergeTools(nodeTools ? [nodeTools, ...described] : described);
@@ -122,8 +123,7 @@ const askedLimits = new Map(); // node -> promise
 function nodeLimits(nodes) {
   for (const node of nodes) {
     if (askedLimits.has(node)) continue;
-    const asking = wamp
-      .limits(node)
+    const asking = askNode(node, "limits", () => wamp.limits(node))
       .then((limits) => queue.setLimits(node, nodePacingLimits(limits)))
       .catch(() => {
         // a node without the call (an older pingu): not paced, and asked again next time
@@ -133,6 +133,22 @@ function nodeLimits(nodes) {
     askedLimits.set(node, asking);
   }
   return Promise.all(nodes.map((node) => askedLimits.get(node)));
+}
+
+/**
+ * A node's limits or tools (make() asks), asked again while the node or the router
+ * refuses for load (wamp.retried), said under the form meanwhile (and cleared once
+ * answered, if nothing else was said since).
+ */
+function askNode(node, what, make) {
+  let said = null;
+  const onRetry = ({ delay, reason }) => {
+    said = `Node ${node} is busy (${reason}): asking for its ${what} again in ${(delay / 1000).toFixed(1)} s`;
+    form.showError(said, null, false);
+  };
+  return wamp.retried(make, { who: `node ${node}`, onRetry }).finally(() => {
+    if (said != null && $("#form-error").textContent === said) form.showError("", null, false);
+  });
 }
 
 function startAsked(asked) {

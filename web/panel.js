@@ -159,9 +159,11 @@ export class Panel {
       case "resume":
         meta("Reconnected: following the run again, nothing missed");
         break;
-      case "retry":
-        meta(`The server is busy (${action.reason}): trying again in ${(action.delay / 1000).toFixed(1)} s`, "meta error");
+      case "retry": {
+        const who = source.node != null ? `Node ${source.node}` : "The server";
+        meta(`${who} is busy (${action.reason}): trying again in ${(action.delay / 1000).toFixed(1)} s`, "meta error");
         break;
+      }
       case "joined": {
         const when = typeof action.since === "number" ? ` since ${clockTime(action.since).replace(/\.\d$/, "")}` : "";
         meta(`Joined the run going on ${source.node}${when}: the lines above are its backlog, live from here`);

@@ -12,10 +12,19 @@
 // topic again and asks for the backlog again, which fills the gap.
 //
 //   starting ─answer→ subscribing ─backlog→ following ─stop()→ stopping ─end→ finished
-//   starting | subscribing | following ─suspend()→ suspended ─resume()→ resuming ─backlog→ following
+//   starting ─refused for load→ retrying ─a while later→ starting
+//   starting | retrying | subscribing | following ─suspend()→ suspended ─resume()→ resuming ─backlog→ following
 //   resuming ─node not back yet→ resuming (again, a while later)
 //   any ─end, refusal, error, abort()→ finished
+//
+// A call refused for load (the node's pingu.error.busy "busy, retry in N s",
+// the router's crossbar.error.max_concurrency_reached) is tried again after
+// a while with jitter (retry.js, through wamp.retried), reported as
+// {type: "retry", delay, reason}: start (in state retrying meanwhile: a stop
+// then ends it at once) and each backlog page. After the last try the
+// refusal is the answer.
 
+import { isLoadRefusal } from "./retry.js";
 import { CLOSE_CODES, runTopic } from "./vocabulary.js";
 import { order, sequence } from "./sequence.js";
 import * as wamp from "./wamp.js";
@@ -29,7 +38,8 @@ const MAX_PAGES = 10000; // a node that answers full pages for ever is not follo
 const JOINED_TYPES = new Set(["reply", "timeout", "hop", "hop_stats"]); // in a backlog: the run was going already
 
 const TRANSITIONS = Object.freeze({
-  starting: ["subscribing", "suspended", "finished"],
+  starting: ["subscribing", "retrying", "suspended", "finished"],
+  retrying: ["starting", "suspended", "finished"],
   subscribing: ["following", "stopping", "suspended", "finished"],
   following: ["stopping", "suspended", "finished"],
   stopping: ["finished"],
@@ -76,6 +86,32 @@ export class WampSource {
     return true;
   }
 
+  /** A call (make() makes it), each answer within CALL_MS, tried again while it is
+   * refused for load; a stale attempt's refusal is not tried again. */
+  retrying(mine, make) {
+    return wamp.retried(
+      () => {
+        if (mine !== this.attempt) throw { error: "pingu.page.stale", args: ["stale"] };
+        return wamp.timed(make(), CALL_MS);
+      },
+      {
+        who: `node ${this.node}`,
+        onRetry: ({ delay, reason }) => {
+          if (this.state === "starting") this.to("retrying");
+          this.sink({ type: "retry", delay, reason });
+        },
+        // (the timer is dropped with the attempt: a suspended or finished source never goes on)
+        wait: (ms) =>
+          new Promise((resolve) =>
+            this.later(() => {
+              if (this.state === "retrying") this.to("starting");
+              resolve();
+            }, ms),
+          ),
+      },
+    );
+  }
+
   later(fn, ms) {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
@@ -120,7 +156,7 @@ export class WampSource {
     try {
       let since = this.seq.last;
       for (let pages = 0; pages < MAX_PAGES; pages++) {
-        const page = await wamp.timed(this.session.backlog(this.node, this.run, since), CALL_MS);
+        const page = await this.retrying(mine, () => this.session.backlog(this.node, this.run, since));
         if (mine !== this.attempt) return;
         this.take(page, true);
         const last = lastN(page);
@@ -147,7 +183,7 @@ export class WampSource {
     const mine = ++this.attempt;
     try {
       if (this.run == null) {
-        const result = await wamp.timed(this.session.start(this.node, this.request), CALL_MS);
+        const result = await this.retrying(mine, () => this.session.start(this.node, this.request));
         if (mine !== this.attempt) return;
         this.run = result.run;
         this.topic = result.topic || runTopic(this.node, result.run);
@@ -185,11 +221,11 @@ export class WampSource {
     const node = this.node;
     if (error.uri === wamp.NO_SUCH_RUN) {
       this.finish({ code: 1006, reason: `node ${node} no longer has it`, clean: false, away: true });
-    } else if (this.state === "resuming" && this.resumeTries < RESUME_TRIES) {
+    } else if (this.state === "resuming" && this.resumeTries < RESUME_TRIES && !isLoadRefusal(error)) {
       // the node itself may still be on its way back to the router
       this.resumeTries += 1;
       this.later(() => this.state === "resuming" && this.session.currentGeneration() && this.begin(), RESUME_DELAY_MS);
-    } else if (this.state === "starting") {
+    } else if (this.state === "starting" || (this.run == null && isLoadRefusal(error))) {
       // a refusal (or a node that is not on the router): say it as the WebSocket face does
       const message = error.uri === wamp.NO_SUCH_PROCEDURE ? `node ${node} is not on the router` : error.message;
       this.sink({ type: "event", event: { type: "error", raw: null, code: error.code, reason: error.reason, message, field: error.field } });
@@ -202,6 +238,10 @@ export class WampSource {
   stop() {
     if (this.state === "finished") return;
     this.stopAsked = true;
+    if (this.state === "retrying") {
+      this.finish({ code: CLOSE_CODES.NORMAL, reason: "stopped before the node took the run", clean: true });
+      return;
+    }
     if (this.state === "starting") return; // begin() stops it as soon as it is known
     if (this.state === "suspended" || this.state === "resuming") {
       // our session is gone: the node has already dropped us as a viewer

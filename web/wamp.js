@@ -12,10 +12,12 @@
 //   await stop(node, run)                   -> {ending, viewers}
 //   await limits(node)                      -> the node's limits (as /pingu-info.json's)
 //   await tools(node)                       -> the node's tools, their fields and bounds (as /pingu-info.json's)
+//   await retried(() => call, {who, onRetry}) the call, tried again while refused for load (retry.js)
 //
 // A call made on a session that is then lost never settles (autobahn drops
 // it with the session): callers that must go on after a drop use `timed`.
 
+import { busyReason, isLoadRefusal, retryDelay } from "./retry.js";
 import { CLOSE_CODES, ERROR_URIS, JOINED_TOPIC, NODES_PROCEDURE, NO_SUCH_RUN, nodeUri } from "./vocabulary.js";
 
 /** The run is not (or no longer) known to the node. */
@@ -44,8 +46,10 @@ function loadAutobahn() {
   });
 }
 
-/** A refusal's URI -> the close code the WebSocket face would have used. */
-const URI_CODES = new Map(Object.entries(ERROR_URIS).map(([name, uri]) => [uri, CLOSE_CODES[name] ?? null]));
+/** A refusal's URI -> the close code the WebSocket face would have used (the first listed:
+ * busy is 4429, and a node behind its load says its 4503 in the error's `code`). */
+const URI_CODES = new Map();
+for (const [name, uri] of Object.entries(ERROR_URIS)) if (!URI_CODES.has(uri)) URI_CODES.set(uri, CLOSE_CODES[name] ?? null);
 
 /** A WAMP error as the page shows errors: {code, reason, uri, message, field}. */
 export function describeError(err) {
@@ -135,6 +139,31 @@ export function timed(promise, ms) {
       timer = setTimeout(() => reject({ error: TIMED_OUT, args: ["no answer from the router"], kwargs: {} }), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * make()'s call, tried again after a refusal for load (retry.js: the node's
+ * pingu.error.busy, the router's max_concurrency_reached) at most BUSY_RETRIES
+ * times: onRetry({delay, reason}) before each wait, wait(ms) waits. After the
+ * last try it rejects with the refusal, its message saying that `who` (for
+ * people: "node north") is still busy and that the page gave up.
+ */
+export async function retried(make, { who = "the node", onRetry = () => {}, wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms)), random = Math.random } = {}) {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await make();
+    } catch (err) {
+      const error = describeError(err);
+      if (!isLoadRefusal(error)) throw err;
+      const delay = retryDelay(error, tries, random);
+      if (delay == null) {
+        const message = `${who} is still busy after ${tries + 1} tries: giving up (${busyReason(error)})`;
+        throw { error: error.uri, args: [message], kwargs: { code: error.code ?? CLOSE_CODES.OVERLOADED, reason: "busy" } };
+      }
+      onRetry({ delay, reason: busyReason(error) });
+      await wait(delay);
+    }
+  }
 }
 
 export async function listNodes() {

@@ -10,8 +10,10 @@
 // A server behind its load refuses a new session with 4503 (pingu/lag.py):
 // the source reports {type: "retry", delay, reason} and opens a new socket
 // after the delay (N s plus a random up-to-half of it, so that a crowd
-// refused together does not come back together), up to BUSY_RETRIES times.
+// refused together does not come back together), up to BUSY_RETRIES times
+// (retry.js).
 
+import { BUSY_RETRIES, busyDelay } from "./retry.js";
 import { CLOSE_CODES, SUBPROTOCOL_JSON } from "./vocabulary.js";
 
 const TRANSITIONS = Object.freeze({
@@ -21,17 +23,6 @@ const TRANSITIONS = Object.freeze({
   retrying: ["connecting", "closed"],
   closed: [],
 });
-
-/** How many times a run tries again after "busy, retry in N s". */
-export const BUSY_RETRIES = 5;
-
-/** Milliseconds to wait after a busy refusal: the N seconds its reason says
- * (1 when it says none), plus `random()` (0 to 1) times half of that. */
-export function busyDelay(reason, random = Math.random) {
-  const found = /retry in (\d+(?:\.\d+)?) s/.exec(reason || "");
-  const seconds = found ? Number(found[1]) : 1;
-  return Math.round(seconds * 1000 * (1 + random() / 2));
-}
 
 /** The WebSocket URL of `path` relative to the page. */
 export function wsURL(path, base = location.href) {

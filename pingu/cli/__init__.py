@@ -14,8 +14,10 @@ stop ping, so its statistics still print, as with ping itself.
 
 Modules: :mod:`~pingu.cli.args` (the command line), :mod:`~pingu.cli.printer`
 (what is printed, sanitised, and the exit statuses), :mod:`~pingu.cli.ws`
-(the WebSocket watcher), :mod:`~pingu.cli.wamp` (the WAMP watcher).  The
-watchers import the printer, never each other; none imports the server.
+(the WebSocket watcher), :mod:`~pingu.cli.wamp` (the WAMP watcher),
+:mod:`~pingu.cli.retry` (when a refusal for load is tried again).  The
+watchers import the printer and the retry policy, never each other; none
+imports the server.
 """
 
 from __future__ import annotations

@@ -13,6 +13,11 @@ else watches is stopped as ping stops on Ctrl-C, and its statistics are
 printed; a run that others still watch goes on for them, and this client
 leaves it (exit status 0 if a reply came, else 1).
 
+A call refused for load (the node's ``pingu.error.busy``, "busy, retry in
+N s"; the router's ``crossbar.error.max_concurrency_reached``) is tried again
+after a while with jitter, a few times, saying so (:mod:`pingu.cli.retry`):
+``start``, ``backlog`` and ``pingu.nodes``.  Ctrl-C while it waits gives up.
+
 Only the names in :mod:`pingu.events` tie this module to the node: the
 topic it subscribes to is the one those names give for the run id, never
 one the node chose.
@@ -20,9 +25,10 @@ one the node chose.
 
 from __future__ import annotations
 
+import random
 import signal
 import sys
-from typing import IO, Any, Optional
+from typing import IO, Any, Callable, Optional
 
 from autobahn.twisted.component import Component
 from autobahn.wamp.exception import ApplicationError
@@ -31,7 +37,14 @@ from twisted.internet import defer, task
 from pingu import events
 from pingu.cli.args import DEFAULT_BACKLOG_PAGE
 from pingu.cli.printer import EXIT_ERROR, EXIT_NO_REPLY, EXIT_OK, Printer, exit_status
-from pingu.events import NO_SUCH_RUN, NODES_PROCEDURE, node_uri, run_topic
+from pingu.cli.retry import LOAD_ERRORS, retry_delay
+from pingu.events import (
+    MAX_CONCURRENCY_REACHED,
+    NO_SUCH_RUN,
+    NODES_PROCEDURE,
+    node_uri,
+    run_topic,
+)
 
 #: Seconds to wait for the ``end`` after asking a node to stop.
 STOP_WAIT = 10.0
@@ -47,6 +60,77 @@ RECONNECT_TRIES = 12
 RESUME_TRIES = 30
 #: How a session ends when it was this client that left.
 NORMAL_CLOSE = ("wamp.close.normal", "wamp.close.goodbye_and_out")
+
+
+class StillBusy(Exception):
+    """A call was refused for load as many times as a watch tries it."""
+
+
+class RetryingCaller:
+    """Calls through the router, each tried again after a refusal for load
+    (:func:`pingu.cli.retry.retry_delay`), saying so with ``say``.
+
+    ``who`` names what answers, for people ("node alpha"); ``jitter`` gives
+    the random part of each wait (0 to 1)."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        who: str,
+        say: Callable[[str], None],
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.reactor = reactor
+        self.who = who
+        self.say = say
+        self.jitter = jitter
+        #: the wait before the next try, while there is one
+        self._wait: Optional[defer.Deferred[None]] = None
+
+    @defer.inlineCallbacks
+    def call(self, session: Any, procedure: str, *args: Any, **kwargs: Any) -> Any:
+        """``session.call(procedure, *args, **kwargs)``, tried again while
+        it is refused for load; :class:`StillBusy` after the last try,
+        ``CancelledError`` when :meth:`give_up` ended a wait."""
+        tries = 0
+        while True:
+            try:
+                answer = yield session.call(procedure, *args, **kwargs)
+                return answer
+            except ApplicationError as e:
+                delay = retry_delay(e.error, _text(e), tries, self.jitter())
+                if delay is None and e.error not in LOAD_ERRORS:
+                    raise
+                why = busy_reason(e)
+                if delay is None:
+                    raise StillBusy(
+                        f"{self.who} is still busy after {tries + 1} tries: giving up ({why})"
+                    ) from None
+            tries += 1
+            self.say(f"{self.who} is busy: trying again in {delay:.1f} s ({why})")
+            self._wait = task.deferLater(self.reactor, delay, lambda: None)
+            try:
+                yield self._wait
+            finally:
+                self._wait = None
+
+    def give_up(self) -> bool:
+        """Stop waiting to try again (Ctrl-C); False when it was not waiting."""
+        if self._wait is None:
+            return False
+        self._wait.cancel()
+        return True
+
+
+def _text(error: ApplicationError) -> Optional[str]:
+    return str(error.args[0]) if error.args else None
+
+
+def busy_reason(error: ApplicationError) -> str:
+    """Why a call was refused for load, for people."""
+    if error.error == MAX_CONCURRENCY_REACHED:
+        return "the router holds as many calls for it as it takes"
+    return _text(error) or error.error
 
 
 def _number(event: events.Event) -> int:
@@ -134,6 +218,7 @@ class NodeRun:
         node: str,
         printer: Printer,
         backlog_page: int = DEFAULT_BACKLOG_PAGE,
+        reactor: Any = None,
     ) -> None:
         self.session = session
         self.node = node
@@ -142,12 +227,18 @@ class NodeRun:
         self.follower = RunFollower(printer)
         self.run: Optional[str] = None
         self.failed = False
+        if reactor is None:
+            from twisted.internet import reactor
+        #: start and backlog, tried again while refused for load
+        self.caller = RetryingCaller(reactor, f"node {node}", printer.error)
 
     @defer.inlineCallbacks
     def begin(self, target: str, options: dict[str, Any]) -> Any:
         """Start (or join) the run on the node and follow it."""
         try:
-            reply = yield self.session.call(node_uri(self.node, "start"), target, **options)
+            reply = yield self.caller.call(
+                self.session, node_uri(self.node, "start"), target, **options
+            )
             if not isinstance(reply, dict) or not isinstance(reply.get("run"), str):
                 raise ValueError(f"node {self.node} answered start with no run id")
             self.run = reply["run"]
@@ -158,6 +249,11 @@ class NodeRun:
             self.follower.catch_up(backlog)
         except ApplicationError as e:
             self.error(refusal(e, self.node))
+        except defer.CancelledError:  # Ctrl-C while waiting to try again
+            if self.run is None:
+                self.error(f"stopped before node {self.node} took the run")
+            else:
+                self.follower.catch_up([])  # what came live; stop() ends the run
         except Exception as e:  # the connection went away meanwhile, a bad answer
             self.error(str(e) or type(e).__name__)
 
@@ -185,6 +281,8 @@ class NodeRun:
             self.follower.catch_up(backlog)
         except ApplicationError as e:
             self.error(refusal(e, self.node))
+        except defer.CancelledError:  # Ctrl-C while waiting to try again
+            self.follower.catch_up([])
         except Exception as e:
             self.error(str(e) or type(e).__name__)
 
@@ -197,8 +295,8 @@ class NodeRun:
         since = max((_number(e) for e in got), default=since)
         while True:
             try:
-                page = yield self.session.call(
-                    node_uri(self.node, "backlog"), self.run, since=since
+                page = yield self.caller.call(
+                    self.session, node_uri(self.node, "backlog"), self.run, since=since
                 )
             except ApplicationError as e:
                 if e.error != NO_SUCH_RUN:
@@ -222,6 +320,7 @@ class NodeRun:
     @defer.inlineCallbacks
     def stop(self, reactor: Any) -> Any:
         """This viewer is gone: wait for the end if the run ends with it."""
+        self.caller.give_up()
         if self.run is None or self.follower.done.called:
             return
         try:
@@ -312,7 +411,8 @@ def watch_wamp(
             names = list(dict.fromkeys(nodes))
             if not names:
                 try:
-                    names = node_names((yield session.call(NODES_PROCEDURE)))
+                    listing = RetryingCaller(reactor, NODES_PROCEDURE, console.error)
+                    names = node_names((yield listing.call(session, NODES_PROCEDURE)))
                 except ApplicationError as e:
                     if e.error != NO_SUCH_PROCEDURE:
                         raise
@@ -321,7 +421,7 @@ def watch_wamp(
             several = len(names) > 1
             for name in names:
                 printer = Printer(out, err, prefix=f"{name}: " if several else "")
-                parts.append(NodeRun(session, name, printer, backlog_page))
+                parts.append(NodeRun(session, name, printer, backlog_page, reactor))
 
             def interrupted(*_: Any) -> None:
                 for part in parts:

@@ -12,14 +12,14 @@ statistics still print.
 A server behind its load refuses a new session with close code 4503 and
 "busy, retry in N s" (:mod:`pingu.lag`): the watch says so and tries again
 after N seconds and a random half of that more (so that a crowd refused
-together does not come back together), up to :data:`BUSY_RETRIES` times.
+together does not come back together), up to
+:data:`~pingu.cli.retry.BUSY_RETRIES` times (:mod:`pingu.cli.retry`).
 """
 
 from __future__ import annotations
 
 import json
 import random
-import re
 import signal
 from typing import Any, Optional, cast
 
@@ -33,20 +33,10 @@ from twisted.internet.interfaces import ITCPTransport
 
 from pingu import events
 from pingu.cli.printer import EXIT_ERROR, Printer, exit_status
+from pingu.cli.retry import BUSY_RETRIES, busy_delay
 
 #: What asks the server to stop the run, as Ctrl-C stops ping.
 STOP_MESSAGE = b'{"stop":true}'
-#: How many times a watch tries again after "busy, retry in N s".
-BUSY_RETRIES = 5
-_RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?) s")
-
-
-def busy_delay(reason: Optional[str], jitter: float) -> float:
-    """Seconds to wait after a "busy, retry in N s" refusal: N (1 when the
-    reason does not say), plus ``jitter`` (0 to 1) times half of it."""
-    found = _RETRY_IN.search(reason or "")
-    wait = float(found.group(1)) if found else 1.0
-    return wait * (1 + jitter / 2)
 
 
 def decode(payload: bytes) -> Optional[events.Event]:

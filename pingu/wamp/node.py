@@ -28,7 +28,7 @@ from pingu.events import (
     NODES_PROCEDURE,
     CloseCode,
 )
-from pingu.refusal import Refused, busy
+from pingu.refusal import Refused, busy, overloaded
 from pingu.runs import Run, RunHub
 from pingu.wamp.names import START_URI, check_node_name, node_name
 from pingu.wamp.state import NodeState
@@ -304,6 +304,7 @@ class PinguNode(ApplicationSession):
         caller = getattr(details, "caller", None)
         client = yield self.clients.client(caller)
         try:
+            self._keeping_up()
             self.meter.take(client, self.hub.reactor.seconds())
             if len(args) > 1 or (args and "target" in options):
                 raise Refused(
@@ -322,6 +323,18 @@ class PinguNode(ApplicationSession):
         self.state.publishing(run)
         page = run.backlog.since(0, self.hub.limits.max_backlog_page)
         return {"run": run.id, "topic": topic, "backlog": page}
+
+    def _keeping_up(self) -> None:
+        """:class:`Refused` (4503, "busy, retry in N s") while the node is
+        over ``--max-lag`` behind (its event loop, or its oldest tool start,
+        :mod:`pingu.lag`): a new run would wait behind
+        every other one and slow them all, so it is refused at once, as the
+        WebSocket face refuses a new session; the runs going on keep their
+        pace.  Only ``start`` is refused so: following a run (backlog, stop)
+        is what the runs already admitted need."""
+        lag = self.state.lag.lag()
+        if lag > self.hub.limits.max_lag:
+            raise overloaded(self.state.lag.retry_after(lag))
 
     def backlog(self, run_id: Any, since: Any = 0, details: Any = None) -> list[events.Event]:
         """``pingu.<node>.backlog``: the run's events numbered above ``since``

@@ -28,6 +28,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from pingu import events
+from pingu.lag import LagMeter
 from pingu.refusal import Refused
 from pingu.runs import Run, RunHub
 from pingu.wamp.retention import EndedRuns
@@ -79,6 +80,10 @@ class NodeState:
         self.ended = EndedRuns(hub.reactor)
         self.published: set[str] = set()
         self.delivered = hub.metrics.delivered["wamp"]  # one add per publication
+        #: how far behind the node is (:mod:`pingu.lag`), against --max-lag:
+        #: ``start`` is refused while it is over (the loop's lag measured from
+        #: the first join on, for the process's life)
+        self.lag = LagMeter(hub.reactor)
         self._grace_call: Optional[Any] = None
 
     def _ask(self, procedure: str, *args: Any) -> Any:
@@ -95,6 +100,7 @@ class NodeState:
         self._grace_call = None
         self.session = session
         self.hub.metrics.node(self.node, self)
+        self.lag.start()  # (once: a rejoin finds it ticking)
 
     def detached(self, session: ApplicationSession) -> None:
         """The session left the router: runs go on for the grace period."""

@@ -1,11 +1,14 @@
 // The WAMP run source (web/wamp-source.js) against a fake session: start,
 // subscribe, backlog; gaps; a lost session, resubscription and the backlog
-// that fills the gap; refusals; stop; abort. Its actions go through the run
-// machine (web/run.js) too, as the panel does.
+// that fills the gap; refusals, and refusals for load tried again; stop;
+// abort. Its actions go through the run machine (web/run.js) too, as the panel
+// does.
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { beforeEach, describe, it, mock } from "node:test";
 
 import { initial, step } from "../run.js";
+import { BUSY_RETRIES } from "../retry.js";
+import { MAX_CONCURRENCY_REACHED } from "../vocabulary.js";
 import { WampSource } from "../wamp-source.js";
 
 const settle = async () => {
@@ -14,7 +17,8 @@ const settle = async () => {
 
 /** One node with one run, as the source sees it through the router. */
 class FakeSession {
-  constructor({ refuse = null, stopAnswer = { ending: true, viewers: 0 }, page = 1000 } = {}) {
+  constructor({ refuse = null, stopAnswer = { ending: true, viewers: 0 }, page = 1000, refusals = {} } = {}) {
+    this.refusals = { start: [], backlog: [], ...refusals }; // thrown by the first calls, one each
     this.page = page; // the node's --max-backlog-page
     this.log = []; // every event of the run, as the node keeps it
     this.subscriber = null;
@@ -36,6 +40,7 @@ class FakeSession {
   }
   async start(node, request) {
     this.calls.push(["start", node, request]);
+    if (this.refusals.start.length) throw this.refusals.start.shift();
     if (this.refuse) throw this.refuse;
     return { run: "r1", topic: `pingu.${node}.run.r1`, backlog: this.since(0) };
   }
@@ -50,6 +55,7 @@ class FakeSession {
   }
   async backlog(node, run, since = 0) {
     this.calls.push(["backlog", node, run, since]);
+    if (this.refusals.backlog.length) throw this.refusals.backlog.shift();
     if (this.gone) throw { error: "pingu.error.no_such_run", args: ["no such run"], kwargs: {} };
     return this.since(since);
   }
@@ -345,5 +351,107 @@ describe("WampSource", () => {
     await settle();
     assert.ok(f.actions.some((a) => a.type === "joined"));
     assert.equal(f.run().phase, "running");
+  });
+});
+
+/** The node's refusal while its event loop is behind (pingu/wamp/node.py). */
+const busy = (seconds) => ({ error: "pingu.error.busy", args: [`busy, retry in ${seconds} s`], kwargs: { code: 4503, reason: "busy" } });
+/** The router's refusal when it holds as many calls for the node as the node takes. */
+const full = () => ({ error: MAX_CONCURRENCY_REACHED, args: ["maximum concurrency 256 of callee/endpoint reached"], kwargs: {} });
+const calls = (session, name) => session.calls.filter((c) => c[0] === name).length;
+
+describe("WampSource, refusals for load", () => {
+  // time is node:test's mock timers (setTimeout only: settle() still turns the event loop)
+  beforeEach(() => {
+    mock.timers.reset();
+    mock.timers.enable({ apis: ["setTimeout"] });
+    mock.method(Math, "random", () => 0.5);
+  });
+
+  it("a busy start is tried again after the N s the node says and jitter, then followed", async () => {
+    const session = new FakeSession({ refusals: { start: [busy(2), busy(2)] } });
+    session.event("start");
+    const f = follow(session);
+    await settle();
+    assert.deepEqual(f.actions.map((a) => a.type), ["retry"]);
+    assert.deepEqual(f.actions[0], { type: "retry", delay: 2500, reason: "busy, retry in 2 s" });
+    assert.equal(f.source.state, "retrying");
+    assert.equal(f.run().phase, "connecting"); // not refused: still on its way
+    mock.timers.tick(2499);
+    await settle();
+    assert.equal(calls(session, "start"), 1); // not before the wait is over
+    mock.timers.tick(1);
+    await settle();
+    assert.equal(calls(session, "start"), 2);
+    mock.timers.tick(2500);
+    await settle();
+    assert.deepEqual(session.calls.map((c) => c[0]), ["start", "start", "start", "subscribe", "backlog"]);
+    assert.equal(f.source.state, "following");
+    session.publish("end", { code: 1000, how: "completed", message: "" });
+    assert.deepEqual(f.shown(), [1, 2]);
+    assert.equal(f.run().phase, "done");
+  });
+
+  it("the router's max_concurrency_reached: 0.2-1 s doubling, then the refusal is the answer, said", async () => {
+    mock.method(Math, "random", () => 0);
+    const session = new FakeSession({ refusals: { start: Array.from({ length: BUSY_RETRIES + 1 }, full) } });
+    const f = follow(session);
+    await settle();
+    for (let i = 0; i < BUSY_RETRIES; i++) {
+      mock.timers.tick(f.actions.at(-1).delay);
+      await settle();
+    }
+    const retries = f.actions.filter((a) => a.type === "retry");
+    assert.deepEqual(retries.map((a) => a.delay), [200, 400, 800, 1600, 3200]);
+    assert.equal(retries[0].reason, "the router holds as many calls for it as it takes");
+    assert.equal(calls(session, "start"), BUSY_RETRIES + 1);
+    const error = f.actions.find((a) => a.type === "event").event;
+    assert.equal(error.message, "node north is still busy after 6 tries: giving up (the router holds as many calls for it as it takes)");
+    assert.equal(error.code, 4503);
+    assert.equal(f.actions.at(-1).close.code, 4503);
+    assert.equal(f.run().phase, "refused");
+    assert.equal(f.source.state, "finished");
+  });
+
+  it("a stop while it waits to try again ends the run at once; nothing more is called", async () => {
+    const session = new FakeSession({ refusals: { start: [busy(1)] } });
+    const f = follow(session);
+    await settle();
+    f.source.stop();
+    assert.equal(f.source.state, "finished");
+    assert.equal(f.actions.at(-1).close.reason, "stopped before the node took the run");
+    mock.timers.tick(60_000);
+    await settle();
+    assert.deepEqual(session.calls.map((c) => c[0]), ["start"]);
+  });
+
+  it("a lost session while it waits: the wait is dropped, and the start made again on the new one", async () => {
+    const session = new FakeSession({ refusals: { start: [busy(5)] } });
+    session.event("start");
+    const f = follow(session);
+    await settle();
+    f.source.suspend("lost");
+    mock.timers.tick(60_000);
+    await settle();
+    assert.equal(calls(session, "start"), 1); // the dropped wait does not go on
+    f.source.resume();
+    await settle();
+    assert.equal(calls(session, "start"), 2);
+    assert.equal(f.source.state, "following");
+  });
+
+  it("a backlog page refused for load is tried again", async () => {
+    const session = new FakeSession({ refusals: { backlog: [full()] } });
+    session.event("start");
+    const f = follow(session);
+    await settle();
+    assert.equal(calls(session, "backlog"), 1);
+    assert.equal(f.actions.at(-1).type, "retry");
+    mock.timers.tick(600); // 0.2 + 0.8 * 0.5 s
+    await settle();
+    assert.equal(calls(session, "backlog"), 2);
+    assert.equal(f.source.state, "following");
+    session.publish("end", { code: 1000, how: "completed", message: "" });
+    assert.equal(f.run().phase, "done");
   });
 });

@@ -7,7 +7,8 @@ import { beforeEach, describe, it, mock } from "node:test";
 
 import { initial, step } from "../run.js";
 import { CLOSE_CODES } from "../vocabulary.js";
-import { BUSY_RETRIES, busyDelay, WsSource } from "../ws-source.js";
+import { BUSY_RETRIES, busyDelay } from "../retry.js";
+import { WsSource } from "../ws-source.js";
 
 /** A FAKE browser WebSocket: the test plays the server. */
 class FakeWebSocket {
