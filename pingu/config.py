@@ -22,6 +22,7 @@ from pingu.limits import Limits
 from pingu.process import spawn
 from pingu.request import Policy, system_resolver
 from pingu.runs import RunHub
+from pingu.spawner import start_wait
 from pingu.watchdog import Watchdog
 
 log = Logger(namespace="pingu")
@@ -93,6 +94,9 @@ def build_hub(
         policy,
         spawner=spawner,
         executables=executables,
+        # the server's runs are spawned on pingu.spawner's pool: how long its
+        # oldest start has waited counts as lag
+        start_wait=start_wait,
     )
 
 

@@ -25,12 +25,10 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
-from pingu import spawner
-
 #: seconds between two ticks
 TICK = 0.02
-#: the lag is the worst of the last this many ticks (one second's): a stall
-#: keeps refusing for a second after it, rather than flapping tick by tick
+#: the lag is the worst of the last this many ticks (0.2 s of them): a stall
+#: keeps refusing for that long after it, rather than flapping tick by tick
 WINDOW = 10
 #: the longest "retry in" the server tells, seconds
 MAX_RETRY = 30
@@ -41,8 +39,8 @@ class LagMeter:
     latest ticks fired, the worst of the last :data:`WINDOW`, or how overdue
     the next one is: while the loop is stuck this grows, the tick itself
     cannot run to say so), or how long the oldest start has waited
-    (``waits``: :func:`pingu.spawner.start_wait` unless told), whichever is
-    worse."""
+    (``waits``: the hub of a real server gives :func:`pingu.spawner.start_wait`),
+    whichever is worse."""
 
     def __init__(
         self,
@@ -52,7 +50,7 @@ class LagMeter:
     ) -> None:
         self.reactor = reactor
         self.clock = clock or reactor.seconds
-        self.waits = (spawner.start_wait,) if waits is None else tuple(waits)
+        self.waits = tuple(waits or ())
         #: how late the latest ticks fired, seconds
         self.recent: deque[float] = deque(maxlen=WINDOW)
         self._due: Optional[float] = None

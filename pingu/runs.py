@@ -30,6 +30,7 @@ from pingu import events, tools
 from pingu.backlog import Backlog, ByteBudget
 from pingu.clients import Counter, RateLimit
 from pingu.events import Event
+from pingu.lag import LagMeter
 from pingu.limits import Limits
 from pingu.metrics import Metrics
 from pingu.process import PingProcess, spawn
@@ -267,6 +268,7 @@ class RunHub:
         spawner: Callable[..., Any] = spawn,
         executables: Optional[dict[str, str]] = None,
         metrics: Optional[Metrics] = None,
+        start_wait: Optional[Callable[[], float]] = None,
     ) -> None:
         self.reactor = reactor
         self.executables = {"ping": ping, **(executables or {})}
@@ -286,6 +288,11 @@ class RunHub:
         self.shutting_down = False
         #: name lookups in flight, per client (``total`` over all): :mod:`pingu.pipeline`'s
         self.resolving = Counter()
+        #: how far behind the process is (:mod:`pingu.lag`: the loop's lag, and
+        #: ``start_wait()``, how long its oldest start has waited), against --max-lag:
+        #: one meter for both faces (the WebSocket server starts it once
+        #: running, the WAMP node once it joins; starting is idempotent)
+        self.lag = LagMeter(reactor, waits=(start_wait,) if start_wait else ())
         # A registry of this hub's own: hubs built by tests never share one.
         self.metrics = metrics if metrics is not None else Metrics()
         self.metrics.hub = self

@@ -33,10 +33,10 @@ from pingu import events, pipeline, sendpath, tools
 from pingu.clients import Counter, peer_client
 from pingu.events import SUBPROTOCOL_JSON, SUBPROTOCOL_TEXT, CloseCode, Event
 from pingu.hosts import ServerNames, origin_matches
-from pingu.lag import LagMeter, freeze_boot_objects
+from pingu.lag import freeze_boot_objects
 from pingu.limits import Limits
 from pingu.metrics import Tally
-from pingu.refusal import Refused
+from pingu.refusal import Refused, overloaded
 from pingu.request import check_size, is_stop_json, is_stop_text, json_fields, text_fields
 from pingu.runs import Run, RunHub
 
@@ -135,7 +135,7 @@ class PinguServerProtocol(WebSocketServerProtocol):
             # Behind its load: refused at once, before anything is started,
             # so that the sessions already admitted keep their pace.
             retry = self.factory.lag.retry_after(lag)
-            self._refuse(Refused(CloseCode.OVERLOADED, "busy", f"busy, retry in {retry} s"))
+            self._refuse(overloaded(retry))
             return
         self._idle_call = self.factory.reactor.callLater(
             limits.idle_timeout,
@@ -429,8 +429,9 @@ class PinguWebSocketFactory(WebSocketServerFactory):
         self._per_client = Counter()
         #: the site's guard of sockets in their handshake (set by make_site)
         self.handshakes: Optional[Any] = None
-        #: the event loop's lag, against --max-lag (measured once it runs)
-        self.lag = LagMeter(reactor)
+        #: how far behind the server is (the hub's meter, shared with a WAMP
+        #: node in the same process), against --max-lag (measured once it runs)
+        self.lag = hub.lag
         reactor.callWhenRunning(self.lag.start)
         # a full collection of the boot's objects would count as lag
         reactor.callWhenRunning(freeze_boot_objects)

@@ -56,10 +56,22 @@ def test_the_oldest_start_s_wait_counts_as_lag_while_the_loop_is_on_time() -> No
     meter.stop()
 
 
-def test_by_default_the_meter_reads_the_spawner_s_start_wait() -> None:
-    from pingu import spawner
+def test_the_server_s_hub_reads_the_spawner_s_start_wait() -> None:
+    """A real server's hub (pingu.config.build_hub) counts its spawn pool's
+    wait; a hub with a test's fake spawner starts nothing that waits."""
+    from twisted.internet.testing import MemoryReactorClock
 
-    assert LagMeter(Clock()).waits == (spawner.start_wait,)
+    from pingu import spawner
+    from pingu.config import build_hub
+    from pingu.request import Policy
+
+    class Reactor(MemoryReactorClock):
+        def suggestThreadPoolSize(self, size: int) -> None:
+            pass
+
+    hub = build_hub(Reactor(), Limits(), Policy(), ping="/usr/bin/ping")
+    assert hub.lag.waits == (spawner.start_wait,)
+    assert Harness().hub.lag.waits == ()
 
 
 def test_the_spawn_pool_knows_how_long_its_oldest_start_has_waited() -> None:

@@ -28,7 +28,6 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from pingu import events
-from pingu.lag import LagMeter
 from pingu.refusal import Refused
 from pingu.runs import Run, RunHub
 from pingu.wamp.retention import EndedRuns
@@ -80,10 +79,10 @@ class NodeState:
         self.ended = EndedRuns(hub.reactor)
         self.published: set[str] = set()
         self.delivered = hub.metrics.delivered["wamp"]  # one add per publication
-        #: how far behind the node is (:mod:`pingu.lag`), against --max-lag:
-        #: ``start`` is refused while it is over (the loop's lag measured from
-        #: the first join on, for the process's life)
-        self.lag = LagMeter(hub.reactor)
+        #: how far behind the node is (the hub's :mod:`pingu.lag` meter),
+        #: against --max-lag: ``start`` is refused while it is over (the
+        #: loop's lag measured from the first join on, for the process's life)
+        self.lag = hub.lag
         self._grace_call: Optional[Any] = None
 
     def _ask(self, procedure: str, *args: Any) -> Any:

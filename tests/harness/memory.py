@@ -170,9 +170,6 @@ class Harness:
             spawner=self.spawner,
         )
         self.factory = PinguWebSocketFactory(self.hub, self.clock, allowed_origins)
-        # The fake spawner starts nothing that could wait: this process's real
-        # spawn pool (another test's) is not this server's.
-        self.factory.lag.waits = ()
         self.pumps: list[iosim.IOPump] = []
 
     def connect(
