@@ -439,6 +439,7 @@ async def amain(spec: dict[str, Any], run_class: type = Run) -> dict[str, Any]:
         "sessions": [s.row() for s in sorted(run.sessions, key=lambda s: s.index)],
         "samples": run.samples,
         "timed_out": timed_out,
+        "retries": getattr(run, "retries", 0),
         "first_texts": Counter(
             s.first_text.split(" ")[0] for s in run.sessions if s.first_text
         ).most_common(5),

@@ -35,7 +35,7 @@ from typing import Any
 
 from clients import WSCLIENT, ms_stats, run_client_measured, session_errors
 from context import CHILDREN, PEERS, Ctx, failed, greeting, log, stop, wait_children
-from report import COLORS, FAILURES, Column, fmt, lead, series, slash
+from report import COLORS, FAILURES, Column, fmt, lead, num, series, slash
 from sampler import Sampler
 from servers import NODE, PINGU_BENCH_LIMITS, SECRET, Node, Router, wamp_available
 
@@ -56,6 +56,7 @@ COLUMNS = [
     Column("memory MB, PSS, all", "memory_mb"),
     Column("events/s (expected)", ("events_per_s", "expected_events_per_s"), lead(0)),
     Column("delay p50/p99/max ms", ("delay.p50_ms", "delay.p99_ms", "delay.max_ms"), slash(2)),
+    Column("starts tried again", "retries", num(0)),
     FAILURES,
 ]
 PANELS = 2
@@ -364,6 +365,8 @@ def _wamp_step(
         "twice": twice,
         "failures": sum(errors.values()),
         "errors": dict(errors),
+        # starts refused for load and tried again, as the page does
+        "retries": sum(res.get("retries", 0) for res in results),
     }
 
 
