@@ -80,6 +80,12 @@ class Run:
         )
         self.viewers: dict[Any, Optional[Listener]] = {}
         self.listeners: list[Listener] = []
+        #: who gets each event: the listeners, then the viewers' listeners
+        #: (made again when either changes, not per event: one line's cost)
+        self._audience: tuple[Listener, ...] = ()
+        #: events still go to the backlog: a private run's stop once its one
+        #: viewer has them (an append and a drop per line spared)
+        self._keeping = True
         self.ended = False
         self.end_event: Optional[Event] = None
         self.done: defer.Deferred[Event] = defer.Deferred()
@@ -112,7 +118,11 @@ class Run:
             self._viewer_client[key] = client
             self._clients.add(client)
         self.viewers[key] = listener
-        return list(self.backlog)
+        self._regroup()
+        kept = list(self.backlog)
+        if not self.shared:
+            self._keeping = False
+        return kept
 
     def watched_by(self, client: str) -> bool:
         """Does ``client`` watch this run already (its quota is used)?"""
@@ -122,12 +132,14 @@ class Run:
         """Get every new event without counting as a viewer; returns the
         events so far."""
         self.listeners.append(listener)
+        self._regroup()
         return list(self.backlog)
 
     def remove_viewer(self, key: Any) -> None:
         """Drop a viewer; a run nobody watches any more is stopped at once."""
         if key in self.viewers:
             del self.viewers[key]
+            self._regroup()
             self._forget_client_of(key)
             if not self.viewers:
                 self.stop("viewers")
@@ -240,10 +252,14 @@ class Run:
         self._emitted += 1
         event["n"] = self._emitted
         event["t"] = round(self.hub.clock_time(), 6)
-        self.backlog.append(event)
-        for listener in [*self.listeners, *self.viewers.values()]:
-            if listener is not None:
-                listener(event)
+        if self._keeping:
+            self.backlog.append(event)
+        for listener in self._audience:
+            listener(event)
+
+    def _regroup(self) -> None:
+        # A new tuple: an emit under way goes on with the one it started with.
+        self._audience = (*self.listeners, *(v for v in self.viewers.values() if v is not None))
 
 
 class RunHub:
