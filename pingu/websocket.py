@@ -238,7 +238,11 @@ class PinguServerProtocol(WebSocketServerProtocol):
             self._send_text(events.encode(event).encode("utf-8"))
         elif event["raw"] is not None:
             self._delivered.value += 1
-            for raw in event["raw"].split("\n"):
+            raw = event["raw"]
+            if "\n" in raw:  # a summary: its lines, one message each
+                for part in raw.split("\n"):
+                    self._send_text(part.encode("utf-8"))
+            else:
                 self._send_text(raw.encode("utf-8"))
         if event["type"] == events.END:
             self._flush_out()
