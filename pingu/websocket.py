@@ -88,6 +88,14 @@ class PinguServerProtocol(WebSocketServerProtocol):
         super().connectionMade()
         self._sock = sendpath.direct_socket(self.transport)
 
+    def dataReceived(self, data: bytes) -> None:
+        # Autobahn's own dataReceived only adds a debug line, whose arguments
+        # (hltype, hlval: click's styling, inspect) it builds even with debug
+        # off: three times a session (the handshake, the request, the close),
+        # about 150 of a session's ~2 500 Python function calls (cProfile,
+        # bench/PROFILE.md section 8).  The bytes go where it sends them.
+        self._dataReceived(data)
+
     def onConnect(self, request: Any) -> Optional[str]:
         factory = self.factory
         assert self.transport is not None
