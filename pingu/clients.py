@@ -124,6 +124,8 @@ def forwarded_chain(header: str, value: str) -> list[str]:
 
 def in_networks(host: str, networks: Iterable[IPNetwork]) -> bool:
     """Is ``host`` an IP address inside one of ``networks``?"""
+    if isinstance(networks, tuple) and not networks:
+        return False  # no trusted proxy (the usual case): no address to parse, 1.6 µs
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
