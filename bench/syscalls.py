@@ -2,7 +2,8 @@
 """System calls per output line and per session, from ``strace -c``.
 
     PYTHONPATH=. .venv-bench/bin/python bench/syscalls.py [--sessions N] [--seconds S]
-        [--tracer perf|strace] [--churn RATE --background N] [--variant V] [--pingu-src DIR]
+        [--tracer perf|strace|py-spy|cprofile] [--churn RATE --background N] [--variant V]
+        [--pingu-src DIR]
 
 * steady: N sessions of real ping at ``-i 0.2`` (the concurrency scenario's
   load), held; the server's system calls for S seconds, counted by the
@@ -15,11 +16,21 @@
   close, at RATE a second for S seconds, over ``--background N`` held
   sessions (the children a reaper has to look at); counted with ``perf
   stat`` too (the server's thread, not its children), per session accepted
-  while counting (``accept4``); with a background, its lines' calls
-  (``read``, ``sendto``) are in the figures.
+  while counting (``accept4``; also per session the client began in the
+  window: ``per_session_began``); with a background, its lines' calls
+  (``read``, ``sendto``) are in the figures.  ``--tracer strace`` counts
+  every call by name on the server's own threads only (one ``-p`` each, no
+  ``-f``: its children's exec is not counted), slowing them: use a low rate.
 
 Counts do not depend on what else the machine runs, unlike times: that is
 why they are measured this way.  Not a test.
+
+``--tracer cprofile`` (churn only) runs the server under cProfile instead and
+prints its Python function calls per session that completed (the whole
+reactor run divided by the sessions: its idle work, the lag meter's ten
+ticks a second, is a few hundred calls a second) and the functions called
+most per session; the statistics kept in ``--out``.  Exact, whatever the
+machine's load.
 
 ``--tracer py-spy`` (churn only) samples the server's Python stacks instead
 (``py-spy record --gil``: the thread holding the GIL, 250 Hz; py-spy from
@@ -48,15 +59,22 @@ from clients import start_client  # noqa: E402
 from context import CHILDREN, Ctx, greeting, stop_all  # noqa: E402
 from machine import icmp_sockets, restore_icmp  # noqa: E402
 
+from tests.harness import procs  # noqa: E402
+
 LINE = re.compile(r"^\s*([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(?:(\d+)\s+)?(\w+)\s*$")
 
 
-def strace_counts(pid: int, seconds: float, out: Path, threads: bool = True) -> dict[str, int]:
+def strace_counts(
+    pid: int, seconds: float, out: Path, threads: bool = True, tasks: bool = False
+) -> dict[str, int]:
     """``strace -c [-f] -p PID`` for ``seconds``: calls per system call
-    (``-f``, all threads, only when ``threads``: it would follow children)."""
-    follow = ["-f"] if threads else []
+    (``-f``, all threads, only when ``threads``: it would follow children;
+    with ``tasks``, each thread of the process that exists now is named
+    with its own ``-p`` instead, and no child is followed)."""
+    follow = ["-f"] if threads and not tasks else []
+    ids = sorted(os.listdir(f"/proc/{pid}/task")) if tasks else [str(pid)]
     tracer = subprocess.Popen(
-        ["strace", "-c", *follow, "-o", str(out), "-p", str(pid)],
+        ["strace", "-c", *follow, "-o", str(out), *(a for t in ids for a in ("-p", t))],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -116,6 +134,29 @@ def py_spy_profile(pid: int, seconds: float, out: Path) -> dict[str, float]:
             shares[frame] = shares.get(frame, 0) + int(count)
     top = sorted(shares.items(), key=lambda kv: -kv[1])[:40]
     return {frame: round(100 * n / total, 1) for frame, n in top} if total else {}
+
+
+def cprofile_calls(stats: Path, sessions: int, top: int = 45) -> dict[str, object]:
+    """Function calls per session from a whole run's cProfile ``stats``, and
+    the ``top`` functions by calls per session."""
+    import pstats
+
+    p = pstats.Stats(str(stats))
+    table = p.stats  # type: ignore[attr-defined]  # pstats keeps it undocumented
+    per_function = sorted(
+        ((nc, f"{Path(f).name}:{line}({name})") for (f, line, name), (_, nc, *_) in table.items()),
+        reverse=True,
+    )
+    return {
+        "pstats": str(stats),
+        "function_calls": p.total_calls,  # type: ignore[attr-defined]
+        "function_calls_per_session": round(p.total_calls / sessions, 1) if sessions else None,  # type: ignore[attr-defined]
+        "most_called_per_session": {
+            where: round(nc / sessions, 2) for nc, where in per_function[:top]
+        }
+        if sessions
+        else {},
+    }
 
 
 def cpu_ns(pid: int) -> tuple[int, int]:
@@ -182,7 +223,11 @@ def steady(ctx: Ctx, variant: str, n: int, seconds: float, tracer: str = "perf")
 def churn(
     ctx: Ctx, variant: str, rate: float, seconds: float, background: int, tracer: str = "perf"
 ) -> dict:
-    server = ctx.server(variant, [str(CHILDREN / "realping"), "0.2"], "sys")
+    stats = ctx.out / f"churn-{variant}.pstats"
+    if tracer == "cprofile":
+        server = ctx.pingu([str(CHILDREN / "realping"), "0.2"], "sys", profile=stats)
+    else:
+        server = ctx.server(variant, [str(CHILDREN / "realping"), "0.2"], "sys")
     held = None
     if background:
         held = start_client(
@@ -216,14 +261,26 @@ def churn(
         }
     )
     time.sleep(1)  # the rate is steady by then
+    dogs = [kid for kid in procs.children_of(server.pid) if procs.is_watchdog(kid)]
+    dog_before = [cpu_ns(pid) for pid in dogs]
     cpu_before, t_before = cpu_ns(server.pid), time.monotonic_ns()
     profile: dict[str, float] = {}
     if tracer == "py-spy":
         profile = py_spy_profile(server.pid, seconds - 2, ctx.tmp / f"py-spy-{variant}.txt")
         counts = {}
+    elif tracer == "cprofile":
+        time.sleep(seconds - 2)
+        counts = {}
+    elif tracer == "strace":
+        # The server's own threads (the reactor's, the spawn thread), not
+        # its children: strace slows them down, so use a low rate.
+        out = ctx.tmp / f"strace-churn-{variant}.txt"
+        counts = strace_counts(server.pid, seconds - 2, out, tasks=True)
+        counts["total"] = sum(counts.values())
     else:
         counts = perf_counts(server.pid, seconds - 2)
     cpu_after, t_after = cpu_ns(server.pid), time.monotonic_ns()
+    dog_ns = sum(sum(cpu_ns(pid)) - sum(before) for pid, before in zip(dogs, dog_before))
     total = counts.pop("total", 0)
     out, _ = proc.communicate(timeout=seconds + 90)
     res = json.loads(out)
@@ -236,6 +293,9 @@ def churn(
         held.kill()
         held.wait()
     server.stop()
+    calls: dict[str, object] = {}
+    if tracer == "cprofile":
+        calls = cprofile_calls(stats, len(res["sessions"]))
     return {
         "variant": variant,
         "rate": rate,
@@ -247,14 +307,18 @@ def churn(
         "server_cpu_ms_per_session": round((sum(cpu_after) - sum(cpu_before)) / 1e6 / began, 2)
         if began
         else None,
+        # pingu's watchdog process (a child of the server, not in its CPU)
+        "watchdog_cpu_ms_per_session": round(dog_ns / 1e6 / began, 3) if began and dogs else None,
         "server_user_sys_ms_per_session": [
             round((cpu_after[i] - cpu_before[i]) / 1e6 / began, 2) for i in (0, 1)
         ]
         if began
         else None,
         "profile": profile,
+        **calls,
         "syscalls": total,
         "per_session": round(total / accepted, 1) if accepted else None,
+        "per_session_began": round(total / began, 1) if began else None,
         "per_session_by_call": {k: round(v / accepted, 2) for k, v in sorted(counts.items())}
         if accepted
         else {},
@@ -268,7 +332,9 @@ def main() -> int:
     parser.add_argument("--churn", type=float, default=0, metavar="RATE")
     parser.add_argument("--background", type=int, default=0)
     parser.add_argument("--variant", default="pingu")
-    parser.add_argument("--tracer", default="perf", choices=["perf", "strace", "py-spy"])
+    parser.add_argument(
+        "--tracer", default="perf", choices=["perf", "strace", "py-spy", "cprofile"]
+    )
     parser.add_argument("--pingu-src")
     parser.add_argument("--out", default=str(BENCH / "results" / "syscalls"))
     args = parser.parse_args()

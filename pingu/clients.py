@@ -18,6 +18,7 @@ turned into a way to choose one's identity.  Nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Optional, Union
@@ -54,6 +55,12 @@ class TrustedProxies(tuple[IPNetwork, ...]):
         return self
 
 
+# Asked twice a connection for the same peer (the handshake guard at the
+# accept, the WebSocket's onConnect), and again for each connection of a
+# returning client: parsing and printing the address was 2.3 µs a time
+# (bench/PROFILE.md section 9).  A pure function of its arguments; the cache
+# holds 1024 answers at most (~200 KB).
+@functools.lru_cache(maxsize=1024)
 def client_key(host: Optional[str], prefix6: int = 64) -> str:
     """The client an address belongs to: ``192.0.2.7`` or ``2001:db8:1:2::/64``.
 
@@ -117,6 +124,8 @@ def forwarded_chain(header: str, value: str) -> list[str]:
 
 def in_networks(host: str, networks: Iterable[IPNetwork]) -> bool:
     """Is ``host`` an IP address inside one of ``networks``?"""
+    if isinstance(networks, tuple) and not networks:
+        return False  # no trusted proxy (the usual case): no address to parse, 1.6 µs
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

@@ -19,8 +19,12 @@ event, each well under ``PIPE_BUF`` so that it is written whole:
     a child exists; ``START`` is its start time (``/proc/PID/stat`` field
     22, clock ticks since boot), read while the child is not yet reaped so
     that it is the child's own;
-``- PID``
-    the child has been reaped: forget it.
+``- PID START``
+    the child with that start time has been reaped: forget it (a pid listed
+    since with another start time, a new child's, stays listed; ``- PID``
+    without a start time forgets the pid whatever its start time).  These
+    lines are written together, once a second at most
+    (:data:`FORGET_DELAY`), not one a child.
 
 When the pipe reaches end of file, the server has gone, whatever the way,
 since the kernel closes a dead process's descriptors.  The watchdog then
@@ -38,6 +42,7 @@ killed in those microseconds leaves that one child behind.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import sys
 import threading
@@ -114,6 +119,10 @@ def apply(watched: dict[int, int], line: bytes) -> None:
             watched[int(parts[1])] = int(parts[2])
         elif len(parts) == 2 and parts[0] == b"-":
             watched.pop(int(parts[1]), None)
+        elif len(parts) == 3 and parts[0] == b"-":
+            pid, start = int(parts[1]), int(parts[2])
+            if watched.get(pid) == start:
+                del watched[pid]
     except ValueError:
         pass  # not a line the server writes: nothing to do with it
 
@@ -169,6 +178,21 @@ log = Logger(namespace="pingu.watchdog")
 #: if it cannot start at all).
 RESPAWN_DELAY = 0.5
 
+#: Seconds the ``-`` lines of reaped children wait, to be written together.
+#: One write a child was one system call in the server and one wake-up of
+#: the watchdog process (a read, a parse) per session (bench/PROFILE.md
+#: section 9).  Late is safe: until the line is written, the watchdog
+#: lists a pid that has been reaped, which it would not kill if the server
+#: died meanwhile (it checks the start time through a pidfd first), and a
+#: line carries its child's start time, so it never forgets a new child
+#: that got the pid since.  A "+" line is never delayed.
+FORGET_DELAY = 1.0
+
+#: Bytes a pipe writes whole (POSIX's PIPE_BUF, 4096 on Linux): the batch
+#: of ``-`` lines goes in writes of at most this, each of whole lines, so
+#: that a "+" line the spawn thread writes meanwhile never lands inside one.
+PIPE_BUF = getattr(select, "PIPE_BUF", 512)
+
 
 def watchdog_argv() -> list[str]:
     """How the watchdog is started: this file, by a bare interpreter.
@@ -216,6 +240,10 @@ class Watchdog:
         self._generation = 0
         #: pid -> (start time, generation) of children announce() has told.
         self._announced: dict[int, tuple[int, int]] = {}
+        #: ``-`` lines of reaped children not written yet, and the delayed
+        #: call that writes them (FORGET_DELAY)
+        self._forget: list[str] = []
+        self._forget_call: Optional[Any] = None
 
     @property
     def pid(self) -> Optional[int]:
@@ -242,6 +270,7 @@ class Watchdog:
         with self._lock:
             self._fd = write
             self._generation += 1
+        self._forget = []  # of children the new watchdog was never told of
         for pid, start in list(self.watched.items()):
             self._send(f"+ {pid} {start}\n")
         log.info("pingu: watchdog {pid} started", pid=self.pid)
@@ -277,10 +306,14 @@ class Watchdog:
         self._send(f"+ {pid} {start}\n")
 
     def ended(self, pid: int) -> None:
-        """The child with this pid has been reaped: forget it."""
-        if self.watched.pop(pid, None) is None:
+        """The child with this pid has been reaped: forget it (told to the
+        watchdog within :data:`FORGET_DELAY`, with others)."""
+        start = self.watched.pop(pid, None)
+        if start is None:
             return
-        self._send(f"- {pid}\n")
+        self._forget.append(f"- {pid} {start}\n")
+        if self._forget_call is None:
+            self._forget_call = self.reactor.callLater(FORGET_DELAY, self._write_forget)
         if not self.watched:
             drained, self._drained = self._drained, []
             for d in drained:
@@ -314,6 +347,22 @@ class Watchdog:
         d.addBoth(cancel_expiry)
         return d
 
+    def _write_forget(self) -> None:
+        """Write the ``-`` lines held back, in as few writes as whole lines
+        of at most PIPE_BUF bytes allow."""
+        if self._forget_call is not None and self._forget_call.active():
+            self._forget_call.cancel()
+        self._forget_call = None
+        lines, self._forget = self._forget, []
+        chunk = ""
+        for line in lines:
+            if len(chunk) + len(line) > PIPE_BUF:
+                self._send(chunk)
+                chunk = ""
+            chunk += line
+        if chunk:
+            self._send(chunk)
+
     def close(self) -> defer.Deferred[None]:
         """Let the watchdog go: end of file, so it kills whatever is still
         listed (nothing, after :meth:`drained`), and exits.  Fires when it has."""
@@ -321,6 +370,7 @@ class Watchdog:
         if self._respawn is not None and self._respawn.active():
             self._respawn.cancel()
         self._respawn = None
+        self._write_forget()  # its list empty before the end of file
         self._close_pipe()
         if self._process is None:
             return defer.succeed(None)

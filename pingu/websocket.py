@@ -24,6 +24,7 @@ import types
 from typing import Any, Optional
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.protocol import WebSocketProtocol
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet import defer
 from twisted.internet.interfaces import ISSLTransport
@@ -87,6 +88,26 @@ class PinguServerProtocol(WebSocketServerProtocol):
             self.factory.handshakes.upgraded(self.transport)
         super().connectionMade()
         self._sock = sendpath.direct_socket(self.transport)
+
+    def dataReceived(self, data: bytes) -> None:
+        # Autobahn's own dataReceived only adds a debug line, whose arguments
+        # (hltype, hlval: click's styling, inspect) it builds even with debug
+        # off: three times a session (the handshake, the request, the close),
+        # about 150 of a session's ~2 500 Python function calls (cProfile,
+        # bench/PROFILE.md section 9).  The bytes go where it sends them.
+        self._dataReceived(data)
+
+    def _connectionMade(self) -> None:
+        # As Autobahn's server protocol does, without its debug line (built
+        # even with debug off: hltype, inspect), once a session.
+        WebSocketProtocol._connectionMade(self)
+        self.factory.countConnections += 1
+
+    def _connectionLost(self, reason: Any) -> None:
+        # Likewise: its debug line prints the Failure (a brief traceback,
+        # ~2 µs) for nobody, once a session.
+        WebSocketProtocol._connectionLost(self, reason)
+        self.factory.countConnections -= 1
 
     def onConnect(self, request: Any) -> Optional[str]:
         factory = self.factory

@@ -158,3 +158,23 @@ def test_the_key_includes_the_tool() -> None:
     assert a.key() != b.key()
     assert a.key() == same.key()  # the target's spelling does not matter
     assert a.key()[0] == "ping" and b.key()[0] == "trace"
+
+
+def test_every_tools_options_are_scalars_so_as_dict_copies_them_whole() -> None:
+    # OptionsDict.as_dict makes a shallow copy (dataclasses.asdict's deep one
+    # cost five times as much): right only while no option holds a container.
+    import dataclasses
+    import typing
+
+    from pingu.tools.common import OptionsDict
+
+    scalars = {str, int, float, bool, type(None)}
+    classes = OptionsDict.__subclasses__()
+    assert {c.__name__ for c in classes} >= {"PingOptions", "DnsOptions", "HttpOptions"}
+    for cls in classes:
+        for name, hint in typing.get_type_hints(cls).items():
+            kinds = set(typing.get_args(hint)) or {hint}
+            assert kinds <= scalars, f"{cls.__name__}.{name}: {hint}"
+        options = cls()
+        assert options.as_dict() == dataclasses.asdict(options)
+        assert list(options.as_dict()) == [f.name for f in dataclasses.fields(options)]

@@ -384,6 +384,87 @@ def test_a_reaped_child_is_forgotten(victim) -> None:
     assert victim.poll() is None
 
 
+def test_a_forget_line_names_the_start_time_it_forgets(victim) -> None:
+    # "- PID START" forgets only that child: a pid listed since with another
+    # start time (a new child that got the pid) stays listed, and is killed.
+    start = wd.start_time(victim.pid)
+    assert start is not None
+    run_watchdog([f"+ {victim.pid} {start}\n", f"- {victim.pid} {start}\n"])
+    assert victim.poll() is None
+    done = run_watchdog([f"+ {victim.pid} {start}\n", f"- {victim.pid} {start - 1}\n"])
+    assert victim.wait(2) == -signal.SIGKILL
+    assert f"killed 1 child(ren): {victim.pid}" in done.stderr.decode()
+
+
+def _pipe_watchdog() -> tuple[Any, Any, int]:
+    """A Watchdog on a clock, its pipe read here (no watchdog process)."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    reactor = MemoryReactorClock()
+    dog = wd.Watchdog(reactor, argv=["/bin/true"])
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    dog._fd = write
+    return reactor, dog, read
+
+
+def _written(read: int) -> list[str]:
+    try:
+        return os.read(read, 65536).decode().splitlines()
+    except BlockingIOError:
+        return []
+
+
+def test_reaped_children_are_told_together_within_forget_delay() -> None:
+    # One write a reaped child was a system call in the server and a wake-up
+    # of the watchdog per session: the "-" lines wait FORGET_DELAY, together.
+    reactor, dog, read = _pipe_watchdog()
+    try:
+        dog.watched = {pid: 1000 + pid for pid in range(100, 400)}
+        for pid in range(100, 400):
+            dog.ended(pid)
+        assert _written(read) == []
+        reactor.advance(wd.FORGET_DELAY)
+        lines: list[str] = []
+        while chunk := _written(read):
+            lines += chunk
+        assert lines == [f"- {pid} {1000 + pid}" for pid in range(100, 400)]
+        assert dog.watched == {} and not reactor.getDelayedCalls()
+    finally:
+        os.close(read)
+        dog._close_pipe()
+
+
+def test_the_held_back_lines_are_written_in_whole_lines_of_pipe_buf_at_most() -> None:
+    reactor, dog, read = _pipe_watchdog()
+    sizes: list[int] = []
+    send = dog._send
+    dog._send = lambda text: (sizes.append(len(text)), send(text))  # type: ignore[method-assign]
+    try:
+        dog.watched = {pid: 123456789 for pid in range(1_000_000, 1_000_600)}
+        for pid in list(dog.watched):
+            dog.ended(pid)
+        reactor.advance(wd.FORGET_DELAY)
+        assert len(sizes) > 1 and max(sizes) <= wd.PIPE_BUF
+        assert sum(sizes) == 600 * len("- 1000000 123456789\n")
+    finally:
+        os.close(read)
+        dog._close_pipe()
+
+
+def test_closing_writes_the_held_back_lines_first() -> None:
+    # A clean stop: the watchdog's list is empty before its end of file.
+    reactor, dog, read = _pipe_watchdog()
+    try:
+        dog.watched = {4242: 7}
+        dog.ended(4242)
+        dog.close()
+        assert _written(read) == ["- 4242 7"]
+        assert not reactor.getDelayedCalls()
+    finally:
+        os.close(read)
+
+
 def ignored_mask(pid: int) -> int:
     """The signals ``pid`` ignores (SigIgn), as a bit mask; 0 before it has one."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

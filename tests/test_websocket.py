@@ -103,6 +103,22 @@ def test_closing_the_socket_ends_ping_at_once() -> None:
     assert h.hub.runs == {}
 
 
+@pytest.mark.parametrize("how", ["close", "drop"])
+def test_autobahns_count_of_connections_follows_them(how: str) -> None:
+    # PinguServerProtocol does Autobahn's server set-up and tear-down itself
+    # (without their debug lines): the factory's count still goes up and down.
+    h = Harness()
+    client = h.connect()
+    assert h.factory.countConnections == 1
+    h.send(client, "127.0.0.1")
+    if how == "close":
+        client.sendClose(1000)
+    else:
+        client.transport.loseConnection()
+    h.flush()
+    assert h.factory.countConnections == 0 and h.hub.runs == {}
+
+
 def test_dropped_tcp_ends_ping() -> None:
     h = Harness()
     client = h.connect()

@@ -22,5 +22,10 @@ class OptionsDict:
     """For the frozen dataclasses of a tool's options."""
 
     def as_dict(self) -> dict[str, Any]:
-        """The options as the ``start`` event and WAMP ``runs()`` show them."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        """The options as the ``start`` event and WAMP ``runs()`` show them.
+
+        Every option is a scalar (a string, a number or None), so a shallow
+        copy is what ``dataclasses.asdict``'s deep one makes, at a fifth of
+        its cost (0.8 µs against 3.9 µs; twice a session, bench/PROFILE.md
+        section 9); a test holds every tool's options to that."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]  # a mixin of dataclasses
