@@ -27,8 +27,11 @@ from typing import Any, Callable, Optional
 
 #: seconds between two ticks
 TICK = 0.02
-#: the lag is the worst of the last this many ticks (0.2 s of them): a stall
-#: keeps refusing for that long after it, rather than flapping tick by tick
+#: the loop's lag is the worse of the latest tick's and the median of the
+#: last this many (0.2 s of them, a tick not yet measured counting as on
+#: time): one late tick (a full collection, a stall) refuses only until the
+#: next one fires on time, while a loop that stays behind refuses for as
+#: long as half its ticks come late, rather than flapping tick by tick
 WINDOW = 10
 #: the longest "retry in" the server tells, seconds
 MAX_RETRY = 30
@@ -36,9 +39,9 @@ MAX_RETRY = 30
 
 class LagMeter:
     """How far behind the server is: the event loop's lag (how late the
-    latest ticks fired, the worst of the last :data:`WINDOW`, or how overdue
-    the next one is: while the loop is stuck this grows, the tick itself
-    cannot run to say so), or how long the oldest start has waited
+    latest tick fired, or the median of the last :data:`WINDOW`, or how
+    overdue the next one is: while the loop is stuck this grows, the tick
+    itself cannot run to say so), or how long the oldest start has waited
     (``waits``: the hub of a real server gives :func:`pingu.spawner.start_wait`),
     whichever is worse."""
 
@@ -81,7 +84,13 @@ class LagMeter:
         behind = max((wait() for wait in self.waits), default=0.0)
         if self._due is None:
             return behind
-        return max(behind, max(self.recent, default=0.0), self.clock() - self._due)
+        if not self.recent:
+            return max(behind, self.clock() - self._due)
+        late = sorted(self.recent)
+        # the median of a full window: the ticks not yet measured were on time
+        half = WINDOW // 2  # (the half-th latest of the window)
+        median = late[len(late) - half] if len(late) >= half else 0.0
+        return max(behind, self.recent[-1], median, self.clock() - self._due)
 
     def retry_after(self, lag: float) -> int:
         """Whole seconds a refused client should wait: twice the lag, at

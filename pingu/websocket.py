@@ -457,9 +457,10 @@ class PinguWebSocketFactory(WebSocketServerFactory):
         #: how far behind the server is (the hub's meter, shared with a WAMP
         #: node in the same process), against --max-lag (measured once it runs)
         self.lag = hub.lag
-        reactor.callWhenRunning(self.lag.start)
-        # a full collection of the boot's objects would count as lag
+        # The boot's objects out of the collector's reach first (a full
+        # collection of them would count as lag), then the meter.
         reactor.callWhenRunning(freeze_boot_objects)
+        reactor.callWhenRunning(self.lag.start)
         hub.metrics.factory = self
         limits: Limits = hub.limits
         self.setProtocolOptions(
