@@ -88,12 +88,19 @@ class ConsoleWatch:
 
 @contextmanager
 def watched_page(
-    browser: Any, viewport: dict[str, int], timeout: float, **options: Any
+    browser: Any,
+    viewport: dict[str, int],
+    timeout: float,
+    init_script: Optional[str] = None,
+    **options: Any,
 ) -> Iterator[Any]:
     """A page of its own hooked context (:func:`hooked_context`, with
-    ``options``), ``timeout`` ms its default; when the block ends, its
-    context is closed and the test fails if the page logged any error."""
+    ``options``; ``init_script`` run before the page's own), ``timeout`` ms
+    its default; when the block ends, its context is closed and the test
+    fails if the page logged any error."""
     ctx = hooked_context(browser, viewport=viewport, **options)
+    if init_script is not None:
+        ctx.add_init_script(init_script)
     p = ctx.new_page()
     p.set_default_timeout(timeout)
     console = ConsoleWatch(p)
@@ -133,10 +140,20 @@ def start_run(
     page.press("#target", "Enter")
 
 
-def start_tool(page: Any, tool: str, target: str, fields: dict[str, str]) -> None:
-    """Choose the tool, fill its fields (``{selector: value}``; a select is
-    chosen), fill the target and press Enter in it."""
+def start_tool(
+    page: Any,
+    tool: str,
+    target: str,
+    fields: dict[str, str],
+    nodes: Optional[list[str]] = None,
+) -> None:
+    """Choose the tool, and (in WAMP mode) the ``nodes`` to run from; fill
+    its fields (``{selector: value}``; a select is chosen), fill the target
+    and press Enter in it."""
     page.click(f"label[for=tool-{tool}]")
+    for box in page.query_selector_all("#node-list input") if nodes is not None else ():
+        if box.is_checked() != (box.get_attribute("value") in nodes):
+            page.click(f"label[for='{box.get_attribute('id')}']")
     for selector, value in fields.items():
         if page.evaluate("(s) => document.querySelector(s).tagName", selector) == "SELECT":
             page.select_option(selector, value)
