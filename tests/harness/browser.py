@@ -203,15 +203,24 @@ def panel_state(page: Any, index: int = 0) -> dict[str, Any]:
     return page.evaluate(PANEL_STATE_JS, index)
 
 
+def _wait_view(
+    page: Any, view_js: str, name: str, condition_js: str, index: int, **timeout: float
+) -> dict[str, Any]:
+    """Wait until ``condition_js`` (over ``name``, ``view_js``'s view of
+    panel ``index``) holds, checked each frame; that view."""
+    page.wait_for_function(
+        f"(index) => {{ const {name} = ({view_js})(index); return !!{name} && ({condition_js}); }}",
+        arg=index,
+        polling="raf",
+        **timeout,
+    )
+    view: dict[str, Any] = page.evaluate(view_js, index)
+    return view
+
+
 def wait_panel(page: Any, condition_js: str, index: int = 0, timeout: float = 15_000) -> dict:
     """Wait until ``condition_js`` (an expression over ``s``, the panel state) holds."""
-    page.wait_for_function(
-        f"(index) => {{ const s = ({PANEL_STATE_JS})(index); return !!s && ({condition_js}); }}",
-        arg=index,
-        timeout=timeout,
-        polling="raf",
-    )
-    return panel_state(page, index)
+    return _wait_view(page, PANEL_STATE_JS, "s", condition_js, index, timeout=timeout)
 
 
 def wait_ended(page: Any, index: int = 0, timeout: float = 15_000) -> dict:
@@ -225,13 +234,7 @@ PANEL_JS = "(i) => window.pinguTest.snapshot().panels[i]"
 def wait_panel_snapshot(page: Any, condition_js: str, index: int = 0) -> dict[str, Any]:
     """Wait until ``condition_js`` (over ``p``, :data:`PANEL_JS`'s panel)
     holds, within the page's default timeout; the panel."""
-    page.wait_for_function(
-        f"(i) => {{ const p = ({PANEL_JS})(i); return !!p && ({condition_js}); }}",
-        arg=index,
-        polling="raf",
-    )
-    panel: dict[str, Any] = page.evaluate(PANEL_JS, index)
-    return panel
+    return _wait_view(page, PANEL_JS, "p", condition_js, index)
 
 
 class TcpProxy:
@@ -418,13 +421,7 @@ def hops_state(page: Any, index: int = 0) -> dict[str, Any]:
 
 def wait_hops(page: Any, condition_js: str, index: int = 0, timeout: float = 15_000) -> dict:
     """Wait until ``condition_js`` (over ``h``, :data:`HOPS_JS`'s panel) holds."""
-    page.wait_for_function(
-        f"(index) => {{ const h = ({HOPS_JS})(index); return !!h && ({condition_js}); }}",
-        arg=index,
-        timeout=timeout,
-        polling="raf",
-    )
-    return hops_state(page, index)
+    return _wait_view(page, HOPS_JS, "h", condition_js, index, timeout=timeout)
 
 
 def launched_chromium() -> Iterator[Any]:
