@@ -12,7 +12,6 @@ dark, go to ``screenshots/``.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,14 @@ import pytest
 
 from tests.harness.browser import (
     SCREENSHOTS,
-    ConsoleWatch,
-    hooked_context,
     launched_chromium,
     open_page,
+    start_tool,
+    wait_panel_snapshot,
+    watched_page,
 )
 from tests.harness.browser import screenshot as save_screenshot
-from tests.harness.loopback_servers import LoopbackServers
+from tests.harness.loopback_servers import LoopbackServers, skip_without_probe_tools
 from tests.harness.pingu import PinguServer
 
 pytestmark = pytest.mark.browser
@@ -43,13 +43,9 @@ TIMES = "\u00d7"
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    missing = [t for t in ("nping", "dnsping", "curl") if not shutil.which(t)]
-    if missing:
-        pytest.skip(f"needs {missing} (./dev installs the registry's packages)")
+    skip_without_probe_tools()
     with LoopbackServers(tmp_path_factory.mktemp("loopback")) as loopback:
-        args = ("--allow-port", loopback.allow_port, "--min-interval", "0.1",
-                "--http-ca-file", str(loopback.ca))  # fmt: skip
-        with PinguServer(tmp_path_factory.mktemp("probes"), args=args) as pingu:
+        with PinguServer(tmp_path_factory.mktemp("probes"), args=loopback.pingu_args) as pingu:
             yield {"pingu": pingu, "ports": loopback.ports, "dns": loopback.dns}
 
 
@@ -58,41 +54,9 @@ browser = pytest.fixture(scope="module")(launched_chromium)
 
 @pytest.fixture
 def page(browser: Any, servers: dict[str, Any]) -> Iterator[Any]:
-    ctx = hooked_context(browser, viewport=DESKTOP, accept_downloads=True)
-    p = ctx.new_page()
-    p.set_default_timeout(20_000)
-    console = ConsoleWatch(p)
-    open_page(p, servers["pingu"].http_url)
-    yield p
-    errors = list(console.errors)
-    ctx.close()
-    assert errors == [], "the page logged errors"
-
-
-def start(page: Any, tool: str, target: str, fields: dict[str, str]) -> None:
-    """Choose the tool, fill its fields (a select is chosen), press Enter."""
-    page.click(f"label[for=tool-{tool}]")
-    for selector, value in fields.items():
-        if page.evaluate("(s) => document.querySelector(s).tagName", selector) == "SELECT":
-            page.select_option(selector, value)
-        else:
-            page.fill(selector, value)
-    page.fill("#target", target)
-    page.press("#target", "Enter")
-
-
-PANEL_JS = "(i) => window.pinguTest.snapshot().panels[i]"
-
-
-def wait_panel(page: Any, index: int, condition: str) -> dict[str, Any]:
-    """Wait until ``condition`` (over ``p``, the panel's snapshot) holds; the panel."""
-    page.wait_for_function(
-        f"(i) => {{ const p = ({PANEL_JS})(i); return !!p && ({condition}); }}",
-        arg=index,
-        polling="raf",
-    )
-    panel: dict[str, Any] = page.evaluate(PANEL_JS, index)
-    return panel
+    with watched_page(browser, DESKTOP, 20_000, accept_downloads=True) as p:
+        open_page(p, servers["pingu"].http_url)
+        yield p
 
 
 def both_widths(page: Any, name: str) -> None:
@@ -129,7 +93,7 @@ def test_the_form_is_the_servers_description_of_its_tools(
             else:
                 assert page.get_attribute(control, "max") == f"{f['max']:g}"
     # a bound the server gave, said before anything starts
-    start(page, "tcp", "127.0.0.1", {"#port": "70000"})
+    start_tool(page, "tcp", "127.0.0.1", {"#port": "70000"})
     assert "Port must be between 1 and 65535" in page.text_content("#form-error")
     assert page.locator(".panel").count() == 0
 
@@ -138,15 +102,15 @@ def test_tcp_connects_and_the_loss_reason_of_a_closed_port(
     page: Any, servers: dict[str, Any]
 ) -> None:
     ports = servers["ports"]
-    start(
+    start_tool(
         page, "tcp", "127.0.0.1", {"#port": str(ports["open"]), "#count": "3", "#interval": "0.2"}
     )
-    p = wait_panel(page, 0, "p.ended && !p.stopVisible")
+    p = wait_panel_snapshot(page, "p.ended && !p.stopVisible", 0)
     assert (p["tool"], p["display"], p["state"]) == ("tcp", "rtt-series", "ok")
     assert p["sources"][0]["types"]["reply"] == 3 and p["chart"]["points"] == 3
     assert p["stats"][0]["received"] == "3" and p["stats"][0]["loss_pct"] == "0"
-    start(page, "tcp", "127.0.0.1", {"#port": str(ports["closed"]), "#count": "2"})
-    p = wait_panel(page, 1, "p.ended && !p.stopVisible")
+    start_tool(page, "tcp", "127.0.0.1", {"#port": str(ports["closed"]), "#count": "2"})
+    p = wait_panel_snapshot(page, "p.ended && !p.stopVisible", 1)
     assert p["sources"][0]["types"].get("reply", 0) == 0
     assert p["stats"][0]["loss_pct"] == "100" and p["details"] == [f"lost: refused {TIMES}2"]
     assert p["badge"] == "no reply"
@@ -158,12 +122,12 @@ def test_tcp_connects_and_the_loss_reason_of_a_closed_port(
 
 def test_dns_queries_with_their_rcode_and_answers(page: Any, servers: dict[str, Any]) -> None:
     fields = {"#server": servers["dns"], "#type": "A", "#count": "2", "#interval": "1"}
-    start(page, "dns", "www.test.example", fields)
-    start(page, "dns", "servfail.test.example", fields)
-    p = wait_panel(page, 0, "p.ended && !p.stopVisible")
+    start_tool(page, "dns", "www.test.example", fields)
+    start_tool(page, "dns", "servfail.test.example", fields)
+    p = wait_panel_snapshot(page, "p.ended && !p.stopVisible", 0)
     assert (p["tool"], p["state"], p["stats"][0]["received"]) == ("dns", "ok", "2")
     assert p["details"] == [f"rcode: NOERROR {TIMES}2  —  answers: 1"]
-    p = wait_panel(page, 1, "p.ended && !p.stopVisible")
+    p = wait_panel_snapshot(page, "p.ended && !p.stopVisible", 1)
     assert p["details"] == [f"rcode: SERVFAIL {TIMES}2  —  answers: 0"]
     query = parse_qs(urlsplit(page.url).query)
     assert (query["tool"], query["r"], query["y"]) == (["dns"], [servers["dns"]], ["A"])
@@ -175,10 +139,10 @@ def test_http_timings_a_stacked_bar_per_request_and_the_statuses(
     page: Any, servers: dict[str, Any]
 ) -> None:
     base = f"http://127.0.0.1:{servers['ports']['open']}"
-    start(page, "http", f"{base}/", {"#method": "GET", "#count": "6", "#interval": "0.2"})
-    start(page, "http", f"{base}/moved", {"#method": "HEAD", "#count": "3"})
-    start(page, "http", f"https://127.0.0.1:{servers['ports']['tls']}/", {"#count": "4"})
-    p = wait_panel(page, 0, "p.ended && !p.stopVisible && p.timings.bars[0] === 6")
+    start_tool(page, "http", f"{base}/", {"#method": "GET", "#count": "6", "#interval": "0.2"})
+    start_tool(page, "http", f"{base}/moved", {"#method": "HEAD", "#count": "3"})
+    start_tool(page, "http", f"https://127.0.0.1:{servers['ports']['tls']}/", {"#count": "4"})
+    p = wait_panel_snapshot(page, "p.ended && !p.stopVisible && p.timings.bars[0] === 6", 0)
     assert (p["tool"], p["display"], p["state"]) == ("http", "http-timings", "ok")
     timings = p["timings"]
     # each bar: its phases (no TLS over http), stacked
@@ -187,10 +151,10 @@ def test_http_timings_a_stacked_bar_per_request_and_the_statuses(
     summary = timings["summary"][0]
     assert f"status 200 {TIMES}6" in summary and "avg ms: connect" in summary
     assert p["chart"]["points"] == 6
-    moved = wait_panel(page, 1, "p.ended && !p.stopVisible && p.timings.bars[0] === 3")
+    moved = wait_panel_snapshot(page, "p.ended && !p.stopVisible && p.timings.bars[0] === 3", 1)
     assert f"status 301 {TIMES}3" in moved["timings"]["summary"][0]
     assert f"-> {base}/" in moved["text"]  # reported, not followed
-    tls = wait_panel(page, 2, "p.ended && !p.stopVisible && p.timings.bars[0] === 4")
+    tls = wait_panel_snapshot(page, "p.ended && !p.stopVisible && p.timings.bars[0] === 4", 2)
     # over TLS every bar has its handshake, verified against the test's own CA
     assert all("tls" in parts for parts in tls["timings"]["parts"][0]), tls["timings"]
     assert "TLS" in tls["timings"]["summary"][0] and tls["state"] == "ok"

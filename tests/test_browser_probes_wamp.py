@@ -10,7 +10,6 @@ from both nodes side by side.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,13 +17,14 @@ import pytest
 
 from tests.harness import crossbar
 from tests.harness.browser import (
-    ConsoleWatch,
-    hooked_context,
     launched_chromium,
     open_page,
     screenshot,
+    start_tool,
+    wait_panel_snapshot,
+    watched_page,
 )
-from tests.harness.loopback_servers import LoopbackServers
+from tests.harness.loopback_servers import LoopbackServers, skip_without_probe_tools
 
 pytestmark = [pytest.mark.browser, pytest.mark.wamp, crossbar.needed]
 
@@ -37,13 +37,10 @@ TIMES = "\u00d7"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    missing = [t for t in ("nping", "dnsping", "curl") if not shutil.which(t)]
-    if missing:
-        pytest.skip(f"needs {missing} (./dev installs the registry's packages)")
+    skip_without_probe_tools()
     workdir = tmp_path_factory.mktemp("probes-wamp")
     with LoopbackServers(workdir) as loopback, crossbar.Router(workdir) as router:
-        args = ("--allow-port", loopback.allow_port, "--min-interval", "0.1",
-                "--http-ca-file", str(loopback.ca))  # fmt: skip
+        args = loopback.pingu_args
         nodes = [crossbar.Node(workdir, router.url, name, args=args) for name in ("north", "south")]
         for joined in crossbar.joined(nodes):
             yield {"router": router, "nodes": joined, "loopback": loopback}
@@ -54,41 +51,15 @@ browser = pytest.fixture(scope="module")(launched_chromium)
 
 @pytest.fixture
 def page(browser: Any, cluster: dict[str, Any]) -> Iterator[Any]:
-    ctx = hooked_context(browser, viewport=DESKTOP)
-    p = ctx.new_page()
-    p.set_default_timeout(20_000)
-    console = ConsoleWatch(p)
-    open_page(p, cluster["router"].http_url)
-    for name in ("north", "south"):
-        p.wait_for_selector(f"#node-list input[value='{name}']", state="attached")
-    yield p
-    errors = list(console.errors)
-    ctx.close()
-    assert errors == [], "the page logged errors"
-
-
-def start(page: Any, tool: str, target: str, fields: dict[str, str]) -> None:
-    page.click(f"label[for=tool-{tool}]")
-    for selector, value in fields.items():
-        if page.evaluate("(s) => document.querySelector(s).tagName", selector) == "SELECT":
-            page.select_option(selector, value)
-        else:
-            page.fill(selector, value)
-    page.fill("#target", target)
-    page.press("#target", "Enter")
-
-
-PANEL_JS = "(i) => window.pinguTest.snapshot().panels[i]"
+    with watched_page(browser, DESKTOP, 20_000) as p:
+        open_page(p, cluster["router"].http_url)
+        for name in ("north", "south"):
+            p.wait_for_selector(f"#node-list input[value='{name}']", state="attached")
+        yield p
 
 
 def wait_ended(page: Any, index: int) -> dict[str, Any]:
-    page.wait_for_function(
-        f"(i) => {{ const p = ({PANEL_JS})(i); return !!p && p.ended && !p.stopVisible; }}",
-        arg=index,
-        polling="raf",
-    )
-    panel: dict[str, Any] = page.evaluate(PANEL_JS, index)
-    return panel
+    return wait_panel_snapshot(page, "p.ended && !p.stopVisible", index)
 
 
 def test_the_form_comes_from_the_nodes_and_the_probes_run_from_both(
@@ -100,11 +71,11 @@ def test_the_form_comes_from_the_nodes_and_the_probes_run_from_both(
     assert {"tcp", "dns", "http"} <= set(labels)
     loopback = cluster["loopback"]
     port = loopback.ports["open"]
-    start(page, "tcp", "127.0.0.1", {"#port": str(port), "#count": "3", "#interval": "0.2"})
+    start_tool(page, "tcp", "127.0.0.1", {"#port": str(port), "#count": "3", "#interval": "0.2"})
     fields = {"#server": loopback.dns, "#count": "2", "#interval": "1", "#type": "A"}
-    start(page, "dns", "www.test.example", fields)
+    start_tool(page, "dns", "www.test.example", fields)
     url = f"http://127.0.0.1:{port}/"
-    start(page, "http", url, {"#method": "GET", "#count": "4", "#interval": "0.2"})
+    start_tool(page, "http", url, {"#method": "GET", "#count": "4", "#interval": "0.2"})
     assert page.locator(".panel").count() == 3, page.text_content("#form-error")
     tcp, dns, http = (wait_ended(page, i) for i in range(3))
     for panel in (tcp, dns, http):

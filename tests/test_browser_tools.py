@@ -22,9 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.harness.browser import (
-    ConsoleWatch,
     end_event,
-    hooked_context,
     hops_state,
     launched_chromium,
     mtr_rounds,
@@ -32,8 +30,10 @@ from tests.harness.browser import (
     numbered,
     open_page,
     screenshot,
+    start_tool,
     traceroute_events,
     wait_hops,
+    watched_page,
 )
 from tests.harness.pingu import PinguServer
 
@@ -84,23 +84,9 @@ class FakeWs:
 
 @pytest.fixture
 def page(browser: Any, server: PinguServer) -> Iterator[Any]:
-    ctx = hooked_context(browser, viewport=DESKTOP, accept_downloads=True)
-    p = ctx.new_page()
-    p.set_default_timeout(15_000)
-    console = ConsoleWatch(p)
-    p.base_url = server.http_url
-    yield p
-    errors = list(console.errors)
-    ctx.close()
-    assert errors == [], "the page logged errors"
-
-
-def start(page: Any, tool: str, target: str, fields: dict[str, str]) -> None:
-    page.click(f"label[for=tool-{tool}]")
-    for selector, value in fields.items():
-        page.fill(selector, value)
-    page.fill("#target", target)
-    page.press("#target", "Enter")
+    with watched_page(browser, DESKTOP, 15_000, accept_downloads=True) as p:
+        p.base_url = server.http_url
+        yield p
 
 
 def test_tool_selector_shows_each_tools_fields_bounded_by_the_limits(
@@ -144,7 +130,7 @@ def test_an_old_link_without_a_tool_is_ping(page: Any) -> None:
 def test_traceroute_panel_fills_row_by_row(page: Any) -> None:
     ws = FakeWs(page)
     open_page(page, page.base_url)
-    start(page, "traceroute", "10.0.2.2", {"#max-hops": "5", "#queries": "3"})
+    start_tool(page, "traceroute", "10.0.2.2", {"#max-hops": "5", "#queries": "3"})
     assert ws.wait_request() == {
         "target": "10.0.2.2",
         "tool": "traceroute",
@@ -203,7 +189,7 @@ def test_traceroute_panel_fills_row_by_row(page: Any) -> None:
 def test_mtr_panel_updates_each_round_and_marks_the_worst_hop(page: Any) -> None:
     ws = FakeWs(page)
     open_page(page, page.base_url)
-    start(page, "mtr", "10.0.2.2", {"#count": "6", "#interval": "1"})
+    start_tool(page, "mtr", "10.0.2.2", {"#count": "6", "#interval": "1"})
     assert ws.wait_request() == {"target": "10.0.2.2", "tool": "mtr", "count": 6, "interval": 1}
     ws.send(mtr_start())
     rounds = mtr_rounds(6)
@@ -257,7 +243,7 @@ def test_real_tool_to_loopback(page: Any, tool: str) -> None:
     fields = {"#max-hops": "3"} if tool == "traceroute" else {"#count": "3", "#interval": "1"}
     if tool == "traceroute":
         fields["#wait"] = "1"
-    start(page, tool, "127.0.0.1", fields)
+    start_tool(page, tool, "127.0.0.1", fields)
     h = wait_hops(page, "h.ended && h.state !== 'running'", timeout=30_000)
     assert h["state"] == "ok", h
     rows = h["hops"][0]["rows"]

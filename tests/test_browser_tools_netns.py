@@ -21,12 +21,13 @@ import pytest
 
 from tests.harness import netns
 from tests.harness.browser import (
-    ConsoleWatch,
-    hooked_context,
     launched_chromium,
     open_page,
+    pipe,
     screenshot,
+    start_tool,
     wait_hops,
+    watched_page,
 )
 from tests.harness.pingu import pingu_env, twistd_argv
 
@@ -58,20 +59,7 @@ class UnixProxy:
             upstream = socket.socket(socket.AF_UNIX)
             upstream.connect(str(self.path))
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            try:
-                sink.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
 
     def close(self) -> None:
         self.listener.close()
@@ -103,23 +91,13 @@ browser = pytest.fixture(scope="module")(launched_chromium)
 
 @pytest.fixture
 def page(browser: Any, site: str) -> Iterator[Any]:
-    ctx = hooked_context(browser, viewport={"width": 1280, "height": 800})
-    p = ctx.new_page()
-    p.set_default_timeout(20_000)
-    console = ConsoleWatch(p)
-    open_page(p, site)
-    yield p
-    errors = list(console.errors)
-    ctx.close()
-    assert errors == [], "the page logged errors"
+    with watched_page(browser, {"width": 1280, "height": 800}, 20_000) as p:
+        open_page(p, site)
+        yield p
 
 
 def run(page: Any, tool: str, target: str, fields: dict[str, str]) -> dict[str, Any]:
-    page.click(f"label[for=tool-{tool}]")
-    for selector, value in fields.items():
-        page.fill(selector, value)
-    page.fill("#target", target)
-    page.press("#target", "Enter")
+    start_tool(page, tool, target, fields)
     return wait_hops(page, "h.ended && h.state !== 'running'", timeout=60_000)
 
 

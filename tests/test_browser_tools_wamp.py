@@ -17,17 +17,17 @@ from typing import Any
 import pytest
 
 from tests.harness.browser import (
-    ConsoleWatch,
     end_event,
-    hooked_context,
     launched_chromium,
     mtr_rounds,
     mtr_start,
     numbered,
     open_page,
     screenshot,
+    start_tool,
     traceroute_events,
     wait_hops,
+    watched_page,
 )
 from tests.harness.pingu import PinguServer
 
@@ -102,31 +102,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PinguServer]:
 
 @pytest.fixture
 def page(browser: Any, server: PinguServer) -> Iterator[Any]:
-    ctx = hooked_context(browser, viewport=DESKTOP)
-    ctx.add_init_script(FAKE_ROUTER_JS)
-    p = ctx.new_page()
-    p.set_default_timeout(15_000)
-    console = ConsoleWatch(p)
-    open_page(p, server.http_url + "?router=ws://router.invalid/ws")
-    # a router the server did not list is refused: the page stays in its own
-    # mode and no node list would ever come (say so, not a timeout on it)
-    assert p.evaluate("document.body.dataset.mode") == "wamp", "the page refused the router"
-    p.wait_for_selector("#node-list input[value=south]", state="attached")
-    yield p
-    errors = list(console.errors)
-    ctx.close()
-    assert errors == [], "the page logged errors"
-
-
-def start(page: Any, tool: str, target: str, nodes: list[str], fields: dict[str, str]) -> None:
-    page.click(f"label[for=tool-{tool}]")
-    for box in page.query_selector_all("#node-list input"):
-        if box.is_checked() != (box.get_attribute("value") in nodes):
-            page.click(f"label[for='{box.get_attribute('id')}']")
-    for selector, value in fields.items():
-        page.fill(selector, value)
-    page.fill("#target", target)
-    page.press("#target", "Enter")
+    with watched_page(browser, DESKTOP, 15_000, init_script=FAKE_ROUTER_JS) as p:
+        open_page(p, server.http_url + "?router=ws://router.invalid/ws")
+        # a router the server did not list is refused: the page stays in its own
+        # mode and no node list would ever come (say so, not a timeout on it)
+        assert p.evaluate("document.body.dataset.mode") == "wamp", "the page refused the router"
+        p.wait_for_selector("#node-list input[value=south]", state="attached")
+        yield p
 
 
 def publish(page: Any, node: str, events: list[dict[str, Any]]) -> None:
@@ -142,7 +124,7 @@ def wait_runs(page: Any, *nodes: str) -> None:
 
 
 def test_mtr_from_two_nodes_side_by_side(page: Any) -> None:
-    start(page, "mtr", "10.0.2.2", ["north", "south"], {"#count": "5"})
+    start_tool(page, "mtr", "10.0.2.2", nodes=["north", "south"], fields={"#count": "5"})
     wait_runs(page, "north", "south")
     requests = page.evaluate("Object.values(window.fakeRouter.runs).map((r) => r.request)")
     assert requests == [{"target": "10.0.2.2", "tool": "mtr", "count": 5}] * 2
@@ -178,7 +160,7 @@ def test_mtr_from_two_nodes_side_by_side(page: Any) -> None:
 
 
 def test_traceroute_from_two_nodes(page: Any) -> None:
-    start(page, "traceroute", "10.0.2.2", ["north", "south"], {"#queries": "2"})
+    start_tool(page, "traceroute", "10.0.2.2", nodes=["north", "south"], fields={"#queries": "2"})
     wait_runs(page, "north", "south")
     events = traceroute_events()
     publish(page, "north", events[:3])
@@ -202,7 +184,7 @@ def test_a_long_backlog_is_fetched_page_by_page(page: Any) -> None:
     rounds = [e for r in mtr_rounds(800) for e in r]  # 2400 hop_stats
     backlog = numbered([mtr_start(), *rounds])
     page.evaluate("(events) => window.fakeRouter.preload('north', events)", backlog)
-    start(page, "mtr", "10.0.2.2", ["north"], {})
+    start_tool(page, "mtr", "10.0.2.2", nodes=["north"], fields={})
     h = wait_hops(page, "h.hops[0].rounds === 800", timeout=20_000)
     calls = page.evaluate("window.fakeRouter.calls.filter((c) => c[0] === 'pingu.north.backlog')")
     assert [c[2]["since"] for c in calls] == [1000, 2000]

@@ -22,6 +22,7 @@ from pingu.request import Policy, ResolvedRequest, choose, parse_fields
 from pingu.tools.dns import DnsOptions, DnsParser
 from tests.harness import netns
 from tests.harness import pingu as harness_pingu
+from tests.harness.messages import refused
 
 TOOL = tools.get("dns")
 LIMITS = Limits()
@@ -29,9 +30,7 @@ SERVER = Path(__file__).parent / "harness" / "dns_server.py"
 
 
 def refusal(fields: dict[str, Any]) -> Refused:
-    with pytest.raises(Refused) as caught:
-        parse_fields({"target": "www.test.example", "tool": "dns", **fields}, LIMITS)
-    return caught.value
+    return refused({"target": "www.test.example", "tool": "dns", **fields}, LIMITS)
 
 
 # -- fields ------------------------------------------------------------------------------
@@ -142,16 +141,9 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Any:
         zone = made.target.popen(sys.executable, str(SERVER), made.target.v4[0],
                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
         assert zone.stdout is not None and zone.stdout.readline() == "ready\n"
-        server = harness_pingu.NamespacePingu(made.client, workdir, f"pingu-{made.client.name}", (
-            "--min-interval", "0.05", "--max-count", "20",
-        ))  # fmt: skip
-        try:
-            with server:
-                made.server = server
-                yield made
-        finally:
-            zone.kill()
-            zone.wait()
+        args = ("--min-interval", "0.05", "--max-count", "20")
+        with harness_pingu.chain_served(made, workdir, args, zone) as served:
+            yield served
 
 
 def run(chain: Any, request: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:

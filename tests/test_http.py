@@ -23,6 +23,7 @@ from pingu.request import ResolvedRequest, parse_fields
 from pingu.tools.http import HttpOptions, HttpParser
 from tests.harness import netns
 from tests.harness import pingu as harness_pingu
+from tests.harness.messages import refused
 
 TOOL = tools.get("http")
 LIMITS = Limits()
@@ -31,9 +32,7 @@ NAME = "www.test.example"
 
 
 def refusal(target: Any, **fields: Any) -> Refused:
-    with pytest.raises(Refused) as caught:
-        parse_fields({"target": target, "tool": "http", **fields}, LIMITS)
-    return caught.value
+    return refused({"target": target, "tool": "http", **fields}, LIMITS)
 
 
 def test_the_urls_host_is_what_is_resolved() -> None:

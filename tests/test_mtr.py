@@ -17,6 +17,7 @@ from pingu.limits import Limits
 from pingu.refusal import Refused
 from pingu.request import ResolvedRequest, parse_fields
 from pingu.tools.mtr import MtrOptions, MtrParser
+from tests.harness.messages import refused
 
 LIMITS = Limits()
 TOOL = tools.get("mtr")
@@ -28,9 +29,7 @@ def request(address: str = TARGET, family: int = 4, **options: Any) -> ResolvedR
 
 
 def refusal(fields: dict[str, Any], limits: Limits = LIMITS) -> Refused:
-    with pytest.raises(Refused) as caught:
-        parse_fields({"target": TARGET, "tool": "mtr", **fields}, limits)
-    return caught.value
+    return refused({"target": TARGET, "tool": "mtr", **fields}, limits)
 
 
 def feed(parser: MtrParser, text: str) -> list[dict]:

@@ -30,6 +30,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.harness import REPO
+from tests.harness.browser import pipe
 from tests.harness.pingu import Pingu
 
 pytestmark = pytest.mark.e2e
@@ -168,18 +169,8 @@ class SimulatedProxy:
         self.sockets.append(upstream)
         text = "\r\n".join([start, *(f"{k}: {v}" for k, v in forwarded)]) + "\r\n\r\n"
         upstream.sendall(text.encode("latin-1") + rest)
-        threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
-        self._pipe(client, upstream)
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while chunk := src.recv(65536):
-                dst.sendall(chunk)
-        except OSError:
-            pass
-        with contextlib.suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+        pipe(client, upstream)
 
     def close(self) -> None:
         self.listener.close()

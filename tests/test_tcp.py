@@ -27,15 +27,14 @@ from pingu.request import ResolvedRequest, parse_fields
 from pingu.tools.tcp import TcpOptions, TcpParser, parse_ports
 from tests.harness import netns
 from tests.harness import pingu as harness_pingu
+from tests.harness.messages import refused
 
 TOOL = tools.get("tcp")
 LIMITS = Limits()
 
 
 def refusal(fields: dict[str, Any], limits: Limits = LIMITS) -> Refused:
-    with pytest.raises(Refused) as caught:
-        parse_fields({"target": "10.0.0.1", "tool": "tcp", **fields}, limits)
-    return caught.value
+    return refused({"target": "10.0.0.1", "tool": "tcp", **fields}, limits)
 
 
 # -- fields and the port limit ---------------------------------------------------------
@@ -182,16 +181,9 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Any:
             sys.executable, "-m", "http.server", "80", "--bind", "::",
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        server = harness_pingu.NamespacePingu(made.client, workdir, f"pingu-{made.client.name}", (
-            "--allow-port", "79-82", "--min-interval", "0.05", "--max-count", "20",
-        ))  # fmt: skip
-        try:
-            with server:
-                made.server = server
-                yield made
-        finally:
-            web.kill()
-            web.wait()
+        args = ("--allow-port", "79-82", "--min-interval", "0.05", "--max-count", "20")
+        with harness_pingu.chain_served(made, workdir, args, web) as served:
+            yield served
 
 
 def run(chain: Any, request: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:

@@ -83,9 +83,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if not (shutil.which("nping") and shutil.which("dnsping")):
         pytest.skip("needs nping and dnsping (./dev installs the registry's packages)")
     with LoopbackServers(tmp_path_factory.mktemp("loopback")) as loopback:
-        args = ("--allow-port", loopback.allow_port, "--min-interval", "0.1",
-                "--http-ca-file", str(loopback.ca))  # fmt: skip
-        with PinguServer(tmp_path_factory.mktemp("text-face"), args=args) as pingu:
+        with PinguServer(tmp_path_factory.mktemp("text-face"), args=loopback.pingu_args) as pingu:
             pingu.loopback = loopback
             yield pingu
 

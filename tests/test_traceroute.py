@@ -20,6 +20,7 @@ from pingu.refusal import Refused
 from pingu.request import Policy, ResolvedRequest, parse_fields
 from pingu.tools.traceroute import TracerouteOptions, TracerouteParser, parse_hop
 from tests.harness.memory import FakeSpawner
+from tests.harness.messages import refused
 
 LIMITS = Limits()
 TOOL = tools.get("traceroute")
@@ -31,9 +32,7 @@ def request(address: str = "10.213.2.2", family: int = 4, **options: Any) -> Res
 
 
 def refusal(fields: dict[str, Any], limits: Limits = LIMITS) -> Refused:
-    with pytest.raises(Refused) as caught:
-        parse_fields({"target": "10.213.2.2", "tool": "traceroute", **fields}, limits)
-    return caught.value
+    return refused({"target": "10.213.2.2", "tool": "traceroute", **fields}, limits)
 
 
 # -- fields -------------------------------------------------------------------------

@@ -10,7 +10,9 @@ becomes an ``end`` and which display kind shows it.  Everything else
 CLI, ``./dev``'s packages, the docs' tables) is derived from :data:`TOOLS`,
 so a new tool is one more module here, and nothing outside this
 package names a tool.  A module of this package with a ``TOOL`` is
-registered by being there.
+registered by being there; :mod:`pingu.tools.base` holds what every
+tool's class and parser share, so that a tool's module holds only its own
+knowledge.
 
 Every tool speaks the one event vocabulary of :mod:`pingu.events`.
 """

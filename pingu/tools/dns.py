@@ -33,15 +33,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from signal import SIGINT
 from typing import Any, Optional
 
 from pingu import events
 from pingu.events import Event
 from pingu.refusal import bad
-from pingu.tools.common import TOOL_ENV, OptionsDict
-from pingu.tools.series import Series
-from pingu.tools.spec import NAME_AT_RESOLVER, RTT_SERIES, Field, ResolvedRequest, checked
+from pingu.tools.base import SeriesParser, ToolBase
+from pingu.tools.common import OptionsDict
+from pingu.tools.spec import NAME_AT_RESOLVER, RTT_SERIES, Field, ResolvedRequest
 from pingu.tools.spec import LimitValues as Limits
 
 #: The record types a client may ask for: never ANY (the amplifier's).
@@ -81,15 +80,15 @@ def build_argv(dnsping: str, request: ResolvedRequest, limits: Limits) -> list[s
     return argv
 
 
-class DnsParser:
-    """Turns dnsping's output, one line at a time, into events."""
+class DnsParser(SeriesParser):
+    """Turns dnsping's output, one line at a time, into events (dnsping
+    flushes each line as it prints it)."""
 
     def __init__(self) -> None:
-        self.series = Series()
+        super().__init__(TOOL.name)
         #: a reply whose answer section is being read: (event, answers so far or None)
         self._reply: Optional[Event] = None
         self._answers: Optional[int] = None
-        self._summarised = False
 
     def feed(self, line: str) -> list[Event]:
         """Take one line (without its newline); return the events it completes."""
@@ -131,17 +130,9 @@ class DnsParser:
         reply["answers"], self._answers = self._answers, None
         return [reply]
 
-    def pending(self, line: str) -> list[Event]:
-        """dnsping flushes each line as it prints it."""
-        return []
-
-    def finish(self) -> list[Event]:
-        """End of output: a reply still held, then the statistics."""
-        if self._summarised:
-            return []
-        self._summarised = True
-        held = self._settle() if self._reply is not None else []
-        return [*held, self.series.summary(TOOL.name)]
+    def held(self) -> list[Event]:
+        """End of output: a reply still held."""
+        return self._settle() if self._reply is not None else []
 
 
 def _number(text: str, kind: type) -> Any:
@@ -151,17 +142,23 @@ def _number(text: str, kind: type) -> Any:
         return None
 
 
-class Dns:
-    """The :class:`pingu.tools.Tool` for DNS query times (dnsping)."""
+class Dns(ToolBase[DnsOptions]):
+    """The :class:`pingu.tools.Tool` for DNS query times (dnsping).
+
+    dnsping exits 0 whether or not an answer came: ``completed`` when one
+    did (whatever its rcode), ``no-reply`` (4000) when none did; exit 1 (no
+    nameserver, a bad argument) is ``ping-error`` (4001)."""
 
     name = "dns"
     executable = "dnsping"
     package = "dnsdiag"
     fields = FIELDS
-    limits = ()
     target = NAME_AT_RESOLVER
     display = RTT_SERIES
-    env = TOOL_ENV
+    options_type = DnsOptions
+    argv = staticmethod(build_argv)
+    #: dnsping's output needs nothing of the request
+    parser_type = DnsParser
 
     def text_fields(self, message: str) -> dict[str, Any]:
         """The text face's message (its only field): ``name@resolver`` or
@@ -178,42 +175,14 @@ class Dns:
 
     def options(self, fields: Mapping[str, Any], limits: Limits) -> DnsOptions:
         """Check count, interval (whole seconds: dnsping reads an int) and type."""
-        values = checked(FIELDS, fields, limits)
-        interval = values["interval"]
+        options = self.checked_options(fields, limits, name=fields["target"])
+        interval = options.interval
         if interval is not None and interval != int(interval):
             raise bad("interval must be whole seconds for dns", "interval", "out-of-range")
         if interval is not None and interval < limits.min_interval:
             raise bad(f"interval must be at least {limits.min_interval:g}", "interval",
                       "out-of-range")  # fmt: skip
-        return DnsOptions(name=fields["target"], **values, family=fields.get("family"))
-
-    def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
-        """See :func:`build_argv`."""
-        return build_argv(executable, request, limits)
-
-    def parser(
-        self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
-    ) -> DnsParser:
-        """A parser of dnsping's output (it needs nothing of the request)."""
-        return DnsParser()
-
-    def how(
-        self,
-        exit_code: Optional[int],
-        signal: Optional[int],
-        parser: Any,
-        request: ResolvedRequest,
-        limits: Limits,
-    ) -> str:
-        """dnsping exits 0 whether or not an answer came: ``completed`` when
-        one did (whatever its rcode), ``no-reply`` (4000) when none did; exit
-        1 (no nameserver, a bad argument) is ``ping-error`` (4001).  A stop
-        (SIGINT) counts as exit 0."""
-        if exit_code is None and signal != SIGINT:
-            return "signal"
-        if exit_code not in (0, None):
-            return "ping-error"
-        return "completed" if getattr(parser, "series", Series()).rtts else "no-reply"
+        return options
 
 
 TOOL = Dns()

@@ -38,16 +38,15 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from signal import SIGINT
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from pingu import events
 from pingu.events import CloseCode, Event
 from pingu.refusal import Refused, bad
-from pingu.tools.common import TOOL_ENV, OptionsDict
-from pingu.tools.series import Series
-from pingu.tools.spec import HTTP_TIMINGS, URL, Field, Limit, ResolvedRequest, checked
+from pingu.tools.base import SeriesParser, ToolBase
+from pingu.tools.common import OptionsDict
+from pingu.tools.spec import HTTP_TIMINGS, URL, Field, Limit, ResolvedRequest
 from pingu.tools.spec import LimitValues as Limits
 
 #: coreutils' stdbuf: curl's -w lines through a pipe as they are written.
@@ -169,19 +168,19 @@ def build_argv(curl: str, request: ResolvedRequest, limits: Limits) -> list[str]
     return argv
 
 
-class HttpParser:
-    """Turns curl's -w lines (and its error lines) into events.  A request's
-    ``raw`` is a readable line (the -w line is pingu's own format, so the
-    text face and the CLI print this one instead)::
+class HttpParser(SeriesParser):
+    """Turns curl's -w lines (and its error lines) into events (they are
+    ended as they are written: ``stdbuf -oL``).  A request's ``raw`` is a
+    readable line (the -w line is pingu's own format, so the text face and
+    the CLI print this one instead)::
 
         200 from 10.213.1.2: seq=1 connect=0.3 tls=3 first_byte=2 total=6.5 ms, 612 bytes
     """
 
     def __init__(self, address: Optional[str] = None) -> None:
+        super().__init__(TOOL.name)
         self.address = address
-        self.series = Series()
         self.status_counts: dict[str, int] = {}
-        self._summarised = False
 
     def feed(self, line: str) -> list[Event]:
         """Take one line (without its newline); return the events it completes."""
@@ -220,21 +219,14 @@ class HttpParser:
         reply.update(status=status, timings=timings, redirect=redirect)
         return [reply]
 
-    def pending(self, line: str) -> list[Event]:
-        """curl's -w lines are ended as they are written (``stdbuf -oL``)."""
-        return []
-
-    def finish(self) -> list[Event]:
-        """End of output: the statistics, with each status counted."""
-        if self._summarised:
-            return []
-        self._summarised = True
-        summary = self.series.summary(TOOL.name)
+    def summary(self) -> Event:
+        """The statistics, with each status counted."""
+        summary = super().summary()
         summary["status_counts"] = dict(self.status_counts)
-        return [summary]
+        return summary
 
 
-class Http:
+class Http(ToolBase[HttpOptions]):
     """The :class:`pingu.tools.Tool` for HTTP request times (curl)."""
 
     name = "http"
@@ -244,7 +236,8 @@ class Http:
     limits = LIMITS
     target = URL
     display = HTTP_TIMINGS
-    env = TOOL_ENV
+    options_type = HttpOptions
+    argv = staticmethod(build_argv)
 
     def options(self, fields: Mapping[str, Any], limits: Limits) -> HttpOptions:
         """Check the URL (scheme, length, no user, an allowed port), method,
@@ -254,12 +247,7 @@ class Http:
             host = str(ipaddress.ip_address(host))
         except ValueError:
             pass
-        return HttpOptions(url=url, host=host, port=port, **checked(FIELDS, fields, limits),
-                           family=fields.get("family"))  # fmt: skip
-
-    def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
-        """See :func:`build_argv`."""
-        return build_argv(executable, request, limits)
+        return self.checked_options(fields, limits, url=url, host=host, port=port)
 
     def parser(
         self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
@@ -267,21 +255,11 @@ class Http:
         """A parser of curl's -w lines that names the address in its lines."""
         return HttpParser(request.address if request is not None else None)
 
-    def how(
-        self,
-        exit_code: Optional[int],
-        signal: Optional[int],
-        parser: Any,
-        request: ResolvedRequest,
-        limits: Limits,
-    ) -> str:
-        """``completed`` when any request got a response (whatever its
-        status), ``no-reply`` (4000) when none did: curl's exit status is
-        the last request's, so it says nothing of the run.  A stop (SIGINT)
-        is not an error; any other signal is ``signal``."""
-        if exit_code is None and signal != SIGINT:
-            return "signal"
-        return "completed" if getattr(parser, "series", Series()).rtts else "no-reply"
+    def failed(self, exit_code: Optional[int], parser: Any) -> bool:
+        """Never: curl's exit status is the last request's, so it says
+        nothing of the run (``completed`` when any request got a response,
+        whatever its status, ``no-reply`` when none did)."""
+        return False
 
 
 TOOL = Http()

@@ -48,15 +48,14 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from signal import SIGINT  # what pingu stops a run with (Run.stop)
 from typing import Any, Optional, cast
 
 from pingu import events
 from pingu.events import Event
+from pingu.tools.base import LineParser, ToolBase
 from pingu.tools.common import TOOL_ENV, OptionsDict, seconds_arg
-from pingu.tools.spec import HOP_STATS, Field, Limit, ResolvedRequest, checked
+from pingu.tools.spec import HOP_STATS, Field, Limit, ResolvedRequest
 from pingu.tools.spec import LimitValues as Limits
 
 #: Nothing inherited (mtr reads MTR_OPTIONS and MTR_PACKET from it); PATH
@@ -187,8 +186,9 @@ def stats_line(number: int, state: HopState) -> str:
     )
 
 
-class MtrParser:
-    """Turns ``mtr --raw`` output, one line at a time, into events."""
+class MtrParser(LineParser):
+    """Turns ``mtr --raw`` output, one line at a time, into events (mtr's
+    raw mode ends each line as it prints it: an unended one is read whole)."""
 
     def __init__(self, target: Optional[str] = None) -> None:
         self.target = target
@@ -298,10 +298,6 @@ class MtrParser:
             )
         ]
 
-    def pending(self, line: str) -> list[Event]:
-        """mtr's raw mode ends each line as it prints it: read it whole."""
-        return []
-
     def finish(self) -> list[Event]:
         """End of output: every probe still unanswered is lost."""
         out: list[Event] = []
@@ -310,26 +306,26 @@ class MtrParser:
         return out
 
 
-class Mtr:
-    """The :class:`pingu.tools.Tool` for mtr (mtr-tiny 0.95, ``--raw``)."""
+class Mtr(ToolBase[MtrOptions]):
+    """The :class:`pingu.tools.Tool` for mtr (mtr-tiny 0.95, ``--raw``).
+
+    mtr exits 0 whether or not the target answered: ``completed`` when it
+    did, ``no-reply`` (4000) when not; any other exit status (1: mtr's own
+    error, such as "udp socket connect failed: Network is unreachable" or
+    an "Unexpected mtr-packet error" for a packet above the MTU) is
+    ``ping-error`` (4001, "mtr reported an error").  It does not catch the
+    SIGINT of a client's stop (or of the ceiling): dying of it is how it
+    stops, not a crash."""
 
     name = "mtr"
     executable = "mtr"
     package = "mtr-tiny"
     fields = FIELDS
     limits = LIMITS
-    target = "address"
     display = HOP_STATS
     env = MTR_ENV
-
-    def options(self, fields: Mapping[str, Any], limits: Limits) -> MtrOptions:
-        """Check count, interval, max_hops and size against the limits."""
-
-        return MtrOptions(**checked(FIELDS, fields, limits), family=fields.get("family"))
-
-    def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
-        """See :func:`build_argv`."""
-        return build_argv(executable, request, limits)
+    options_type = MtrOptions
+    argv = staticmethod(build_argv)
 
     def parser(
         self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
@@ -346,26 +342,17 @@ class Mtr:
         limits: Limits,
     ) -> str:
         """A run without a count that made ``--max-rounds`` rounds hit the
-        ceiling; mtr exits 0 whether or not the target answered: ``completed``
-        when it did, ``no-reply`` (4000) when not; any other exit status (1:
-        mtr's own error, such as "udp socket connect failed: Network is
-        unreachable" or an "Unexpected mtr-packet error" for a packet
-        above the MTU) is ``ping-error`` (4001, "mtr reported an error").  Dying of SIGINT
-        (a stop, which mtr does not catch) counts as exit 0; any other
-        signal is ``signal`` (4002)."""
+        ceiling; otherwise as any tool that exits 0 whether or not the
+        target answered."""
         rounds = getattr(parser, "rounds", 0)
         options = cast(MtrOptions, request.options)
         if exit_code == 0 and options.count is None and rounds >= limits.max_rounds:
             return "ceiling"
-        if exit_code is None:
-            # It does not catch the SIGINT of a client's stop (or of the
-            # ceiling): dying of it is how it stops, not a crash.
-            if signal != SIGINT:
-                return "signal"
-            return "completed" if getattr(parser, "reached", True) else "no-reply"
-        if exit_code != 0:
-            return "ping-error"  # not ping's 1 = "no reply": an error of the tool's own
-        return "completed" if getattr(parser, "reached", True) else "no-reply"
+        return super().how(exit_code, signal, parser, request, limits)
+
+    def answered(self, parser: Any) -> bool:
+        """Did the target itself answer?"""
+        return bool(getattr(parser, "reached", True))
 
 
 TOOL = Mtr()

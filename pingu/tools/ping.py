@@ -16,9 +16,10 @@ from typing import Any, Optional, cast
 
 from pingu import events
 from pingu.refusal import bad
+from pingu.tools.base import ToolBase
 from pingu.tools.common import TOOL_ENV, OptionsDict, seconds_arg
 from pingu.tools.ping_output import OutputParser
-from pingu.tools.spec import RTT_SERIES, Field, Limit, ResolvedRequest, checked
+from pingu.tools.spec import RTT_SERIES, Field, Limit, ResolvedRequest
 from pingu.tools.spec import LimitValues as Limits
 
 #: The environment ping runs in: nothing inherited; the C locale keeps the
@@ -74,7 +75,7 @@ def build_argv(ping: str, request: ResolvedRequest, limits: Limits) -> list[str]
     return argv
 
 
-class Ping:
+class Ping(ToolBase[PingOptions]):
     """The :class:`pingu.tools.Tool` for iputils ping (BusyBox and BSD output read too)."""
 
     name = "ping"
@@ -82,14 +83,16 @@ class Ping:
     package = "iputils-ping"
     fields = FIELDS
     limits = LIMITS
-    target = "address"
     display = RTT_SERIES
     env = PING_ENV
+    options_type = PingOptions
+    argv = staticmethod(build_argv)
+    #: reads iputils, BusyBox and BSD ping output (it needs nothing of the request)
+    parser_type = OutputParser
 
     def options(self, fields: Mapping[str, Any], limits: Limits) -> PingOptions:
         """Check count, interval, size and deadline against the limits."""
-
-        options = PingOptions(**checked(FIELDS, fields, limits), family=fields.get("family"))
+        options = self.checked_options(fields, limits)
         if options.deadline is not None:
             # iputils with -w keeps sending past -c until the deadline when
             # replies do not come: the deadline, not the count, bounds what a
@@ -106,17 +109,6 @@ class Ping:
                     "out-of-range",
                 )
         return options
-
-    def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
-        """See :func:`build_argv`."""
-        return build_argv(executable, request, limits)
-
-    def parser(
-        self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
-    ) -> OutputParser:
-        """A parser that reads iputils, BusyBox and BSD ping output (it
-        needs nothing of the request)."""
-        return OutputParser()
 
     def how(
         self,

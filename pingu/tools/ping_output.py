@@ -18,6 +18,7 @@ from typing import Optional
 
 from pingu import events
 from pingu.events import Event
+from pingu.tools.base import LineParser
 
 # "64 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.119 ms"          iputils
 # "64 bytes from localhost (127.0.0.1): icmp_seq=1 ttl=64 time=0.04 ms" iputils, names
@@ -129,8 +130,9 @@ def _summary(stats_line: str, rtt_line: Optional[str]) -> Event:
     )
 
 
-class OutputParser:
-    """Turns ping's output, one line at a time, into events."""
+class OutputParser(LineParser):
+    """Turns ping's output, one line at a time, into events (ping ends each
+    line as it prints it: an unended one is read whole)."""
 
     def __init__(self) -> None:
         self._stats: Optional[str] = None
@@ -151,10 +153,6 @@ class OutputParser:
         else:
             out.append(event)
         return out
-
-    def pending(self, line: str) -> list[Event]:
-        """ping ends each line as it prints it: an unended one is read whole."""
-        return []
 
     def finish(self) -> list[Event]:
         """End of output: the held statistics line, if any."""

@@ -38,15 +38,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from signal import SIGINT
 from typing import Any, Optional
 
 from pingu import events
 from pingu.events import CloseCode, Event
 from pingu.refusal import Refused
-from pingu.tools.common import TOOL_ENV, OptionsDict, seconds_arg
-from pingu.tools.series import Series, seconds
-from pingu.tools.spec import RTT_SERIES, Field, Limit, ResolvedRequest, checked
+from pingu.tools.base import SeriesParser, ToolBase
+from pingu.tools.common import OptionsDict, seconds_arg
+from pingu.tools.series import seconds
+from pingu.tools.spec import RTT_SERIES, Field, Limit, ResolvedRequest
 from pingu.tools.spec import LimitValues as Limits
 
 #: coreutils' stdbuf (Essential in Debian): nping's stdout line-buffered.
@@ -116,14 +116,14 @@ def build_argv(nping: str, request: ResolvedRequest, limits: Limits) -> list[str
     return argv
 
 
-class TcpParser:
-    """Turns nping's output, one line at a time, into events."""
+class TcpParser(SeriesParser):
+    """Turns nping's output, one line at a time, into events (its lines are
+    ended as they are printed: ``stdbuf -oL``)."""
 
     def __init__(self) -> None:
-        self.series = Series()
+        super().__init__(TOOL.name)
         #: the probe sent and not answered yet: (seq, sent at, its line)
         self._waiting: Optional[tuple[int, float, str]] = None
-        self._summarised = False
         #: nping printed its statistics: it probed, whatever ended it
         self.statistics = False
 
@@ -151,16 +151,9 @@ class TcpParser:
             return [*self._lost("timed out"), events.line(line)]
         return [events.line(line)]
 
-    def pending(self, line: str) -> list[Event]:
-        """nping's lines are ended as they are printed (``stdbuf -oL``)."""
-        return []
-
-    def finish(self) -> list[Event]:
-        """End of output: a probe still waiting is lost; then the statistics."""
-        if self._summarised:
-            return []
-        self._summarised = True
-        return [*self._lost("timed out"), self.series.summary(TOOL.name)]
+    def held(self) -> list[Event]:
+        """End of output: a probe still waiting is lost."""
+        return self._lost("timed out")
 
     def _lost(self, reason: str, raw: Optional[str] = None) -> list[Event]:
         if self._waiting is None:
@@ -172,17 +165,22 @@ class TcpParser:
         return [event]
 
 
-class Tcp:
-    """The :class:`pingu.tools.Tool` for TCP connect times (nping)."""
+class Tcp(ToolBase[TcpOptions]):
+    """The :class:`pingu.tools.Tool` for TCP connect times (nping).
+
+    nping exits 0 whether or not a handshake completed: ``completed`` when
+    one did, ``no-reply`` (4000) when none did."""
 
     name = "tcp"
     executable = "nping"
     package = "nmap"
     fields = FIELDS
     limits = LIMITS
-    target = "address"
     display = RTT_SERIES
-    env = TOOL_ENV
+    options_type = TcpOptions
+    argv = staticmethod(build_argv)
+    #: nping's output needs nothing of the request
+    parser_type = TcpParser
 
     def text_fields(self, message: str) -> dict[str, Any]:
         """The text face's message (its only field): ``host:port`` or
@@ -197,7 +195,7 @@ class Tcp:
 
     def options(self, fields: Mapping[str, Any], limits: Limits) -> TcpOptions:
         """Check count, interval and port; the port must be one the operator allows."""
-        options = TcpOptions(**checked(FIELDS, fields, limits), family=fields.get("family"))
+        options = self.checked_options(fields, limits)
         if options.port is None:
             raise Refused(CloseCode.BAD_REQUEST, "missing", "tcp needs a port", "port")
         allowed = parse_ports(limits.allow_port)
@@ -211,36 +209,14 @@ class Tcp:
             )
         return options
 
-    def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
-        """See :func:`build_argv`."""
-        return build_argv(executable, request, limits)
-
-    def parser(
-        self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
-    ) -> TcpParser:
-        """A parser of nping's output (it needs nothing of the request)."""
-        return TcpParser()
-
-    def how(
-        self,
-        exit_code: Optional[int],
-        signal: Optional[int],
-        parser: Any,
-        request: ResolvedRequest,
-        limits: Limits,
-    ) -> str:
-        """nping exits 0 whether or not a handshake completed: ``completed``
-        when one did, ``no-reply`` (4000) when none did; any other status is
-        ``ping-error`` (4001, the tool's own error, such as a bad argument).
-        A stop is a SIGINT, which nping catches: it prints its statistics and
-        exits 1 (measured, nping 0.7.93), unlike an error, which comes before
-        any statistics; so exit 1 after the statistics counts as exit 0."""
-        if exit_code is None and signal != SIGINT:
-            return "signal"
+    def failed(self, exit_code: Optional[int], parser: Any) -> bool:
+        """Any status but 0 is the tool's own error (such as a bad argument);
+        but a stop is a SIGINT, which nping catches: it prints its
+        statistics and exits 1 (measured, nping 0.7.93), unlike an error,
+        which comes before any statistics; so exit 1 after the statistics
+        counts as exit 0."""
         stopped = exit_code == 1 and getattr(parser, "statistics", False)
-        if exit_code not in (0, None) and not stopped:
-            return "ping-error"
-        return "completed" if getattr(parser, "series", Series()).rtts else "no-reply"
+        return exit_code not in (0, None) and not stopped
 
 
 TOOL = Tcp()

@@ -32,15 +32,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from signal import SIGINT  # what pingu stops a run with (Run.stop)
 from typing import Any, Optional, cast
 
 from pingu import events
 from pingu.events import Event
+from pingu.tools.base import LineParser, ToolBase
 from pingu.tools.common import TOOL_ENV, OptionsDict, seconds_arg
-from pingu.tools.spec import HOP_TABLE, Field, Limit, ResolvedRequest, checked
+from pingu.tools.spec import HOP_TABLE, Field, Limit, ResolvedRequest
 from pingu.tools.spec import LimitValues as Limits
 
 #: Nothing inherited; the C locale keeps decimal points as the parser reads them.
@@ -179,7 +178,7 @@ def parse_hop(line: str) -> Optional[Event]:
     )
 
 
-class TracerouteParser:
+class TracerouteParser(LineParser):
     """Turns traceroute's output, one line at a time, into events.
 
     ``queries`` is the run's ``-q``: a hop with that many probes printed is
@@ -228,26 +227,25 @@ class TracerouteParser:
         return []
 
 
-class Traceroute:
-    """The :class:`pingu.tools.Tool` for Debian's traceroute (2.1)."""
+class Traceroute(ToolBase[TracerouteOptions]):
+    """The :class:`pingu.tools.Tool` for Debian's traceroute (2.1).
+
+    It exits 0 whether or not the target answered: a run whose target never
+    answered ends ``no-reply`` (4000), one that reached it ``completed``;
+    any other exit status (1: a network error such as "connect: Network is
+    unreachable", 2: a usage error) is ``ping-error`` (4001, "traceroute
+    reported an error").  It does not catch the SIGINT of a client's stop
+    (or of the ceiling): dying of it is how it stops, not a crash."""
 
     name = "traceroute"
     executable = "traceroute"
     package = "traceroute"
     fields = FIELDS
     limits = LIMITS
-    target = "address"
     display = HOP_TABLE
     env = TRACEROUTE_ENV
-
-    def options(self, fields: Mapping[str, Any], limits: Limits) -> TracerouteOptions:
-        """Check max_hops, queries, wait and size against the limits."""
-
-        return TracerouteOptions(**checked(FIELDS, fields, limits), family=fields.get("family"))
-
-    def argv(self, executable: str, request: ResolvedRequest, limits: Limits) -> list[str]:
-        """See :func:`build_argv`."""
-        return build_argv(executable, request, limits)
+    options_type = TracerouteOptions
+    argv = staticmethod(build_argv)
 
     def parser(
         self, request: Optional[ResolvedRequest] = None, limits: Optional[Limits] = None
@@ -259,30 +257,9 @@ class Traceroute:
         queries = queries_of(request.options, limits) if limits is not None else None
         return TracerouteParser(request.address, queries)
 
-    def how(
-        self,
-        exit_code: Optional[int],
-        signal: Optional[int],
-        parser: Any,
-        request: ResolvedRequest,
-        limits: Limits,
-    ) -> str:
-        """traceroute exits 0 whether or not the target answered: a run whose
-        target never answered ends ``no-reply`` (4000), one that reached it
-        ``completed``; any other exit status (1: a network error such as
-        "connect: Network is unreachable", 2: a usage error) is
-        ``ping-error`` (4001, "traceroute reported an error").  Dying of SIGINT
-        (a stop, which traceroute does not catch) counts as exit 0; any other
-        signal is ``signal`` (4002)."""
-        if exit_code is None:
-            # It does not catch the SIGINT of a client's stop (or of the
-            # ceiling): dying of it is how it stops, not a crash.
-            if signal != SIGINT:
-                return "signal"
-            return "completed" if getattr(parser, "reached", True) else "no-reply"
-        if exit_code != 0:
-            return "ping-error"  # not ping's 1 = "no reply": an error of the tool's own
-        return "completed" if getattr(parser, "reached", True) else "no-reply"
+    def answered(self, parser: Any) -> bool:
+        """Did the target itself answer a probe?"""
+        return bool(getattr(parser, "reached", True))
 
 
 TOOL = Traceroute()

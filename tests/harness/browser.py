@@ -16,6 +16,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
@@ -85,6 +86,30 @@ class ConsoleWatch:
             self.errors.append(f"console.error: {message.text}")
 
 
+@contextmanager
+def watched_page(
+    browser: Any,
+    viewport: dict[str, int],
+    timeout: float,
+    init_script: Optional[str] = None,
+    **options: Any,
+) -> Iterator[Any]:
+    """A page of its own hooked context (:func:`hooked_context`, with
+    ``options``; ``init_script`` run before the page's own), ``timeout`` ms
+    its default; when the block ends, its context is closed and the test
+    fails if the page logged any error."""
+    ctx = hooked_context(browser, viewport=viewport, **options)
+    if init_script is not None:
+        ctx.add_init_script(init_script)
+    p = ctx.new_page()
+    p.set_default_timeout(timeout)
+    console = ConsoleWatch(p)
+    yield p
+    errors = list(console.errors)
+    ctx.close()
+    assert errors == [], "the page logged errors"
+
+
 def screenshot(page: Any, name: str, full_page: bool = True) -> Path:
     """Save a screenshot as ``screenshots/NAME.png``."""
     SCREENSHOTS.mkdir(exist_ok=True)
@@ -111,6 +136,29 @@ def start_run(
     page.fill("#interval", "" if interval is None else str(interval))
     if family is not None:
         page.check(f"#family-{family}", force=True)
+    page.fill("#target", target)
+    page.press("#target", "Enter")
+
+
+def start_tool(
+    page: Any,
+    tool: str,
+    target: str,
+    fields: dict[str, str],
+    nodes: Optional[list[str]] = None,
+) -> None:
+    """Choose the tool, and (in WAMP mode) the ``nodes`` to run from; fill
+    its fields (``{selector: value}``; a select is chosen), fill the target
+    and press Enter in it."""
+    page.click(f"label[for=tool-{tool}]")
+    for box in page.query_selector_all("#node-list input") if nodes is not None else ():
+        if box.is_checked() != (box.get_attribute("value") in nodes):
+            page.click(f"label[for='{box.get_attribute('id')}']")
+    for selector, value in fields.items():
+        if page.evaluate("(s) => document.querySelector(s).tagName", selector) == "SELECT":
+            page.select_option(selector, value)
+        else:
+            page.fill(selector, value)
     page.fill("#target", target)
     page.press("#target", "Enter")
 
@@ -155,19 +203,38 @@ def panel_state(page: Any, index: int = 0) -> dict[str, Any]:
     return page.evaluate(PANEL_STATE_JS, index)
 
 
+def _wait_view(
+    page: Any, view_js: str, name: str, condition_js: str, index: int, **timeout: float
+) -> dict[str, Any]:
+    """Wait until ``condition_js`` (over ``name``, ``view_js``'s view of
+    panel ``index``) holds, checked each frame; that view."""
+    page.wait_for_function(
+        f"(index) => {{ const {name} = ({view_js})(index); return !!{name} && ({condition_js}); }}",
+        arg=index,
+        polling="raf",
+        **timeout,
+    )
+    view: dict[str, Any] = page.evaluate(view_js, index)
+    return view
+
+
 def wait_panel(page: Any, condition_js: str, index: int = 0, timeout: float = 15_000) -> dict:
     """Wait until ``condition_js`` (an expression over ``s``, the panel state) holds."""
-    page.wait_for_function(
-        f"(index) => {{ const s = ({PANEL_STATE_JS})(index); return !!s && ({condition_js}); }}",
-        arg=index,
-        timeout=timeout,
-        polling="raf",
-    )
-    return panel_state(page, index)
+    return _wait_view(page, PANEL_STATE_JS, "s", condition_js, index, timeout=timeout)
 
 
 def wait_ended(page: Any, index: int = 0, timeout: float = 15_000) -> dict:
     return wait_panel(page, "!s.stopVisible && s.restartVisible && s.ended", index, timeout)
+
+
+#: One panel's whole snapshot (the test hook's), every view's part included.
+PANEL_JS = "(i) => window.pinguTest.snapshot().panels[i]"
+
+
+def wait_panel_snapshot(page: Any, condition_js: str, index: int = 0) -> dict[str, Any]:
+    """Wait until ``condition_js`` (over ``p``, :data:`PANEL_JS`'s panel)
+    holds, within the page's default timeout; the panel."""
+    return _wait_view(page, PANEL_JS, "p", condition_js, index)
 
 
 class TcpProxy:
@@ -213,22 +280,7 @@ class TcpProxy:
                 self._open += [client, upstream]
                 self.connections += 1
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            try:
-                sink.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
 
     def drop(self, hold: float = 0.0) -> None:
         """Reset every connection now; refuse new ones for ``hold`` seconds."""
@@ -248,6 +300,21 @@ class TcpProxy:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def pipe(source: socket.socket, sink: socket.socket) -> None:
+    """What ``source`` sends, to ``sink`` until it ends (or fails); then
+    the end passed on (a proxy's one direction, in a thread of its own)."""
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        try:
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
 
 
 def _reset(s: socket.socket) -> None:
@@ -354,13 +421,7 @@ def hops_state(page: Any, index: int = 0) -> dict[str, Any]:
 
 def wait_hops(page: Any, condition_js: str, index: int = 0, timeout: float = 15_000) -> dict:
     """Wait until ``condition_js`` (over ``h``, :data:`HOPS_JS`'s panel) holds."""
-    page.wait_for_function(
-        f"(index) => {{ const h = ({HOPS_JS})(index); return !!h && ({condition_js}); }}",
-        arg=index,
-        timeout=timeout,
-        polling="raf",
-    )
-    return hops_state(page, index)
+    return _wait_view(page, HOPS_JS, "h", condition_js, index, timeout=timeout)
 
 
 def launched_chromium() -> Iterator[Any]:

@@ -7,6 +7,7 @@
         servers.dns               # the test zone's DNS server, port 53 of this address
         servers.allow_port        # --allow-port for the three ports
         servers.ca                # --http-ca-file: the test's own CA, made by openssl
+        servers.pingu_args        # twistd pingu's options for them (the two above)
 
 The HTTP server is tests/harness/http_server.py's handler (``/`` 200,
 ``/moved`` 301, ``/missing`` 404, ``/slow``); the DNS server is
@@ -19,6 +20,7 @@ not the system resolver's, not another test process's.
 from __future__ import annotations
 
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -55,6 +57,19 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
+#: The executables of the tools these servers answer.
+PROBE_TOOLS = ("nping", "dnsping", "curl")
+
+
+def skip_without_probe_tools() -> None:
+    """Skip the test unless nping, dnsping and curl are all installed."""
+    import pytest
+
+    missing = [t for t in PROBE_TOOLS if not shutil.which(t)]
+    if missing:
+        pytest.skip(f"needs {missing} (./dev installs the registry's packages)")
+
+
 class LoopbackServers:
     def __init__(self, workdir: Path) -> None:
         self.workdir = Path(workdir)
@@ -68,6 +83,13 @@ class LoopbackServers:
     @property
     def allow_port(self) -> str:
         return ",".join(str(port) for port in self.ports.values())
+
+    @property
+    def pingu_args(self) -> tuple[str, ...]:
+        """``twistd pingu``'s options for these servers: their ports allowed,
+        https verified against the test's CA, probes down to 0.1 s apart."""
+        return ("--allow-port", self.allow_port, "--min-interval", "0.1",
+                "--http-ca-file", str(self.ca))  # fmt: skip
 
     def __enter__(self) -> LoopbackServers:
         ca, cert, key = make_certificates(self.workdir)

@@ -5,7 +5,11 @@ does this inline, as each message arrives; the tests of the reading use these.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pingu.limits import Limits
+from pingu.refusal import Refused
 from pingu.request import Request, check_size, json_fields, parse_fields, text_fields
 from pingu.tools import DEFAULT_TOOL
 
@@ -20,3 +24,13 @@ def parse_json(message: str, limits: Limits) -> Request:
     """A ``pingu.json`` message."""
     check_size(message, limits)
     return parse_fields(json_fields(message), limits)
+
+
+def refused(fields: Mapping[str, Any], limits: Limits) -> Refused:
+    """Why a request's fields are refused (:func:`parse_fields`); the test
+    fails when they are not."""
+    import pytest
+
+    with pytest.raises(Refused) as caught:
+        parse_fields(dict(fields), limits)
+    return caught.value

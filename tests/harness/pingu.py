@@ -28,7 +28,8 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
@@ -162,6 +163,24 @@ class Node(Service):
 
     def is_ready(self) -> bool:
         return self.joined() >= self.want
+
+
+@contextmanager
+def chain_served(
+    chain: Any, workdir: Path, args: Sequence[str], helper: Any
+) -> Iterator[Any]:
+    """``chain`` (a :class:`netns.Chain`) with ``chain.server``, twistd
+    pingu in its client namespace (:class:`NamespacePingu`, with ``args``),
+    for the block; then ``helper`` (the test's own server in the chain, a
+    ``Popen``) killed and waited for, however the block ends."""
+    server = NamespacePingu(chain.client, workdir, f"pingu-{chain.client.name}", args)
+    try:
+        with server:
+            chain.server = server
+            yield chain
+    finally:
+        helper.kill()
+        helper.wait()
 
 
 class NamespacePingu(Pingu):
