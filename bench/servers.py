@@ -139,7 +139,9 @@ class Pingu(BenchServer, harness_pingu.Pingu):
         except OSError:
             return False
         answer = b"pingu/watchdog.py" in argv
-        if answer or b"twisted.scripts.twistd" not in argv:
+        # (an empty command line is a process between fork and exec, or
+        # exiting: asked again next time)
+        if answer or (argv and b"twisted.scripts.twistd" not in argv):
             self._watchdog[pid] = answer
         return answer
 

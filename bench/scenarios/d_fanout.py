@@ -398,7 +398,7 @@ def _client_classes() -> tuple[type, type]:
             self.seen += [int(m[1]) for m in N_FIELD.finditer(text) if m.end() > skip]
             self._tail = text[-24:]
 
-    class CheckedRun(wsclient.Run):
+    class CheckedRun(wampclient.ViewerRun):
         session_class = CheckedViewer
 
         async def hold(self) -> None:

@@ -148,7 +148,8 @@ def step(ctx: Ctx, server: Any, variant: str, rate: int, seconds: float) -> dict
         held = None
         a, b = hres["window_samples"]
         sess = res["sessions"]
-        ok = [r for r in sess if r[2] and not (r[7] and r[7] != "dropped")]
+        # (a refused pingu.json session has a first message too: its error)
+        ok = [r for r in sess if r[2] and r[6] != BUSY and not (r[7] and r[7] != "dropped")]
         refused = [r for r in sess if r[6] == BUSY and r[8]]
         # a refusal is an answer here, not a failure
         answered = {"sessions": [r for r in sess if r[6] != BUSY]}
