@@ -176,6 +176,8 @@ def chart(results: dict, scenarios: Sequence[Any], path: Path) -> None:
     for scenario in scenarios:
         mine, axes = axes[: scenario.PANELS], axes[scenario.PANELS :]
         scenario.plot(mine, results.get(scenario.NAME, {}).get("rows", []))
+    for ax in axes:  # the last row's panels no scenario drew
+        ax.axis("off")
     meta = results.get("meta", {})
     fig.suptitle(
         f"pingu vs websocketd — {meta.get('cpus')} CPUs, {meta.get('date')}"
