@@ -34,13 +34,12 @@ from collections import Counter
 from typing import Any
 
 from clients import WSCLIENT, ms_stats, run_client_measured, session_errors
-from context import CHILDREN, PEERS, Ctx, failed, greeting, log, stop, wait_children
+from context import CHILDREN, PEERS, Ctx, child_wrapper, failed, greeting, log, stop, wait_children
 from report import COLORS, FAILURES, Column, fmt, lead, num, series, slash
 from sampler import Sampler
 from servers import NODE, PINGU_BENCH_LIMITS, SECRET, Node, Router, wamp_available
 
 from tests.harness.procs import children_of, descendants, pss_mb
-from tests.harness.service import write_wrapper
 
 NAME = "d_fanout"
 TITLE = "d. Fan-out (one target at -i 0.2, N viewers)"
@@ -249,7 +248,7 @@ def wamp_fanout(
     router = node = None
     try:
         router = ctx._start(FanoutRouter(ctx.tmp, ctx.name("crossbar"), WAMP_CONFIGS[mode]))
-        wrapper = write_wrapper(ctx.tmp, "child-wamp", child)
+        wrapper = child_wrapper(ctx.tmp, "child-wamp", child)
         node = ctx._start(
             FanoutNode(ctx.tmp, ctx.name("pingu-node"), router.node_url, wrapper, ctx.src)
         )
