@@ -70,6 +70,16 @@ def has(d: dict, variant: str) -> bool:
     )  # fmt: skip
 
 
+def rst_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """An rST simple table of ``header`` and ``rows``."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    rule = " ".join("=" * w for w in widths)
+    lines = [rule, " ".join(h.ljust(w) for h, w in zip(header, widths)), rule]
+    lines += [" ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines.append(rule)
+    return "\n".join(lines)
+
+
 def table(d: dict, series: tuple[str, str] = SINGLE) -> str:
     def a(variant: str, clients: int) -> Optional[float]:
         return get(pick(d, "a_throughput", variant=variant, clients=clients), "lines_per_s")
@@ -128,12 +138,7 @@ def table(d: dict, series: tuple[str, str] = SINGLE) -> str:
     lost_p, lost_j = lost(text), lost(json_)
     out.append(("c. 1000 pings: sessions failed", fmt(lost_p, 0), fmt(lost_j, 0),
                 fmt(lost("websocketd"), 0), "", "0", "yes" if not lost_p else "no"))  # fmt: skip
-    widths = [max(len(row[i]) for row in [header, *out]) for i in range(len(header))]
-    rule = " ".join("=" * w for w in widths)
-    lines = [rule, " ".join(h.ljust(w) for h, w in zip(header, widths)), rule]
-    lines += [" ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in out]
-    lines.append(rule)
-    return "\n".join(lines)
+    return rst_table(header, out)
 
 
 #: the overload targets (issue 21): a refusal's p99, ms, at twice what pingu
@@ -185,12 +190,7 @@ def overload_table(d: dict, series: tuple[str, str] = SINGLE) -> str:
             (title, fmt(p, digits), fmt(j, digits), *(fmt(value(v), digits) for v in peers),
              target, f"{met[0]} ({met[1]})")
         )  # fmt: skip
-    widths = [max(len(row[i]) for row in [header, *out]) for i in range(len(header))]
-    rule = " ".join("=" * w for w in widths)
-    lines = [rule, " ".join(h.ljust(w) for h, w in zip(header, widths)), rule]
-    lines += [" ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in out]
-    lines.append(rule)
-    return "\n".join(lines)
+    return rst_table(header, out)
 
 
 def main() -> int:
