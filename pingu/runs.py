@@ -34,7 +34,7 @@ from pingu.lag import LagMeter
 from pingu.limits import Limits
 from pingu.metrics import Metrics
 from pingu.process import PingProcess, spawn
-from pingu.refusal import busy
+from pingu.refusal import Refused, busy, overloaded
 from pingu.request import Policy, ResolvedRequest, Resolver, system_resolver
 
 Listener = Callable[[Event], None]
@@ -314,6 +314,16 @@ class RunHub:
         self.metrics.hub = self
 
     # -- admission ---------------------------------------------------------------
+
+    def behind(self) -> Optional[Refused]:
+        """The refusal of a new session or run while the process is more than
+        ``--max-lag`` behind (:attr:`lag`), with when to come back; None when
+        it keeps up.  Both faces ask before anything is started, so that what
+        is admitted already keeps its pace."""
+        lag = self.lag.lag()
+        if lag <= self.limits.max_lag:
+            return None
+        return overloaded(self.lag.retry_after(lag))
 
     def admit(self, client: Optional[str], private: bool = True) -> None:
         """Raise :class:`Refused` if ``client`` may not ask for a run now.

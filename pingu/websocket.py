@@ -37,7 +37,7 @@ from pingu.hosts import ServerNames, origin_matches
 from pingu.lag import freeze_boot_objects
 from pingu.limits import Limits
 from pingu.metrics import Tally
-from pingu.refusal import Refused, overloaded
+from pingu.refusal import Refused
 from pingu.request import check_size, is_stop_json, is_stop_text, json_fields, text_fields
 from pingu.runs import Run, RunHub
 
@@ -151,12 +151,9 @@ class PinguServerProtocol(WebSocketServerProtocol):
         self.factory.opened(self)
         self._delivered = self.factory.hub.metrics.delivered[self._mode()]
         limits = self.factory.hub.limits
-        lag = self.factory.lag.lag()
-        if lag > limits.max_lag:
-            # Behind its load: refused at once, before anything is started,
-            # so that the sessions already admitted keep their pace.
-            retry = self.factory.lag.retry_after(lag)
-            self._refuse(overloaded(retry))
+        refused = self.factory.hub.behind()
+        if refused is not None:
+            self._refuse(refused)
             return
         self._idle_call = self.factory.reactor.callLater(
             limits.idle_timeout,
@@ -454,13 +451,11 @@ class PinguWebSocketFactory(WebSocketServerFactory):
         self._per_client = Counter()
         #: the site's guard of sockets in their handshake (set by make_site)
         self.handshakes: Optional[Any] = None
-        #: how far behind the server is (the hub's meter, shared with a WAMP
-        #: node in the same process), against --max-lag (measured once it runs)
-        self.lag = hub.lag
         # The boot's objects out of the collector's reach first (a full
-        # collection of them would count as lag), then the meter.
+        # collection of them would count as lag), then the hub's meter of how
+        # far behind the server is (RunHub.behind refuses over --max-lag).
         reactor.callWhenRunning(freeze_boot_objects)
-        reactor.callWhenRunning(self.lag.start)
+        reactor.callWhenRunning(hub.lag.start)
         hub.metrics.factory = self
         limits: Limits = hub.limits
         self.setProtocolOptions(

@@ -119,8 +119,8 @@ def test_a_new_session_is_refused_busy_while_the_starts_wait() -> None:
     """Defence, end to end in memory: the loop on time, the oldest start
     waiting 1.2 s: a new session gets 4503 and nothing is started."""
     h = Harness(limits=Limits(max_lag=0.5))
-    h.factory.lag.waits = (lambda: 1.2,)
-    h.factory.lag.start()
+    h.hub.lag.waits = (lambda: 1.2,)
+    h.hub.lag.start()
     h.clock.advance(TICK)
     refused = h.connect()
     assert refused.closed == (CloseCode.OVERLOADED, "busy, retry in 3 s")
@@ -130,7 +130,7 @@ def test_a_new_session_is_refused_busy_while_the_starts_wait() -> None:
 def behind(h: Harness, seconds: float) -> None:
     """The harness's server falls ``seconds`` behind: its clock moves on and
     none of its timers has run yet (as while a long step blocks the loop)."""
-    h.factory.lag.start()
+    h.hub.lag.start()
     h.clock.advance(TICK)
     h.clock.rightNow += seconds
 

@@ -28,7 +28,7 @@ from pingu.events import (
     NODES_PROCEDURE,
     CloseCode,
 )
-from pingu.refusal import Refused, busy, overloaded
+from pingu.refusal import Refused, busy
 from pingu.runs import Run, RunHub
 from pingu.wamp.names import START_URI, check_node_name, node_name
 from pingu.wamp.state import NodeState
@@ -332,9 +332,9 @@ class PinguNode(ApplicationSession):
         WebSocket face refuses a new session; the runs going on keep their
         pace.  Only ``start`` is refused so: following a run (backlog, stop)
         is what the runs already admitted need."""
-        lag = self.state.lag.lag()
-        if lag > self.hub.limits.max_lag:
-            raise overloaded(self.state.lag.retry_after(lag))
+        refused = self.hub.behind()
+        if refused is not None:
+            raise refused
 
     def backlog(self, run_id: Any, since: Any = 0, details: Any = None) -> list[events.Event]:
         """``pingu.<node>.backlog``: the run's events numbered above ``since``

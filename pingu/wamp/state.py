@@ -79,10 +79,6 @@ class NodeState:
         self.ended = EndedRuns(hub.reactor)
         self.published: set[str] = set()
         self.delivered = hub.metrics.delivered["wamp"]  # one add per publication
-        #: how far behind the node is (the hub's :mod:`pingu.lag` meter),
-        #: against --max-lag: ``start`` is refused while it is over (the
-        #: loop's lag measured from the first join on, for the process's life)
-        self.lag = hub.lag
         self._grace_call: Optional[Any] = None
 
     def _ask(self, procedure: str, *args: Any) -> Any:
@@ -99,7 +95,10 @@ class NodeState:
         self._grace_call = None
         self.session = session
         self.hub.metrics.node(self.node, self)
-        self.lag.start()  # (once: a rejoin finds it ticking)
+        # how far behind the node is (RunHub.behind refuses a start over
+        # --max-lag), measured from the first join on, for the process's
+        # life (once: a rejoin finds it ticking)
+        self.hub.lag.start()
 
     def detached(self, session: ApplicationSession) -> None:
         """The session left the router: runs go on for the grace period."""
